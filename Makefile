@@ -1,0 +1,47 @@
+# qpay-graph: `make run` serves with the embedded defaults; `make check` is CI.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
+
+.PHONY: help install run check lint fmt test schema bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(RUNTIME): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(DEV): pyproject.toml $(RUNTIME)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(DEV) ## create .venv with everything (runtime and dev tools)
+
+run: $(RUNTIME) ## install and serve on 127.0.0.1:8000 (embedded PostgreSQL, QPay simulator)
+	$(BIN)/qpay-graph serve
+
+check: lint test ## install and run the whole check: lint, types, tests
+
+lint: $(DEV) ## ruff (format + lint), mypy --strict, import layers
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy .
+	$(BIN)/lint-imports
+
+fmt: $(DEV) ## format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: $(DEV) ## pytest (TEST_DATABASE_URL, or an embedded PostgreSQL)
+	$(BIN)/pytest
+
+schema: $(DEV) ## regenerate schema.graphql from the code
+	$(BIN)/python -c "from strawberry.printer import print_schema; from graph.schema import build_schema; open('schema.graphql', 'w').write(print_schema(build_schema(production=False)) + '\n')"
+
+clean: ## remove the virtualenv and caches (not .data)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

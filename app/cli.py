@@ -1,0 +1,209 @@
+"""The `qpay-graph` command: serve, migrate, token, qpay-sim, reconcile."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import FrameType
+
+import uvicorn
+
+from app import migrate
+from app.auth import StaffTokens, jwt_secret
+from app.logging_setup import configure_logging
+from app.settings import ConfigError, Settings, load_settings
+from domain.services.reconcile import ReconciledIntent, reconcile_open_intents
+
+logger = logging.getLogger("qpay_graph")
+
+DRAIN_TIMEOUT_SECONDS = 20.0
+
+
+def say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, but SIGTERM/Ctrl-C first drains our work (stop claiming, finish
+    settlements, close websockets with 1001), then shuts uvicorn down."""
+
+    def __init__(self, config: uvicorn.Config, drain: object) -> None:
+        super().__init__(config)
+        self._drain = drain
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining:
+            super().handle_exit(sig, frame)
+            return
+        self._draining = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            super().handle_exit(sig, frame)
+            return
+        loop.call_soon_threadsafe(
+            lambda: loop.create_task(self._drain_then_exit(sig, frame))
+        )
+
+    async def _drain_then_exit(self, sig: int, frame: FrameType | None) -> None:
+        try:
+            drain = self._drain
+            if callable(drain):
+                await asyncio.wait_for(drain(), DRAIN_TIMEOUT_SECONDS)
+        except Exception:
+            logger.exception("drain before shutdown failed")
+        finally:
+            super().handle_exit(sig, frame)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as error:
+        for line in str(error).splitlines():
+            sys.stderr.write(f"configuration error: {line}\n")
+        raise SystemExit(2) from None
+
+
+def serve(host: str, port: int) -> None:
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    settings, embedded = _with_database(settings)
+    try:
+        assert settings.database_url is not None  # noqa: S101  # set just above
+        migrate.upgrade(settings.database_url)
+        from app.main import create_app  # after migrations
+
+        app = create_app(settings)
+        token = StaffTokens(jwt_secret(settings)).issue(ttl_seconds=12 * 3600)
+        base = f"http://{host}:{port}"
+        say(f"qpay-graph is serving GraphQL at {base}/graphql")
+        say(f"QPay: {settings.resolved_qpay_env}; events: {settings.events_url}")
+        say("Staff token (12 h):")
+        say(f"Authorization: Bearer {token}")
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            ws_per_message_deflate=False,
+            lifespan="on",
+        )
+        DrainingServer(config, app.state.runtime.drain).run()
+    finally:
+        if embedded is not None:
+            embedded.stop()  # type: ignore[attr-defined]
+
+
+def run_migrate() -> None:
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.database_url is None:
+        sys.stderr.write("configuration error: DATABASE_URL: required for migrate\n")
+        raise SystemExit(2)
+    migrate.upgrade(settings.database_url)
+    say("migrations applied (head)")
+
+
+def token(ttl: int) -> None:
+    settings = _settings()
+    say(StaffTokens(jwt_secret(settings)).issue(ttl_seconds=ttl))
+
+
+def qpay_sim(host: str, port: int) -> None:
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    from qpay.simulator import QPaySimulator
+
+    simulator = QPaySimulator()
+    say(f"QPay simulator at http://{host}:{port}/v2 (TEST_MERCHANT / 123456)")
+    uvicorn.run(simulator.app, host=host, port=port, log_config=None)
+
+
+def _with_database(settings: Settings) -> tuple[Settings, object | None]:
+    """DATABASE_URL, or the embedded PostgreSQL of DATA_DIR (joined if running)."""
+    if settings.database_url is not None:
+        return settings, None
+    from app.embedded import EmbeddedPostgres  # default run only
+
+    embedded = EmbeddedPostgres(settings.data_dir)
+    return settings.model_copy(update={"database_url": embedded.start()}), embedded
+
+
+def reconcile() -> int:
+    """Check every open intent with QPay now; 1 when something needs review."""
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    settings, embedded = _with_database(settings)
+    try:
+        rows = asyncio.run(_reconcile(settings))
+    finally:
+        if embedded is not None:
+            embedded.stop()  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    say(
+        f"{'intent':36}  {'invoice':36}  {'before':12}  {'after':12}  "
+        f"{'amount':>14}  {'paid':>14}  age"
+    )
+    for row in rows:
+        age = int((now - row.created_at).total_seconds())
+        after = row.after.value if row.after else f"ERROR {row.error}"
+        say(
+            f"{row.intent_id!s:36}  {row.invoice_id!s:36}  {row.before.value:12}  "
+            f"{after:12}  {row.amount:>14}  {row.paid_amount:>14}  {age}s"
+        )
+    review = sum(1 for row in rows if row.needs_review)
+    say(f"{len(rows)} open intents checked; {review} need review")
+    return 1 if review else 0
+
+
+async def _reconcile(settings: Settings) -> list[ReconciledIntent]:
+    from app.bootstrap import build_container, close_container
+
+    container = build_container(settings, remote_simulator=True)
+    try:
+        return await reconcile_open_intents(
+            uow=container.uow, gateway=container.gateway, clock=container.clock
+        )
+    finally:
+        await close_container(container)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="qpay-graph", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="run the API")
+    serve_cmd.add_argument("--host", default="127.0.0.1")
+    serve_cmd.add_argument("--port", type=int, default=8000)
+    commands.add_parser("migrate", help="alembic upgrade head on DATABASE_URL")
+    token_cmd = commands.add_parser("token", help="print a staff JWT")
+    token_cmd.add_argument("--ttl", type=int, default=8 * 3600, help="seconds")
+    sim_cmd = commands.add_parser("qpay-sim", help="run the QPay simulator alone")
+    sim_cmd.add_argument("--host", default="127.0.0.1")
+    sim_cmd.add_argument("--port", type=int, default=9000)
+    commands.add_parser(
+        "reconcile", help="check every open intent with QPay now, settle what is paid"
+    )
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        serve(args.host, args.port)
+    elif args.command == "migrate":
+        run_migrate()
+    elif args.command == "token":
+        if args.ttl <= 0:
+            parser.error("--ttl must be positive")
+        token(args.ttl)
+    elif args.command == "qpay-sim":
+        qpay_sim(args.host, args.port)
+    elif args.command == "reconcile":
+        raise SystemExit(reconcile())
+
+
+if __name__ == "__main__":
+    main()

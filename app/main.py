@@ -1,0 +1,181 @@
+"""create_app(settings): the Starlette application and its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import httpx
+from qpay.simulator import QPaySimulator
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+
+from app.bootstrap import Container, build_container, close_container
+from app.callback import SettlementRunner, callback_endpoint
+from app.ebarimt_worker import run_ebarimt_worker
+from app.graphql_view import QPayGraphQL
+from app.poller import run_poller
+from app.settings import Settings
+from domain.intents import IntentId
+from domain.services.settle_qpay_intent import settle_qpay_intent
+from graph.context import Services
+from graph.schema import build_schema
+
+logger = logging.getLogger(__name__)
+
+READY_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass
+class Runtime:
+    """What the lifespan starts and the shutdown drains, in order."""
+
+    container: Container
+    view: QPayGraphQL
+    runner: SettlementRunner
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    receipts_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    draining: bool = False
+
+    async def drain(self) -> None:
+        """SIGTERM: stop claiming work, finish in-flight settlements, close
+        websockets with 1001. Pools close afterwards, in the lifespan."""
+        if self.draining:
+            return
+        self.draining = True
+        self.stop.set()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.runner.drain()
+        await self.view.close_sockets()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    qpay_transport: httpx.AsyncBaseTransport | None = None,
+    simulator: QPaySimulator | None = None,
+    background: bool = True,
+) -> Starlette:
+    """The application for `settings` (which must carry a DATABASE_URL).
+
+    `qpay_transport`/`simulator` let tests put QPay where they want it;
+    `background=False` skips the poller and e-Barimt worker (tests drive them).
+    """
+    container = build_container(
+        settings, qpay_transport=qpay_transport, simulator=simulator
+    )
+    uow = container.uow
+    services = Services(
+        uow=uow,
+        gateway=container.gateway,
+        clock=container.clock,
+        qpay_policy=container.qpay_policy,
+        events=container.hub,
+        poll_interval_seconds=settings.qpay_poll_interval_seconds,
+    )
+    view = QPayGraphQL(
+        build_schema(production=settings.is_production),
+        services=services,
+        tokens=container.tokens,
+        production=settings.is_production,
+        allowed_origins=settings.resolved_allowed_origins,
+    )
+
+    async def settle_after_callback(intent_id: IntentId) -> object:
+        outcome = await settle_qpay_intent(
+            intent_id, uow=uow, gateway=container.gateway, clock=container.clock
+        )
+        container.metrics.settlements.labels(
+            "callback", "recorded" if outcome.recorded else "unchanged"
+        ).inc()
+        if outcome.recorded:
+            runtime.receipts_wake.set()
+        return outcome
+
+    runner = SettlementRunner(settle_after_callback)
+    runtime = Runtime(container=container, view=view, runner=runner)
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(_: Request) -> Response:
+        reasons: list[str] = []
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+                async with container.engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+        except Exception as error:  # any failure means "not ready"
+            reasons.append(f"database unreachable ({type(error).__name__})")
+        if not container.hub.connected.is_set():
+            reasons.append("event transport disconnected")
+        if runtime.draining:
+            reasons.append("shutting down")
+        if reasons:
+            return JSONResponse({"ready": False, "reasons": reasons}, status_code=503)
+        return JSONResponse({"ready": True})
+
+    async def metrics(_: Request) -> Response:
+        return Response(
+            container.metrics.render(),
+            media_type="text/plain; version=0.0.4; charset=utf-8",
+        )
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        Route("/graphql", view, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", view),
+        Route(
+            "/qpay/callback/{intent_id}",
+            callback_endpoint(
+                uow=uow, clock=container.clock, runner=runner, metrics=container.metrics
+            ),
+            methods=["GET", "POST"],
+        ),
+    ]
+    if container.simulator is not None and not settings.is_production:
+        # Development only: the built-in QPay and its /_sim control endpoints.
+        routes.append(Mount("/qpay-sim", app=container.simulator.app))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await container.transport.start()
+        if background:
+            runtime.tasks = [
+                asyncio.create_task(run_poller(container, runtime.stop), name="poller"),
+                asyncio.create_task(
+                    run_ebarimt_worker(container, runtime.stop, runtime.receipts_wake),
+                    name="ebarimt-worker",
+                ),
+            ]
+        try:
+            yield
+        finally:
+            await runtime.drain()
+            await close_container(container)
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.resolved_allowed_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type"],
+            )
+        ],
+    )
+    app.state.runtime = runtime
+    app.state.container = container
+    return app

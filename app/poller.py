@@ -1,0 +1,80 @@
+"""The poller loop: one per process, thin around poll_due_intents."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from app.bootstrap import Container
+from domain.services.poll_due_intents import poll_due_intents
+
+logger = logging.getLogger(__name__)
+
+IDLE_TICK_SECONDS = 0.25
+
+
+class TokenBucket:
+    """The per-process ceiling on QPay payment checks (QPAY_MAX_CHECKS_PER_SECOND)."""
+
+    def __init__(self, rate: float, capacity: float | None = None) -> None:
+        self.rate = rate
+        self.capacity = capacity if capacity is not None else max(rate, 1.0)
+        self._tokens = self.capacity
+        self._stamp = time.monotonic()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(
+            self.capacity, self._tokens + (now - self._stamp) * self.rate
+        )
+        self._stamp = now
+
+    def available(self) -> int:
+        self._refill()
+        return int(self._tokens)
+
+    async def acquire(self) -> None:
+        while True:
+            self._refill()
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return
+            await asyncio.sleep((1 - self._tokens) / self.rate)
+
+
+async def run_poller(container: Container, stop: asyncio.Event) -> None:
+    """Poll until `stop` is set; a pass in flight is finished, never cut."""
+    bucket = TokenBucket(container.settings.qpay_max_checks_per_second)
+    metrics = container.metrics
+    failures = 0
+    while not stop.is_set():
+        try:
+            result = await poll_due_intents(
+                container.instance,
+                uow=container.uow,
+                gateway=container.gateway,
+                clock=container.clock,
+                policy=container.poll_policy,
+                budget=bucket.available(),
+                on_check=bucket.acquire,
+            )
+        except Exception as error:  # the database may be away for a while
+            failures += 1
+            logger.warning("poller pass failed: %s", type(error).__name__)
+            await _sleep_unless(stop, min(0.5 * 2**failures, 10.0))
+            continue
+        failures = 0
+        metrics.poller_lag.set(result.max_lag_seconds)
+        if result.claimed:
+            metrics.poller_checks.labels("settled").inc(result.settled)
+            metrics.poller_checks.labels("expired").inc(result.expired)
+            metrics.poller_checks.labels("failed").inc(result.failed)
+        else:
+            await _sleep_unless(stop, IDLE_TICK_SECONDS)
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,90 @@
+"""What the domain sends to and gets from the payment gateway (QPay).
+
+Plain values, already checked by the adapter: amounts are Decimal, statuses are
+QPay's strings kept as they came (only exact "PAID" counts as paid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from domain.ebarimt import EbarimtReceiverType
+
+PAID = "PAID"
+
+
+class QPayEnvironment(StrEnum):
+    MOCK = "MOCK"
+    SANDBOX = "SANDBOX"
+    LIVE = "LIVE"
+
+
+@dataclass(frozen=True, slots=True)
+class Deeplink:
+    name: str
+    link: str
+    description: str | None = None
+    logo: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRequest:
+    sender_invoice_no: str
+    amount: Decimal
+    description: str
+    callback_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedInvoice:
+    qpay_invoice_id: str
+    qr_text: str
+    qr_image: str
+    short_url: str | None
+    deeplinks: tuple[Deeplink, ...]
+    raw: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRow:
+    payment_id: str
+    status: str
+    amount: Decimal
+    currency: str = "MNT"
+    payment_type: str | None = None
+
+    @property
+    def is_paid(self) -> bool:
+        return self.status == PAID
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentCheck:
+    """QPay's payment/check answer for one QPay invoice (all pages)."""
+
+    rows: tuple[PaymentRow, ...] = ()
+    raw: Mapping[str, object] = field(default_factory=dict)
+
+
+class CancelOutcome(StrEnum):
+    CANCELLED = "CANCELLED"
+    ALREADY_CANCELLED = "ALREADY_CANCELLED"
+    ALREADY_PAID = "ALREADY_PAID"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptRequest:
+    qpay_payment_id: str
+    receiver_type: EbarimtReceiverType
+    receiver: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedReceipt:
+    ebarimt_id: str | None
+    lottery: str | None
+    qr_data: str | None
+    raw: Mapping[str, object] = field(default_factory=dict)

@@ -1,0 +1,143 @@
+"""QPay intents: one QPay invoice made for (part of) a billing invoice.
+
+State machine (every change of status or paid amount adds one to `version`):
+
+    PENDING ──► PAID ──► REFUNDED
+       │         │
+       │         └──────────────► NEEDS_REVIEW  (more money than asked)
+       ├──► CANCELLED ──────────► NEEDS_REVIEW  (money after cancel)
+       ├──► EXPIRED ────────────► NEEDS_REVIEW  (money after expiry)
+       └──► NEEDS_REVIEW                        (an amount other than asked)
+
+Money is never dropped: any status may take more money, which is recorded and
+sends the intent to NEEDS_REVIEW unless it exactly pays a PENDING intent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import NewType
+from uuid import UUID
+
+from domain.ebarimt import EbarimtRequest
+from domain.gateway import Deeplink, QPayEnvironment
+from domain.invoices import InvoiceId
+from domain.money import ZERO
+
+IntentId = NewType("IntentId", UUID)
+
+
+class IntentStatus(StrEnum):
+    PENDING = "PENDING"
+    PAID = "PAID"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
+    NEEDS_REVIEW = "NEEDS_REVIEW"
+    REFUNDED = "REFUNDED"
+
+
+ALLOWED_TRANSITIONS: dict[IntentStatus, frozenset[IntentStatus]] = {
+    IntentStatus.PENDING: frozenset(
+        {
+            IntentStatus.PAID,
+            IntentStatus.CANCELLED,
+            IntentStatus.EXPIRED,
+            IntentStatus.NEEDS_REVIEW,
+        }
+    ),
+    IntentStatus.PAID: frozenset({IntentStatus.REFUNDED, IntentStatus.NEEDS_REVIEW}),
+    IntentStatus.CANCELLED: frozenset({IntentStatus.NEEDS_REVIEW}),
+    IntentStatus.EXPIRED: frozenset({IntentStatus.NEEDS_REVIEW}),
+    IntentStatus.NEEDS_REVIEW: frozenset(),
+    IntentStatus.REFUNDED: frozenset({IntentStatus.NEEDS_REVIEW}),
+}
+
+
+class IllegalTransition(Exception):
+    """A programming error: the state machine does not allow this change."""
+
+
+@dataclass(frozen=True, slots=True)
+class QPayIntent:
+    id: IntentId
+    invoice_id: InvoiceId
+    environment: QPayEnvironment
+    amount: Decimal
+    paid_amount: Decimal
+    status: IntentStatus
+    sender_invoice_no: str
+    version: int
+    expires_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    # None while the QPay invoice is being created (or when creation failed).
+    qpay_invoice_id: str | None = None
+    qr_text: str = ""
+    qr_image: str = ""
+    short_url: str | None = None
+    deeplinks: tuple[Deeplink, ...] = ()
+    qpay_payment_id: str | None = None
+    description: str | None = None
+    ebarimt: EbarimtRequest | None = None
+    last_error: str | None = None
+
+    @property
+    def is_created(self) -> bool:
+        """True once QPay has answered with an invoice id."""
+        return self.qpay_invoice_id is not None
+
+    @property
+    def settled(self) -> bool:
+        """True once money for this intent is counted on the billing invoice."""
+        return self.paid_amount > ZERO
+
+    @property
+    def is_terminal(self) -> bool:
+        """Nothing more is expected: a subscription completes here."""
+        if self.status is IntentStatus.PENDING:
+            return False
+        if self.status is IntentStatus.PAID:
+            return self.settled
+        return True
+
+    def is_reusable_for(self, amount: Decimal, now: datetime) -> bool:
+        return (
+            self.status is IntentStatus.PENDING
+            and self.is_created
+            and self.amount == amount
+            and self.expires_at > now
+        )
+
+    def evolved(
+        self,
+        now: datetime,
+        *,
+        status: IntentStatus | None = None,
+        added: Decimal = ZERO,
+        payment_id: str | None = None,
+    ) -> QPayIntent:
+        """The intent after one change (new status and/or more money): version + 1.
+
+        Raises IllegalTransition when the state machine forbids the move; returns
+        the intent itself when nothing changes.
+        """
+        target = self.status if status is None else status
+        if target is not self.status and target not in ALLOWED_TRANSITIONS[self.status]:
+            raise IllegalTransition(f"{self.status} -> {target}")
+        if target is self.status and added == ZERO:
+            return self
+        return replace(
+            self,
+            status=target,
+            paid_amount=self.paid_amount + added,
+            qpay_payment_id=self.qpay_payment_id or payment_id,
+            version=self.version + 1,
+            updated_at=now,
+        )
+
+    def touched(self, now: datetime) -> QPayIntent:
+        """Version + 1 without a status change (e.g. its e-Barimt was issued)."""
+        return replace(self, version=self.version + 1, updated_at=now)

@@ -1,0 +1,59 @@
+"""Money: exact tögrög amounts as Decimal with two places. Never float."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from domain.errors import DomainError, ErrorCode
+
+CURRENCY = "MNT"
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+# NUMERIC(14,2) holds at most 12 integer digits.
+MAX_AMOUNT = Decimal("999999999999.99")
+_AMOUNT_TEXT = re.compile(r"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?")
+
+
+def parse_amount_text(text: str) -> Decimal:
+    """Parse a decimal string such as "15000.00"; raise ValueError otherwise.
+
+    Accepts an optional sign, no exponent, no NaN or infinity, at most two
+    decimals and at most 15 integer digits (longer text is refused unread).
+    """
+    if len(text) > 20 or _AMOUNT_TEXT.fullmatch(text) is None:
+        raise ValueError(
+            'expected a decimal string with at most 2 decimals, e.g. "15000.00"'
+        )
+    return Decimal(text).quantize(CENT)
+
+
+def money(value: Decimal | int | str) -> Decimal:
+    """An exact amount with two places; ValueError when it needs more."""
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"not a number: {value!r}") from None
+    if not amount.is_finite():
+        raise ValueError("amount must be finite")
+    quantized = amount.quantize(CENT)
+    if quantized != amount:
+        raise ValueError("amount has more than 2 decimals")
+    return quantized
+
+
+def require_positive_amount(amount: Decimal, field: str) -> Decimal:
+    """Check a client amount: > 0, at most 2 decimals, fits NUMERIC(14,2)."""
+    if not amount.is_finite():
+        raise DomainError(ErrorCode.INVALID_AMOUNT, "amount must be finite", field)
+    if amount.as_tuple().exponent < -2 and amount != amount.quantize(CENT):  # type: ignore[operator]  # exponent is int for finite values
+        raise DomainError(
+            ErrorCode.INVALID_AMOUNT, "amount has more than 2 decimals", field
+        )
+    if amount <= 0:
+        raise DomainError(ErrorCode.INVALID_AMOUNT, "amount must be above 0", field)
+    if amount > MAX_AMOUNT:
+        raise DomainError(
+            ErrorCode.INVALID_AMOUNT, f"amount must not exceed {MAX_AMOUNT}", field
+        )
+    return amount.quantize(CENT)

@@ -1,0 +1,298 @@
+"""Ports: what the use cases need from the outside, as Protocols.
+
+Adapters live elsewhere (persistence/ for the unit of work and repositories,
+qpay/ for the gateway); tests use fakes with the same shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import Protocol, Self
+from uuid import UUID
+
+from domain.callbacks import ReceivedCallback
+from domain.ebarimt import EbarimtReceipt, EbarimtReceiverType, EbarimtRequest
+from domain.gateway import (
+    CancelOutcome,
+    CreatedInvoice,
+    InvoiceRequest,
+    IssuedReceipt,
+    PaymentCheck,
+    QPayEnvironment,
+    ReceiptRequest,
+)
+from domain.idempotency import IdempotencyRecord
+from domain.intents import IntentId, QPayIntent
+from domain.invoices import (
+    Invoice,
+    InvoiceId,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+    PaymentMethodConfig,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DueIntent:
+    """An intent the poller claimed: a lease is held until release()."""
+
+    intent_id: IntentId
+    expired: bool
+    watched: bool
+    check_count: int
+    lag_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class DueReceipt:
+    id: UUID
+    payment_id: UUID
+    intent_id: IntentId | None
+    qpay_payment_id: str
+    receiver_type: EbarimtReceiverType
+    receiver: str | None
+    attempts: int
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class InvoiceRepository(Protocol):
+    async def add(self, invoice: Invoice) -> None: ...
+
+    async def get(self, invoice_id: InvoiceId) -> Invoice | None: ...
+
+    async def get_for_update(self, invoice_id: InvoiceId) -> Invoice | None:
+        """Read and lock the row until the transaction ends (lock order: 1st)."""
+        ...
+
+    async def update(self, invoice: Invoice) -> None: ...
+
+    async def next_number(self) -> str:
+        """A new clinic invoice number from a database sequence."""
+        ...
+
+    async def list(
+        self, *, status: InvoiceStatus | None, first: int, after: InvoiceId | None
+    ) -> Sequence[Invoice]: ...
+
+
+class PaymentRepository(Protocol):
+    async def add(self, payment: Payment) -> None:
+        """Insert; raises DuplicateQPayPayment when the QPay payment id exists."""
+        ...
+
+    async def get(self, payment_id: UUID) -> Payment | None: ...
+
+    async def list_for_invoices(
+        self, invoice_ids: Sequence[InvoiceId]
+    ) -> Sequence[Payment]: ...
+
+    async def qpay_payment_ids(self, invoice_id: InvoiceId) -> frozenset[str]: ...
+
+
+class IntentRepository(Protocol):
+    async def add(
+        self, intent: QPayIntent, *, client_secret_hash: str, callback_token_hash: str
+    ) -> None: ...
+
+    async def get(self, intent_id: IntentId) -> QPayIntent | None: ...
+
+    async def get_for_update(self, intent_id: IntentId) -> QPayIntent | None:
+        """Read and lock the row (lock order: after its invoice)."""
+        ...
+
+    async def update(
+        self, intent: QPayIntent, *, raw: Mapping[str, object] | None = None
+    ) -> None:
+        """Store status, amounts, version and last error (and merge `raw`)."""
+        ...
+
+    async def record_qpay_invoice(
+        self, intent: QPayIntent, *, raw: Mapping[str, object]
+    ) -> None:
+        """Store QPay's invoice id, QR code and deeplinks."""
+        ...
+
+    async def remember_ebarimt(
+        self, intent_id: IntentId, request: EbarimtRequest
+    ) -> None:
+        """Set the e-Barimt request if none is remembered yet."""
+        ...
+
+    async def list_for_invoices(
+        self, invoice_ids: Sequence[InvoiceId]
+    ) -> Sequence[QPayIntent]:
+        """The invoices' intents whose QPay invoice exists, newest first."""
+        ...
+
+    async def list_open(self) -> Sequence[QPayIntent]:
+        """Created intents that are PENDING or NEEDS_REVIEW, oldest first."""
+        ...
+
+    async def list_creating(
+        self, invoice_id: InvoiceId, amount: Decimal
+    ) -> Sequence[QPayIntent]:
+        """PENDING intents of this invoice and amount (made or still being made)."""
+        ...
+
+    async def add_client_secret(
+        self, intent_id: IntentId, secret_hash: str
+    ) -> None: ...
+
+    async def secret_hashes(
+        self, intent_id: IntentId
+    ) -> tuple[tuple[str, ...], str] | None:
+        """(client secret hashes, callback token hash), or None if unknown."""
+        ...
+
+    async def mark_watched(
+        self, intent_id: IntentId, seconds: float, poll_interval: float
+    ) -> None:
+        """A checkout screen watches: poll every `poll_interval` for `seconds`."""
+        ...
+
+    async def claim_due(
+        self, owner: str, limit: int, lease_seconds: float
+    ) -> Sequence[DueIntent]:
+        """Lease up to `limit` PENDING intents whose next check is due, skipping
+        rows other pollers hold (FOR UPDATE SKIP LOCKED, database clock)."""
+        ...
+
+    async def release(
+        self, intent_id: IntentId, owner: str, delay_seconds: float
+    ) -> None:
+        """Drop our lease; check again in `delay_seconds`."""
+        ...
+
+    async def claim_check(self, intent_id: IntentId, min_interval: float) -> bool:
+        """Atomically take the right to ask QPay now: False if someone did so
+        less than `min_interval` seconds ago (database clock)."""
+        ...
+
+
+class IdempotencyRepository(Protocol):
+    async def claim(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        """Insert the key; if it exists (after waiting for a concurrent
+        inserter), return the stored record instead."""
+        ...
+
+    async def complete(self, key: str, payment_id: UUID) -> None: ...
+
+
+class ReceiptRepository(Protocol):
+    async def add_pending(
+        self, receipt: EbarimtReceipt, intent_id: IntentId
+    ) -> None: ...
+
+    async def claim_due(self, limit: int, lease_seconds: float) -> Sequence[DueReceipt]:
+        """Lease PENDING receipts whose next attempt is due."""
+        ...
+
+    async def mark_issued(
+        self, receipt_id: UUID, issued: IssuedReceipt, *, now: datetime
+    ) -> int | None:
+        """Store the receipt; bump its intent's version, returned (None: no intent)."""
+        ...
+
+    async def mark_failed(
+        self,
+        receipt_id: UUID,
+        error: str,
+        *,
+        attempts: int,
+        retry_in: float | None,
+        now: datetime,
+    ) -> int | None:
+        """Record a failed attempt; `retry_in` None means FAILED for good (then
+        the intent's version is bumped and returned)."""
+        ...
+
+    async def list_for_payments(
+        self, payment_ids: Sequence[UUID]
+    ) -> Sequence[EbarimtReceipt]: ...
+
+
+class CallbackRepository(Protocol):
+    async def add(self, callback: ReceivedCallback) -> None: ...
+
+
+class MethodConfigRepository(Protocol):
+    async def list(self) -> Sequence[PaymentMethodConfig]: ...
+
+    async def get(self, method: PaymentMethod) -> PaymentMethodConfig | None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. `async with uow:` begins; leaving without `commit()`
+    rolls back. Intent changes noted with `intent_changed` are announced to
+    subscribers exactly when the transaction commits."""
+
+    @property
+    def invoices(self) -> InvoiceRepository: ...
+
+    @property
+    def payments(self) -> PaymentRepository: ...
+
+    @property
+    def intents(self) -> IntentRepository: ...
+
+    @property
+    def idempotency(self) -> IdempotencyRepository: ...
+
+    @property
+    def receipts(self) -> ReceiptRepository: ...
+
+    @property
+    def methods(self) -> MethodConfigRepository: ...
+
+    @property
+    def callbacks(self) -> CallbackRepository: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+    def intent_changed(self, intent_id: IntentId, version: int) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class PaymentGateway(Protocol):
+    """QPay, seen from the domain. Raises GatewayUnavailable or GatewayRejected.
+
+    create_invoice, cancel_invoice and create_receipt are never retried by the
+    adapter; check_payment may be (it is a read)."""
+
+    @property
+    def environment(self) -> QPayEnvironment: ...
+
+    async def create_invoice(self, request: InvoiceRequest) -> CreatedInvoice: ...
+
+    async def check_payment(self, qpay_invoice_id: str) -> PaymentCheck: ...
+
+    async def cancel_invoice(self, qpay_invoice_id: str) -> CancelOutcome: ...
+
+    async def create_receipt(self, request: ReceiptRequest) -> IssuedReceipt: ...
+
+
+class DuplicateQPayPayment(Exception):
+    """The database already holds a payment with this QPay payment id."""

@@ -1,0 +1,1 @@
+"""Use cases: one module each; every one takes its ports as keyword arguments."""

@@ -1,0 +1,50 @@
+"""Use case: staff cancels a QPay invoice that was not paid."""
+
+from __future__ import annotations
+
+from domain.errors import DomainError, ErrorCode, not_found
+from domain.gateway import CancelOutcome, PaymentCheck
+from domain.intents import IntentId, IntentStatus, QPayIntent
+from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
+from domain.services.settle_qpay_intent import settle_qpay_intent
+
+
+async def cancel_qpay_invoice(
+    intent_id: IntentId,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    clock: Clock,
+) -> QPayIntent:
+    """Cancel at QPay, then mark the intent CANCELLED; if QPay says the invoice
+    is already paid, settle it instead. Cancelling a CANCELLED intent returns
+    it unchanged. Raises NOT_FOUND, INTENT_NOT_PENDING, QPAY_*."""
+    async with uow() as tx:
+        intent = await tx.intents.get(intent_id)
+    if intent is None or intent.qpay_invoice_id is None:
+        raise not_found("QPay intent", "intentId")
+    if intent.status is IntentStatus.CANCELLED:
+        return intent
+    if intent.status is not IntentStatus.PENDING:
+        raise DomainError(
+            ErrorCode.INTENT_NOT_PENDING,
+            f"intent is {intent.status.value}, not PENDING",
+            "intentId",
+        )
+    outcome = await gateway.cancel_invoice(intent.qpay_invoice_id)
+    if outcome is CancelOutcome.ALREADY_PAID:
+        settled = await settle_qpay_intent(
+            intent_id, uow=uow, gateway=gateway, clock=clock
+        )
+        return settled.intent
+    # QPay refuses payment on a cancelled invoice, so no check is needed; money
+    # that still arrives later is recorded by the callback and sent to review.
+    closed = await settle_qpay_intent(
+        intent_id,
+        uow=uow,
+        gateway=gateway,
+        clock=clock,
+        check=PaymentCheck(),
+        close_as=IntentStatus.CANCELLED,
+    )
+    return closed.intent

@@ -1,0 +1,35 @@
+"""Use case: a person asks "has it been paid?" (checkQPayPayment)."""
+
+from __future__ import annotations
+
+from domain.errors import not_found
+from domain.intents import IntentId, QPayIntent
+from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
+from domain.services.settle_qpay_intent import settle_qpay_intent
+
+# QPay asks merchants not to poll; one check per intent per window is plenty.
+CHECK_WINDOW_SECONDS = 2.0
+
+
+async def check_qpay_payment(
+    intent_id: IntentId,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    clock: Clock,
+    window_seconds: float = CHECK_WINDOW_SECONDS,
+) -> QPayIntent:
+    """Settle from QPay's answer, at most one QPay call per intent per window;
+    inside the window (or once terminal) the stored state is returned."""
+    async with uow() as tx:
+        intent = await tx.intents.get(intent_id)
+        if intent is None or not intent.is_created:
+            raise not_found("QPay intent", "intentId")
+        if intent.is_terminal:
+            return intent
+        claimed = await tx.intents.claim_check(intent_id, window_seconds)
+        await tx.commit()
+    if not claimed:
+        return intent
+    outcome = await settle_qpay_intent(intent_id, uow=uow, gateway=gateway, clock=clock)
+    return outcome.intent

@@ -1,0 +1,256 @@
+"""Use case: make (or reuse) a QPay invoice with QR code for a billing invoice.
+
+Three short transactions around one QPay call, never a transaction held across
+the network:
+
+1. Lock the billing invoice, validate, and either return a reusable PENDING
+   intent (same invoice and amount, not about to expire) or insert a
+   placeholder intent with a fresh sender_invoice_no; commit. A request that
+   finds another request's placeholder still waiting for QPay waits for it,
+   so concurrent calls make exactly one QPay invoice.
+2. Ask QPay to create the invoice (never retried automatically).
+3. Store QPay's answer on the placeholder (or, on failure, close it with the
+   error); commit, then return the QR code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from decimal import Decimal
+from uuid import uuid4
+
+from domain.ebarimt import EbarimtRequest
+from domain.errors import DomainError, ErrorCode, GatewayUnavailable, not_found
+from domain.gateway import InvoiceRequest, QPayEnvironment
+from domain.intents import IntentId, IntentStatus, QPayIntent
+from domain.invoices import Invoice, InvoiceId, InvoiceStatus, PaymentMethod
+from domain.money import ZERO, require_positive_amount
+from domain.ports import Clock, PaymentGateway, UnitOfWork, UnitOfWorkFactory
+from domain.secrets import hash_secret, new_secret
+from domain.text import clean_text
+
+
+@dataclass(frozen=True, slots=True)
+class CreateQPayInvoice:
+    invoice_id: InvoiceId
+    amount: Decimal | None = None
+    description: str | None = None
+    ebarimt: EbarimtRequest | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QPayInvoicePolicy:
+    ttl_seconds: int
+    callback_base_url: str
+    # How long a request waits for a concurrent request's QPay call.
+    creation_wait_seconds: float = 17.0
+    # An intent this close to expiry is not handed out again.
+    reuse_margin_seconds: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class QPayInvoiceCreated:
+    intent: QPayIntent
+    client_secret: str
+    reused: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Placeholder:
+    intent: QPayIntent
+    callback_token: str
+    client_secret: str
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+async def create_qpay_invoice(
+    cmd: CreateQPayInvoice,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    clock: Clock,
+    policy: QPayInvoicePolicy,
+    sleep: Sleep = asyncio.sleep,
+) -> QPayInvoiceCreated:
+    """Return a PENDING intent with its QR code and a client secret.
+
+    Commits the intent before returning. Raises DomainError: NOT_FOUND,
+    INVOICE_VOID, INVOICE_ALREADY_PAID, METHOD_DISABLED, INVALID_AMOUNT,
+    AMOUNT_EXCEEDS_BALANCE, INVALID_INPUT, QPAY_UNAVAILABLE, QPAY_REJECTED.
+    """
+    requested = (
+        None
+        if cmd.amount is None
+        else require_positive_amount(cmd.amount, "input.amount")
+    )
+    description = clean_text(cmd.description, "input.description", max_length=255)
+    receiver = clean_text(
+        cmd.ebarimt.receiver if cmd.ebarimt else None,
+        "input.ebarimt.receiver",
+        max_length=64,
+    )
+    ebarimt = (
+        EbarimtRequest(cmd.ebarimt.receiver_type, receiver) if cmd.ebarimt else None
+    )
+    deadline = clock.now() + timedelta(seconds=policy.creation_wait_seconds)
+    while True:
+        async with uow() as tx:
+            step = await _reuse_or_reserve(
+                tx,
+                cmd.invoice_id,
+                requested,
+                description,
+                ebarimt,
+                gateway.environment,
+                clock,
+                policy,
+            )
+            await tx.commit()
+        if isinstance(step, QPayInvoiceCreated | _Placeholder):
+            break
+        if clock.now() >= deadline:
+            raise GatewayUnavailable(
+                "another request is still creating this QPay invoice; try again",
+                may_have_reached=True,
+            )
+        await sleep(0.05)
+    if isinstance(step, QPayInvoiceCreated):
+        return step
+    return await _create_at_qpay(
+        step, uow=uow, gateway=gateway, clock=clock, policy=policy
+    )
+
+
+async def _reuse_or_reserve(
+    tx: UnitOfWork,
+    invoice_id: InvoiceId,
+    requested: Decimal | None,
+    description: str | None,
+    ebarimt: EbarimtRequest | None,
+    environment: QPayEnvironment,
+    clock: Clock,
+    policy: QPayInvoicePolicy,
+) -> QPayInvoiceCreated | _Placeholder | None:
+    """Phase 1, under the invoice row lock. None means: wait for another request."""
+    invoice = await tx.invoices.get_for_update(invoice_id)
+    if invoice is None:
+        raise not_found("invoice", "input.invoiceId")
+    amount = _amount_for(invoice, requested)
+    config = await tx.methods.get(PaymentMethod.QPAY)
+    if config is None or not config.enabled:
+        raise DomainError(
+            ErrorCode.METHOD_DISABLED, "QPay payments are disabled", "input"
+        )
+    now = clock.now()
+    reuse_after = now + timedelta(seconds=policy.reuse_margin_seconds)
+    waiting_since = now - timedelta(seconds=policy.creation_wait_seconds)
+    for intent in await tx.intents.list_creating(invoice.id, amount):
+        if intent.is_reusable_for(amount, reuse_after):
+            secret = new_secret()
+            await tx.intents.add_client_secret(intent.id, hash_secret(secret))
+            return QPayInvoiceCreated(intent, secret, reused=True)
+        if not intent.is_created and intent.created_at > waiting_since:
+            return None
+        if not intent.is_created:
+            # A request that died between phases left this behind.
+            abandoned = intent.evolved(now, status=IntentStatus.CANCELLED)
+            await tx.intents.update(replace(abandoned, last_error="creation abandoned"))
+    secret, token = new_secret(), new_secret()
+    intent_id = IntentId(uuid4())
+    placeholder = QPayIntent(
+        id=intent_id,
+        invoice_id=invoice.id,
+        environment=environment,
+        amount=amount,
+        paid_amount=ZERO,
+        status=IntentStatus.PENDING,
+        sender_invoice_no=f"MD{intent_id.hex[:30].upper()}",
+        version=0,
+        expires_at=now + timedelta(seconds=policy.ttl_seconds),
+        created_at=now,
+        updated_at=now,
+        description=description or f"M Dent invoice {invoice.number}",
+        ebarimt=ebarimt,
+    )
+    await tx.intents.add(
+        placeholder,
+        client_secret_hash=hash_secret(secret),
+        callback_token_hash=hash_secret(token),
+    )
+    return _Placeholder(placeholder, token, secret)
+
+
+def _amount_for(invoice: Invoice, requested: Decimal | None) -> Decimal:
+    if invoice.status is InvoiceStatus.VOID:
+        raise DomainError(ErrorCode.INVOICE_VOID, "invoice is void", "input.invoiceId")
+    if invoice.balance <= ZERO:
+        raise DomainError(
+            ErrorCode.INVOICE_ALREADY_PAID, "invoice is already paid", "input.invoiceId"
+        )
+    if requested is None:
+        return invoice.balance
+    if requested > invoice.balance:
+        raise DomainError(
+            ErrorCode.AMOUNT_EXCEEDS_BALANCE,
+            f"amount exceeds the balance {invoice.balance}",
+            "input.amount",
+        )
+    return requested
+
+
+async def _create_at_qpay(
+    reserved: _Placeholder,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    clock: Clock,
+    policy: QPayInvoicePolicy,
+) -> QPayInvoiceCreated:
+    """Phases 2 and 3: one QPay call, then store its answer (or the failure)."""
+    placeholder = reserved.intent
+    callback_url = (
+        f"{policy.callback_base_url}/qpay/callback/{placeholder.id}"
+        f"?token={reserved.callback_token}"
+    )
+    request = InvoiceRequest(
+        sender_invoice_no=placeholder.sender_invoice_no,
+        amount=placeholder.amount,
+        description=placeholder.description or "",
+        callback_url=callback_url,
+    )
+    try:
+        created = await gateway.create_invoice(request)
+    except DomainError as error:
+        async with uow() as tx:
+            await tx.invoices.get_for_update(placeholder.invoice_id)
+            current = await tx.intents.get_for_update(placeholder.id)
+            if current is not None and not current.is_created:
+                failed = current.evolved(clock.now(), status=IntentStatus.CANCELLED)
+                await tx.intents.update(
+                    replace(failed, last_error=error.message[:1000])
+                )
+                await tx.commit()
+        raise
+    async with uow() as tx:
+        # Lock order: the billing invoice, then the intent (as every writer).
+        await tx.invoices.get_for_update(placeholder.invoice_id)
+        current = await tx.intents.get_for_update(placeholder.id)
+        if current is None:
+            raise not_found("QPay intent")
+        stored = replace(
+            current,
+            qpay_invoice_id=created.qpay_invoice_id,
+            qr_text=created.qr_text,
+            qr_image=created.qr_image,
+            short_url=created.short_url,
+            deeplinks=created.deeplinks,
+            updated_at=clock.now(),
+        )
+        await tx.intents.record_qpay_invoice(stored, raw={"invoice": dict(created.raw)})
+        await tx.commit()
+    return QPayInvoiceCreated(stored, reserved.client_secret, reused=False)

@@ -1,0 +1,148 @@
+"""Use case: the poller's pass over due intents (any number of processes).
+
+Due intents are claimed with a lease (FOR UPDATE SKIP LOCKED, database clock)
+so no two processes check one intent at a time; QPay is called outside any
+transaction; the result goes through settle_qpay_intent like every other path.
+Cadence: `poll_interval` while a checkout screen watches, backing off to
+`max_interval` otherwise. At expiry: one last check, then cancel at QPay, then
+EXPIRED (or settlement, if the check or the cancel finds money). QPay errors
+only postpone: an intent is never failed or expired because QPay is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from domain.errors import DomainError
+from domain.gateway import CancelOutcome, PaymentCheck
+from domain.intents import IntentStatus, QPayIntent
+from domain.ports import Clock, DueIntent, PaymentGateway, UnitOfWorkFactory
+from domain.services.settle_qpay_intent import settle_qpay_intent
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PollPolicy:
+    poll_interval: float
+    max_interval: float
+    lease_seconds: float = 30.0
+    batch: int = 20
+    concurrency: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    claimed: int
+    settled: int
+    expired: int
+    failed: int
+    max_lag_seconds: float = 0.0
+
+
+async def poll_due_intents(
+    owner: str,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    clock: Clock,
+    policy: PollPolicy,
+    budget: int,
+    on_check: Callable[[], Awaitable[None]] | None = None,
+) -> PollResult:
+    """Claim up to `budget` due intents, check each once, reschedule; commits."""
+    limit = min(policy.batch, budget)
+    if limit <= 0:
+        return PollResult(0, 0, 0, 0)
+    async with uow() as tx:
+        due = await tx.intents.claim_due(owner, limit, policy.lease_seconds)
+        await tx.commit()
+    semaphore = asyncio.Semaphore(policy.concurrency)
+
+    async def one(item: DueIntent) -> QPayIntent | None:
+        async with semaphore:
+            if on_check is not None:
+                await on_check()
+            return await _check_one(
+                item, owner, uow=uow, gateway=gateway, clock=clock, policy=policy
+            )
+
+    results = await asyncio.gather(*(one(item) for item in due))
+    settled = sum(1 for r in results if r is not None and r.settled)
+    expired = sum(
+        1 for r in results if r is not None and r.status is IntentStatus.EXPIRED
+    )
+    failed = sum(1 for r in results if r is None)
+    lag = max((item.lag_seconds for item in due), default=0.0)
+    return PollResult(len(due), settled, expired, failed, lag)
+
+
+def next_delay(item: DueIntent, policy: PollPolicy, *, failed: bool) -> float:
+    """Seconds until the next check: the poll interval while watched, otherwise
+    doubling per unwatched check up to the ceiling; errors back off too."""
+    if item.watched and not failed:
+        return policy.poll_interval
+    exponent = min(item.check_count, 16)
+    return float(min(policy.poll_interval * (2**exponent), policy.max_interval))
+
+
+async def _check_one(
+    item: DueIntent,
+    owner: str,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    clock: Clock,
+    policy: PollPolicy,
+) -> QPayIntent | None:
+    try:
+        if item.expired:
+            intent = await expire_qpay_intent(
+                item, uow=uow, gateway=gateway, clock=clock
+            )
+        else:
+            intent = (
+                await settle_qpay_intent(
+                    item.intent_id, uow=uow, gateway=gateway, clock=clock
+                )
+            ).intent
+    except DomainError as error:
+        logger.warning("poll of intent %s failed: %s", item.intent_id, error.code)
+        intent = None
+    async with uow() as tx:
+        await tx.intents.release(
+            item.intent_id, owner, next_delay(item, policy, failed=intent is None)
+        )
+        await tx.commit()
+    return intent
+
+
+async def expire_qpay_intent(
+    item: DueIntent, *, uow: UnitOfWorkFactory, gateway: PaymentGateway, clock: Clock
+) -> QPayIntent:
+    """Past its TTL: a last check, then cancel at QPay, then EXPIRED."""
+    outcome = await settle_qpay_intent(
+        item.intent_id, uow=uow, gateway=gateway, clock=clock
+    )
+    if outcome.intent.status is not IntentStatus.PENDING or outcome.intent.settled:
+        return outcome.intent
+    qpay_invoice_id = outcome.intent.qpay_invoice_id
+    assert qpay_invoice_id is not None  # noqa: S101  # claimed intents are created
+    cancelled = await gateway.cancel_invoice(qpay_invoice_id)
+    if cancelled is CancelOutcome.ALREADY_PAID:
+        paid = await settle_qpay_intent(
+            item.intent_id, uow=uow, gateway=gateway, clock=clock
+        )
+        return paid.intent
+    closed = await settle_qpay_intent(
+        item.intent_id,
+        uow=uow,
+        gateway=gateway,
+        clock=clock,
+        check=PaymentCheck(),
+        close_as=IntentStatus.EXPIRED,
+    )
+    return closed.intent

@@ -1,0 +1,82 @@
+"""Read use cases behind the GraphQL queries and field loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from domain.ebarimt import EbarimtReceipt
+from domain.intents import IntentId, QPayIntent
+from domain.invoices import (
+    Invoice,
+    InvoiceId,
+    InvoiceStatus,
+    Payment,
+    PaymentMethodConfig,
+)
+from domain.ports import UnitOfWorkFactory
+
+MAX_PAGE = 100
+
+
+async def get_invoice(
+    invoice_id: InvoiceId, *, uow: UnitOfWorkFactory
+) -> Invoice | None:
+    async with uow() as tx:
+        return await tx.invoices.get(invoice_id)
+
+
+async def list_invoices(
+    *,
+    uow: UnitOfWorkFactory,
+    status: InvoiceStatus | None,
+    first: int,
+    after: InvoiceId | None,
+) -> Sequence[Invoice]:
+    """A page of invoices in id order; `first` is clamped to 0..100."""
+    async with uow() as tx:
+        return await tx.invoices.list(
+            status=status, first=max(0, min(first, MAX_PAGE)), after=after
+        )
+
+
+async def get_intent(
+    intent_id: IntentId, *, uow: UnitOfWorkFactory
+) -> QPayIntent | None:
+    """The intent, or None when unknown or its QPay invoice was never made."""
+    async with uow() as tx:
+        intent = await tx.intents.get(intent_id)
+    return intent if intent is not None and intent.is_created else None
+
+
+async def list_payment_methods(
+    *, uow: UnitOfWorkFactory
+) -> Sequence[PaymentMethodConfig]:
+    async with uow() as tx:
+        return await tx.methods.list()
+
+
+async def payments_by_invoice(
+    invoice_ids: Sequence[InvoiceId], *, uow: UnitOfWorkFactory
+) -> list[list[Payment]]:
+    async with uow() as tx:
+        found = await tx.payments.list_for_invoices(invoice_ids)
+    return [[p for p in found if p.invoice_id == i] for i in invoice_ids]
+
+
+async def intents_by_invoice(
+    invoice_ids: Sequence[InvoiceId], *, uow: UnitOfWorkFactory
+) -> list[list[QPayIntent]]:
+    async with uow() as tx:
+        found = await tx.intents.list_for_invoices(invoice_ids)
+    return [[intent for intent in found if intent.invoice_id == i] for i in invoice_ids]
+
+
+async def receipts_by_payment(
+    payment_ids: Sequence[UUID], *, uow: UnitOfWorkFactory
+) -> list[EbarimtReceipt | None]:
+    async with uow() as tx:
+        found = {
+            r.payment_id: r for r in await tx.receipts.list_for_payments(payment_ids)
+        }
+    return [found.get(payment_id) for payment_id in payment_ids]  # type: ignore[call-overload]  # PaymentId is a UUID

@@ -1,0 +1,32 @@
+"""Use case: QPay called our callback URL. A hint only; QPay is asked after."""
+
+from __future__ import annotations
+
+from domain.callbacks import ReceivedCallback
+from domain.intents import IntentId
+from domain.ports import UnitOfWorkFactory
+from domain.secrets import secret_matches
+
+
+async def record_callback(
+    intent_id: IntentId,
+    token: str | None,
+    callback: ReceivedCallback,
+    *,
+    uow: UnitOfWorkFactory,
+) -> bool:
+    """Check the callback token (constant time) and store the raw request.
+
+    Returns False, writing nothing, for an unknown intent or a wrong token; the
+    caller answers 404 and makes no QPay call. Nothing in the request is
+    believed about money."""
+    async with uow() as tx:
+        stored = await tx.intents.secret_hashes(intent_id)
+        if stored is None:
+            secret_matches(token, ("0" * 64,))  # same work as a known intent
+            return False
+        if not secret_matches(token, (stored[1],)):
+            return False
+        await tx.callbacks.add(callback)
+        await tx.commit()
+    return True

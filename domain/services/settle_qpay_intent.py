@@ -1,0 +1,126 @@
+"""Use case: learn from QPay what was paid for an intent and settle it once.
+
+The one entry point of the callback, the poller, checkQPayPayment,
+cancelQPayInvoice and settleInvoice(QPAY). QPay is asked first, outside any
+transaction; then one transaction locks the billing invoice row and then the
+intent row (always this order, in every writer, so two settlers queue instead
+of deadlocking), applies the settlement decision and commits. The unique
+QPay payment id in `payments` is the last guard: a violation means another
+settler recorded it, and the stored result is returned.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from uuid import uuid4
+
+from domain.ebarimt import EbarimtReceipt, EbarimtStatus
+from domain.errors import not_found
+from domain.gateway import PaymentCheck
+from domain.intents import IntentId, IntentStatus, QPayIntent
+from domain.invoices import Invoice, Payment
+from domain.ports import Clock, DuplicateQPayPayment, PaymentGateway, UnitOfWorkFactory
+from domain.settlement import decide_settlement
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementOutcome:
+    intent: QPayIntent
+    invoice: Invoice
+    # Payments this call recorded; empty when nothing new (or someone else did).
+    recorded: tuple[Payment, ...] = ()
+
+
+async def settle_qpay_intent(
+    intent_id: IntentId,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    clock: Clock,
+    check: PaymentCheck | None = None,
+    close_as: IntentStatus | None = None,
+) -> SettlementOutcome:
+    """Ask QPay (unless `check` is given) and record what it says; commits.
+
+    Idempotent: any number of concurrent calls record each QPay payment once.
+    `close_as` (CANCELLED or EXPIRED) ends the intent when no money is found.
+    Raises NOT_FOUND, QPAY_UNAVAILABLE, QPAY_REJECTED (nothing is written then).
+    """
+    async with uow() as tx:
+        intent = await tx.intents.get(intent_id)
+    if intent is None or intent.qpay_invoice_id is None:
+        raise not_found("QPay intent")
+    if check is None:
+        check = await gateway.check_payment(intent.qpay_invoice_id)
+    if close_as is None and not any(row.is_paid for row in check.rows):
+        # Nothing paid at QPay: nothing can change, skip the locking transaction.
+        async with uow() as tx:
+            invoice = await tx.invoices.get(intent.invoice_id)
+        if invoice is None:
+            raise not_found("invoice")
+        return SettlementOutcome(intent, invoice)
+    try:
+        return await _apply(intent, check, uow=uow, clock=clock, close_as=close_as)
+    except DuplicateQPayPayment as duplicate:
+        logger.warning(
+            "QPay payment %s already recorded elsewhere; intent %s unchanged",
+            duplicate,
+            intent_id,
+        )
+        async with uow() as tx:
+            current = await tx.intents.get(intent_id)
+            invoice = await tx.invoices.get(intent.invoice_id)
+        if current is None or invoice is None:
+            raise not_found("QPay intent") from None
+        return SettlementOutcome(current, invoice)
+
+
+async def _apply(
+    intent: QPayIntent,
+    check: PaymentCheck,
+    *,
+    uow: UnitOfWorkFactory,
+    clock: Clock,
+    close_as: IntentStatus | None,
+) -> SettlementOutcome:
+    async with uow() as tx:
+        invoice = await tx.invoices.get_for_update(intent.invoice_id)
+        locked = await tx.intents.get_for_update(intent.id)
+        if invoice is None or locked is None:
+            raise not_found("QPay intent")
+        known = await tx.payments.qpay_payment_ids(invoice.id)
+        now = clock.now()
+        decision = decide_settlement(
+            locked, invoice, known, check, now=now, close_as=close_as
+        )
+        if not decision.changed:
+            return SettlementOutcome(locked, invoice)
+        for payment in decision.payments:
+            await tx.payments.add(payment)
+        if decision.invoice != invoice:
+            await tx.invoices.update(decision.invoice)
+        await tx.intents.update(decision.intent, raw={"payment_check": dict(check.raw)})
+        request = locked.ebarimt
+        if request is not None:
+            for payment in decision.payments:
+                receipt = EbarimtReceipt(
+                    id=uuid4(),
+                    payment_id=payment.id,
+                    status=EbarimtStatus.PENDING,
+                    receiver_type=request.receiver_type,
+                    receiver=request.receiver,
+                    lottery=None,
+                    qr_data=None,
+                    last_error=None,
+                    attempts=0,
+                    created_at=now,
+                )
+                await tx.receipts.add_pending(receipt, locked.id)
+        tx.intent_changed(decision.intent.id, decision.intent.version)
+        await tx.commit()
+    for event in decision.events:
+        logger.info("settlement %s", event)
+    return SettlementOutcome(decision.intent, decision.invoice, decision.payments)

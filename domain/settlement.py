@@ -1,0 +1,111 @@
+"""The settlement decision: what QPay's payment/check answer means for an intent.
+
+Pure: given the intent, its billing invoice, the QPay payment ids already
+recorded and QPay's rows, it returns the payments to record and the new states.
+It never trusts a row twice: one Payment per distinct QPay payment id whose
+status is exactly PAID, ignoring ids already recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID, uuid4
+
+from domain.events import DomainEvent, IntentChanged, PaymentRecorded
+from domain.gateway import PaymentCheck, PaymentRow
+from domain.intents import IntentStatus, QPayIntent
+from domain.invoices import Invoice, Payment, PaymentId, PaymentMethod
+from domain.money import CURRENCY, ZERO
+
+CLOSING_STATUSES = frozenset({IntentStatus.CANCELLED, IntentStatus.EXPIRED})
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementDecision:
+    intent: QPayIntent
+    invoice: Invoice
+    payments: tuple[Payment, ...]
+    events: tuple[DomainEvent, ...]
+    foreign_currency_rows: tuple[PaymentRow, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.payments) or bool(self.events)
+
+
+def new_paid_rows(
+    rows: Iterable[PaymentRow], known_payment_ids: frozenset[str]
+) -> list[PaymentRow]:
+    """PAID rows whose payment id is not recorded yet, first occurrence wins."""
+    fresh: dict[str, PaymentRow] = {}
+    for row in rows:
+        if row.is_paid and row.payment_id not in known_payment_ids:
+            fresh.setdefault(row.payment_id, row)
+    return list(fresh.values())
+
+
+def decide_settlement(
+    intent: QPayIntent,
+    invoice: Invoice,
+    known_payment_ids: frozenset[str],
+    check: PaymentCheck,
+    *,
+    now: datetime,
+    close_as: IntentStatus | None = None,
+    new_id: Callable[[], UUID] = uuid4,
+) -> SettlementDecision:
+    """Decide what `check` changes. `close_as` (CANCELLED or EXPIRED) ends a
+    PENDING intent in which no money was found."""
+    if close_as is not None and close_as not in CLOSING_STATUSES:
+        raise ValueError(f"cannot close an intent as {close_as}")
+    fresh = new_paid_rows(check.rows, known_payment_ids)
+    counted = [row for row in fresh if (row.currency or CURRENCY).upper() == CURRENCY]
+    foreign = tuple(row for row in fresh if row not in counted)
+    added = sum((row.amount for row in counted), ZERO)
+
+    status: IntentStatus | None = None
+    if foreign:
+        status = IntentStatus.NEEDS_REVIEW
+    elif intent.status is IntentStatus.PENDING:
+        if added == ZERO:
+            status = close_as
+        elif intent.paid_amount + added == intent.amount:
+            status = IntentStatus.PAID
+        else:
+            status = IntentStatus.NEEDS_REVIEW
+    elif added > ZERO:
+        status = IntentStatus.NEEDS_REVIEW
+
+    after = intent.evolved(
+        now,
+        status=status,
+        added=added,
+        payment_id=counted[0].payment_id if counted else None,
+    )
+    payments = tuple(
+        Payment(
+            id=PaymentId(new_id()),
+            invoice_id=invoice.id,
+            method=PaymentMethod.QPAY,
+            amount=row.amount,
+            created_at=now,
+            qpay_payment_id=row.payment_id,
+            intent_id=intent.id,
+        )
+        for row in counted
+    )
+    events: list[DomainEvent] = [
+        PaymentRecorded(p.id, p.invoice_id, p.amount, p.qpay_payment_id)
+        for p in payments
+    ]
+    if after.version != intent.version:
+        events.append(IntentChanged(after.id, after.status, after.version))
+    return SettlementDecision(
+        intent=after,
+        invoice=invoice.with_payments(added, now),
+        payments=payments,
+        events=tuple(events),
+        foreign_currency_rows=foreign,
+    )

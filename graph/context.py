@@ -1,0 +1,98 @@
+"""The GraphQL context: the services resolvers may call, and who is asking."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, TypeAlias
+from uuid import UUID
+
+import strawberry
+from strawberry.dataloader import DataLoader
+
+from domain.ebarimt import EbarimtReceipt
+from domain.intents import QPayIntent
+from domain.invoices import InvoiceId, Payment
+from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
+from domain.services import queries
+from domain.services.create_qpay_invoice import QPayInvoicePolicy
+
+# What a subscription queue yields: an intent version, or None for "re-read".
+Wakeup = int | None
+
+
+class EventStream(Protocol):
+    """The per-process event hub, as subscriptions see it."""
+
+    def subscribe(
+        self, intent_id: UUID
+    ) -> AbstractContextManager[asyncio.Queue[Wakeup]]:
+        """Register at once (no await), yield the queue, unregister on exit."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """A verified staff token."""
+
+    subject: str
+    role: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    uow: UnitOfWorkFactory
+    gateway: PaymentGateway
+    clock: Clock
+    qpay_policy: QPayInvoicePolicy
+    events: EventStream
+    poll_interval_seconds: float
+    resync_seconds: float = 30.0
+    # A subscription marks its intent watched for this long, renewed each resync.
+    watch_seconds: float = 65.0
+
+
+def _loaders(uow: UnitOfWorkFactory) -> dict[str, DataLoader[Any, Any]]:
+    async def payments(keys: list[InvoiceId]) -> list[list[Payment]]:
+        return await queries.payments_by_invoice(keys, uow=uow)
+
+    async def intents(keys: list[InvoiceId]) -> list[list[QPayIntent]]:
+        return await queries.intents_by_invoice(keys, uow=uow)
+
+    async def receipts(keys: list[UUID]) -> list[EbarimtReceipt | None]:
+        return await queries.receipts_by_payment(keys, uow=uow)
+
+    # cache=False: a websocket context lives for hours; every read is fresh.
+    return {
+        "payments": DataLoader(load_fn=payments, cache=False),
+        "intents": DataLoader(load_fn=intents, cache=False),
+        "receipts": DataLoader(load_fn=receipts, cache=False),
+    }
+
+
+@dataclass
+class Context:
+    services: Services
+    viewer: Viewer | None = None
+    connection_params: dict[str, Any] | None = None
+    transport: str = "http"
+    loaders: dict[str, DataLoader[Any, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.loaders:
+            self.loaders = _loaders(self.services.uow)
+
+    def payments_loader(self) -> DataLoader[InvoiceId, list[Payment]]:
+        return self.loaders["payments"]
+
+    def intents_loader(self) -> DataLoader[InvoiceId, list[QPayIntent]]:
+        return self.loaders["intents"]
+
+    def receipts_loader(self) -> DataLoader[UUID, EbarimtReceipt | None]:
+        return self.loaders["receipts"]
+
+
+Info: TypeAlias = strawberry.Info[Context, None]

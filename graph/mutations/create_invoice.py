@@ -1,0 +1,25 @@
+"""createInvoice."""
+
+from __future__ import annotations
+
+from domain.errors import DomainError
+from domain.services.create_invoice import CreateInvoice, create_invoice
+from graph.context import Info
+from graph.errors import user_errors
+from graph.types.inputs import CreateInvoiceInput, CreateInvoicePayload
+from graph.types.invoice import Invoice
+
+
+async def resolve_create_invoice(
+    info: Info,
+    input: CreateInvoiceInput,  # contract name
+) -> CreateInvoicePayload:
+    services = info.context.services
+    command = CreateInvoice(
+        total=input.total, number=input.number, description=input.description
+    )
+    try:
+        invoice = await create_invoice(command, uow=services.uow, clock=services.clock)
+    except DomainError as error:
+        return CreateInvoicePayload(errors=user_errors(error))
+    return CreateInvoicePayload(invoice=Invoice.from_domain(invoice))

@@ -1,0 +1,50 @@
+"""createQPayInvoice."""
+
+from __future__ import annotations
+
+from domain.ebarimt import EbarimtRequest
+from domain.errors import DomainError
+from domain.invoices import InvoiceId
+from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
+from graph.context import Info
+from graph.errors import user_errors
+from graph.ids import parse_uuid
+from graph.types.inputs import (
+    CreateQPayInvoiceInput,
+    CreateQPayInvoicePayload,
+    EbarimtInput,
+)
+from graph.types.invoice import QPayIntent
+
+
+def ebarimt_request(value: EbarimtInput | None) -> EbarimtRequest | None:
+    if value is None:
+        return None
+    return EbarimtRequest(receiver_type=value.receiver_type, receiver=value.receiver)
+
+
+async def resolve_create_qpay_invoice(
+    info: Info,
+    input: CreateQPayInvoiceInput,  # contract name
+) -> CreateQPayInvoicePayload:
+    services = info.context.services
+    try:
+        command = CreateQPayInvoice(
+            invoice_id=InvoiceId(parse_uuid(input.invoice_id, "input.invoiceId")),
+            amount=input.amount,
+            description=input.description,
+            ebarimt=ebarimt_request(input.ebarimt),
+        )
+        created = await create_qpay_invoice(
+            command,
+            uow=services.uow,
+            gateway=services.gateway,
+            clock=services.clock,
+            policy=services.qpay_policy,
+        )
+    except DomainError as error:
+        return CreateQPayInvoicePayload(errors=user_errors(error))
+    return CreateQPayInvoicePayload(
+        intent=QPayIntent.from_domain(created.intent),
+        client_secret=created.client_secret,
+    )

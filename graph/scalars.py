@@ -1,0 +1,74 @@
+"""Scalars: Decimal as an exact string; DateTime in ISO-8601 UTC.
+
+They replace Strawberry's built-ins for `decimal.Decimal` and `datetime`
+through `SCALAR_MAP`, so annotations stay plain Python types."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import strawberry
+from graphql import StringValueNode, ValueNode
+from strawberry.types.scalar import ScalarDefinition
+
+from domain.money import CENT, parse_amount_text
+
+DECIMAL_DESCRIPTION = (
+    'Exact amount in tögrög (MNT) as a string, e.g. "15000.00"; '
+    "at most 2 decimals; JSON numbers are rejected."
+)
+
+
+def _serialize_decimal(value: Decimal) -> str:
+    return str(value.quantize(CENT))
+
+
+def _parse_decimal(value: object) -> Decimal:
+    # bool is an int, int and float are JSON numbers: all refused, only text.
+    if not isinstance(value, str):
+        raise ValueError('Decimal must be a string such as "15000.00", not a number')
+    return parse_amount_text(value)
+
+
+def _parse_decimal_literal(
+    node: ValueNode, _variables: dict[str, object] | None = None
+) -> Decimal:
+    if not isinstance(node, StringValueNode):
+        raise ValueError('Decimal must be a string such as "15000.00", not a number')
+    return parse_amount_text(node.value)
+
+
+DECIMAL = strawberry.scalar(
+    name="Decimal",
+    description=DECIMAL_DESCRIPTION,
+    serialize=_serialize_decimal,
+    parse_value=_parse_decimal,
+    parse_literal=_parse_decimal_literal,
+)
+
+
+def _serialize_datetime(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_datetime(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("DateTime must be an ISO-8601 string")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("DateTime needs a timezone")
+    return parsed.astimezone(UTC)
+
+
+DATETIME = strawberry.scalar(
+    name="DateTime",
+    description="A moment in ISO-8601, UTC (e.g. 2026-11-27T09:30:00Z).",
+    serialize=_serialize_datetime,
+    parse_value=_parse_datetime,
+)
+
+# Fields annotated `Decimal` and `datetime` use these (StrawberryConfig.scalar_map).
+SCALAR_MAP: dict[object, ScalarDefinition] = {Decimal: DECIMAL, datetime: DATETIME}

@@ -1,0 +1,38 @@
+"""The contract's enums are the domain's own, registered with Strawberry.
+
+`strawberry.enum` marks the domain classes, so resolvers annotate fields with
+the domain enums directly (Strawberry's documented way to expose an existing
+enum); the domain package itself stays free of Strawberry.
+"""
+
+from __future__ import annotations
+
+import strawberry
+
+from domain import ebarimt, errors, gateway, intents, invoices
+
+strawberry.enum(invoices.PaymentMethod, name="PaymentMethod")
+strawberry.enum(invoices.InvoiceStatus, name="InvoiceStatus")
+strawberry.enum(intents.IntentStatus, name="QPayIntentStatus")
+strawberry.enum(gateway.QPayEnvironment, name="QPayEnvironment")
+strawberry.enum(ebarimt.EbarimtReceiverType, name="EbarimtReceiverType")
+strawberry.enum(ebarimt.EbarimtStatus, name="EbarimtStatus")
+strawberry.enum(errors.ErrorCode, name="ErrorCode")
+
+PaymentMethod = invoices.PaymentMethod
+InvoiceStatus = invoices.InvoiceStatus
+QPayIntentStatus = intents.IntentStatus
+QPayEnvironment = gateway.QPayEnvironment
+EbarimtReceiverType = ebarimt.EbarimtReceiverType
+EbarimtStatus = ebarimt.EbarimtStatus
+ErrorCode = errors.ErrorCode
+
+__all__ = [
+    "EbarimtReceiverType",
+    "EbarimtStatus",
+    "ErrorCode",
+    "InvoiceStatus",
+    "PaymentMethod",
+    "QPayEnvironment",
+    "QPayIntentStatus",
+]

@@ -1,0 +1,295 @@
+"""The per-process event hub and its transports (design.md §5).
+
+    EventHub            local fan-out: intent id -> bounded queues of wake-ups
+    ├── PostgresTransport   NOTIFY inside the settling transaction; one LISTEN
+    │                       connection per process (asyncpg)
+    ├── RedisTransport      PUBLISH after commit; one pub/sub connection
+    └── MemoryTransport     one process only (tests)
+
+A wake-up is an intent version, or None meaning "re-read, something may have
+been missed". Every transport reconnects with backoff and, after any gap,
+wakes every local subscription with None. Pushes are hints: subscribers always
+re-read the database, so a lost push costs at most one resync interval.
+encode/broadcaster is not used: see docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from persistence.unit_of_work import IntentChange
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "qpay_intent_events"
+LISTENER_APPLICATION_NAME = "qpay-graph-listener"
+Wakeup = int | None
+
+
+class EventHub:
+    """Fans committed intent changes out to this process's subscriptions."""
+
+    def __init__(self, queue_size: int = 8) -> None:
+        self._queue_size = queue_size
+        self._subscribers: dict[UUID, set[asyncio.Queue[Wakeup]]] = {}
+        self.connected = asyncio.Event()
+
+    @property
+    def subscription_count(self) -> int:
+        return sum(len(queues) for queues in self._subscribers.values())
+
+    @contextlib.contextmanager
+    def subscribe(self, intent_id: UUID) -> Iterator[asyncio.Queue[Wakeup]]:
+        """Register synchronously (no await: no race between two first
+        subscribers), yield the queue, unregister on exit."""
+        queue: asyncio.Queue[Wakeup] = asyncio.Queue(maxsize=self._queue_size)
+        self._subscribers.setdefault(intent_id, set()).add(queue)
+        try:
+            yield queue
+        finally:
+            queues = self._subscribers.get(intent_id)
+            if queues is not None:
+                queues.discard(queue)
+                if not queues:
+                    del self._subscribers[intent_id]
+
+    def deliver(self, intent_id: UUID, version: int | None) -> None:
+        for queue in tuple(self._subscribers.get(intent_id, ())):
+            self._offer(queue, version)
+
+    def resync_all(self) -> None:
+        for queues in tuple(self._subscribers.values()):
+            for queue in tuple(queues):
+                self._offer(queue, None)
+
+    def deliver_payload(self, payload: str | bytes) -> None:
+        try:
+            data = json.loads(payload)
+            intent_id = UUID(str(data["intentId"]))
+            version = int(data["version"])
+        except (ValueError, KeyError, TypeError):
+            logger.warning("ignored a malformed event payload")
+            return
+        self.deliver(intent_id, version)
+
+    def _offer(self, queue: asyncio.Queue[Wakeup], item: Wakeup) -> None:
+        try:
+            queue.put_nowait(item)
+        except asyncio.QueueFull:
+            # A slow subscriber: drop its backlog, it re-reads the latest state.
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(None)
+
+
+def encode(change: IntentChange) -> str:
+    intent_id, version = change
+    return json.dumps({"intentId": str(intent_id), "version": version})
+
+
+class _Reconnecting:
+    """A background loop that keeps one listener connection alive."""
+
+    def __init__(self, hub: EventHub, name: str) -> None:
+        self.hub = hub
+        self._name = name
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"{self._name}-listener")
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.hub.connected.clear()
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                await self._listen_once(self._on_connected)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # any failure means reconnect
+                logger.warning("%s listener lost: %s", self._name, type(error).__name__)
+            self.hub.connected.clear()
+            if self.stopping:
+                return
+            await asyncio.sleep(backoff * (1 + random.random()))  # noqa: S311  # jitter
+            backoff = min(backoff * 2, 10.0)
+
+    def _on_connected(self) -> None:
+        self.hub.connected.set()
+        # Anything may have been missed while we were away.
+        self.hub.resync_all()
+
+    async def _listen_once(self, on_connected: Callable[[], None]) -> None:
+        raise NotImplementedError
+
+
+class PostgresTransport(_Reconnecting):
+    """LISTEN/NOTIFY: the notification exists exactly when the change committed."""
+
+    def __init__(
+        self, hub: EventHub, dsn: str, *, watchdog_seconds: float = 10.0
+    ) -> None:
+        super().__init__(hub, "postgres")
+        self._dsn = dsn
+        self._watchdog = watchdog_seconds
+
+    async def in_transaction(
+        self, session: AsyncSession, changes: Sequence[IntentChange]
+    ) -> None:
+        for change in changes:
+            await session.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": CHANNEL, "payload": encode(change)},
+            )
+
+    async def after_commit(self, changes: Sequence[IntentChange]) -> None:
+        return None
+
+    async def _listen_once(self, on_connected: Callable[[], None]) -> None:
+        connection: asyncpg.Connection[Any] = await asyncpg.connect(
+            self._dsn,
+            timeout=5,
+            server_settings={"application_name": LISTENER_APPLICATION_NAME},
+        )
+        lost = asyncio.Event()
+        try:
+            connection.add_termination_listener(lambda _c: lost.set())
+
+            def on_notify(
+                _c: object, _pid: int, _channel: str, payload: object
+            ) -> None:
+                if isinstance(payload, str):
+                    self.hub.deliver_payload(payload)
+
+            await connection.add_listener(CHANNEL, on_notify)
+            on_connected()
+            while not lost.is_set():
+                try:
+                    await asyncio.wait_for(lost.wait(), self._watchdog)
+                except TimeoutError:
+                    # A half-open TCP connection never reports itself: ask.
+                    await asyncio.wait_for(connection.fetchval("SELECT 1"), 5)
+            raise ConnectionError("listener connection terminated")
+        finally:
+            if not connection.is_closed():
+                connection.terminate()
+
+
+class RedisTransport(_Reconnecting):
+    """Redis pub/sub: published after commit, same hub semantics."""
+
+    def __init__(self, hub: EventHub, url: str) -> None:
+        super().__init__(hub, "redis")
+        self._url = url
+        self._publisher: aioredis.Redis | None = None
+
+    def _client(self) -> aioredis.Redis:
+        if self._publisher is None:
+            self._publisher = aioredis.from_url(
+                self._url, socket_timeout=1.0, socket_connect_timeout=1.0
+            )
+        return self._publisher
+
+    async def in_transaction(
+        self, session: AsyncSession, changes: Sequence[IntentChange]
+    ) -> None:
+        return None
+
+    async def after_commit(self, changes: Sequence[IntentChange]) -> None:
+        # The change is committed; a lost publish costs subscribers one resync.
+        try:
+            client = self._client()
+            for change in changes:
+                await client.publish(CHANNEL, encode(change))
+        except (RedisError, OSError) as error:
+            logger.warning("redis publish failed: %s", type(error).__name__)
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._publisher is not None:
+            await self._publisher.aclose()
+
+    async def _listen_once(self, on_connected: Callable[[], None]) -> None:
+        client = aioredis.from_url(
+            self._url, socket_connect_timeout=2.0, health_check_interval=10
+        )
+        pubsub = client.pubsub()
+        try:
+            await pubsub.subscribe(CHANNEL)
+            on_connected()
+            while True:
+                message = await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=10.0
+                )
+                if message is None:
+                    await client.ping()
+                    continue
+                if message.get("type") == "message":
+                    self.hub.deliver_payload(message["data"])
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py lacks the annotation
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+
+class MemoryTransport:
+    """In-process only: delivers after commit to this process's hub."""
+
+    def __init__(self, hub: EventHub) -> None:
+        self.hub = hub
+
+    async def start(self) -> None:
+        self.hub.connected.set()
+
+    async def stop(self) -> None:
+        self.hub.connected.clear()
+
+    async def in_transaction(
+        self, session: AsyncSession, changes: Sequence[IntentChange]
+    ) -> None:
+        return None
+
+    async def after_commit(self, changes: Sequence[IntentChange]) -> None:
+        for intent_id, version in changes:
+            self.hub.deliver(intent_id, version)
+
+
+Transport = PostgresTransport | RedisTransport | MemoryTransport
+Starter = Callable[[], Awaitable[None]]
+
+
+def make_transport(events_url: str, hub: EventHub, database_dsn: str) -> Transport:
+    """Pick the transport by EVENTS_URL: postgres, redis://..., memory://."""
+    if events_url == "postgres":
+        return PostgresTransport(hub, database_dsn)
+    if events_url.startswith("redis://"):
+        return RedisTransport(hub, events_url)
+    if events_url.startswith("memory://"):
+        return MemoryTransport(hub)
+    raise ValueError(f"unknown EVENTS_URL scheme: {events_url.split(':', 1)[0]}")

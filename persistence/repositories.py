@@ -1,0 +1,614 @@
+"""Repositories over one AsyncSession. They return domain objects, never rows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
+from uuid import UUID
+
+from sqlalchemy import Table, func, literal, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.callbacks import ReceivedCallback
+from domain.ebarimt import (
+    EbarimtReceipt,
+    EbarimtReceiverType,
+    EbarimtRequest,
+    EbarimtStatus,
+)
+from domain.gateway import IssuedReceipt
+from domain.errors import DomainError, ErrorCode
+from domain.idempotency import IdempotencyRecord
+from domain.intents import IntentId, IntentStatus, QPayIntent
+from domain.invoices import (
+    Invoice,
+    InvoiceId,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+    PaymentMethodConfig,
+)
+from domain.ports import DueIntent, DueReceipt, DuplicateQPayPayment
+from persistence import mapping
+from persistence.tables import (
+    EbarimtReceiptRow,
+    IdempotencyKeyRow,
+    InvoiceRow,
+    PaymentMethodConfigRow,
+    PaymentRow,
+    QPayCallbackRow,
+    QPayIntentRow,
+    invoice_number_seq,
+)
+
+invoices = cast(Table, InvoiceRow.__table__)
+payments = cast(Table, PaymentRow.__table__)
+intents = cast(Table, QPayIntentRow.__table__)
+receipts = cast(Table, EbarimtReceiptRow.__table__)
+idempotency_keys = cast(Table, IdempotencyKeyRow.__table__)
+method_configs = cast(Table, PaymentMethodConfigRow.__table__)
+callbacks = cast(Table, QPayCallbackRow.__table__)
+
+
+def cast_jsonb(value: Mapping[str, object]) -> Any:
+    """A bound JSONB value (for `raw || :value`)."""
+    return literal(dict(value), type_=JSONB)
+
+
+def _seconds(value: float) -> Any:
+    """An SQL interval of `value` seconds."""
+    return func.make_interval(0, 0, 0, 0, 0, 0, value)
+
+
+# Columns a subscription or query reads; secrets and poller state stay behind.
+_INTENT_COLUMNS = [
+    column
+    for column in intents.c
+    if column.name
+    not in {
+        "raw",
+        "client_secret_hashes",
+        "callback_token_hash",
+        "lease_until",
+        "lease_owner",
+    }
+]
+
+
+class SqlAlchemyInvoiceRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, invoice: Invoice) -> None:
+        try:
+            await self._session.execute(
+                invoices.insert().values(mapping.invoice_values(invoice))
+            )
+        except IntegrityError as error:
+            if "uq_invoices_number" in str(error.orig):
+                raise DomainError(
+                    ErrorCode.INVALID_INPUT,
+                    "an invoice with this number exists",
+                    "input.number",
+                ) from None
+            raise
+
+    async def get(self, invoice_id: InvoiceId) -> Invoice | None:
+        result = await self._session.execute(
+            select(invoices).where(invoices.c.id == invoice_id)
+        )
+        row = result.mappings().first()
+        return mapping.invoice_from_row(row) if row else None
+
+    async def get_for_update(self, invoice_id: InvoiceId) -> Invoice | None:
+        result = await self._session.execute(
+            select(invoices).where(invoices.c.id == invoice_id).with_for_update()
+        )
+        row = result.mappings().first()
+        return mapping.invoice_from_row(row) if row else None
+
+    async def update(self, invoice: Invoice) -> None:
+        await self._session.execute(
+            invoices.update()
+            .where(invoices.c.id == invoice.id)
+            .values(
+                paid_amount=invoice.paid_amount,
+                status=invoice.status.value,
+                updated_at=invoice.updated_at,
+            )
+        )
+
+    async def next_number(self) -> str:
+        value = await self._session.scalar(select(invoice_number_seq.next_value()))
+        return f"INV-{int(cast(int, value)):06d}"
+
+    async def list(
+        self, *, status: InvoiceStatus | None, first: int, after: InvoiceId | None
+    ) -> Sequence[Invoice]:
+        query = select(invoices).order_by(invoices.c.id).limit(first)
+        if status is not None:
+            query = query.where(invoices.c.status == status.value)
+        if after is not None:
+            query = query.where(invoices.c.id > after)
+        result = await self._session.execute(query)
+        return [mapping.invoice_from_row(row) for row in result.mappings()]
+
+
+class SqlAlchemyPaymentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, payment: Payment) -> None:
+        statement = payments.insert().values(mapping.payment_values(payment))
+        if payment.qpay_payment_id is None:
+            await self._session.execute(statement)
+            return
+        try:
+            await self._session.execute(statement)
+        except IntegrityError as error:
+            if "uq_payments_qpay_txn_id" in str(error.orig):
+                raise DuplicateQPayPayment(payment.qpay_payment_id) from None
+            raise
+
+    async def get(self, payment_id: UUID) -> Payment | None:
+        result = await self._session.execute(
+            select(payments).where(payments.c.id == payment_id)
+        )
+        row = result.mappings().first()
+        return mapping.payment_from_row(row) if row else None
+
+    async def list_for_invoices(
+        self, invoice_ids: Sequence[InvoiceId]
+    ) -> Sequence[Payment]:
+        if not invoice_ids:
+            return []
+        result = await self._session.execute(
+            select(payments)
+            .where(payments.c.invoice_id.in_(list(invoice_ids)))
+            .order_by(payments.c.created_at, payments.c.id)
+        )
+        return [mapping.payment_from_row(row) for row in result.mappings()]
+
+    async def qpay_payment_ids(self, invoice_id: InvoiceId) -> frozenset[str]:
+        result = await self._session.execute(
+            select(payments.c.qpay_txn_id).where(
+                payments.c.invoice_id == invoice_id,
+                payments.c.qpay_txn_id.is_not(None),
+            )
+        )
+        return frozenset(value for value in result.scalars() if value is not None)
+
+
+class SqlAlchemyIntentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self, intent: QPayIntent, *, client_secret_hash: str, callback_token_hash: str
+    ) -> None:
+        values = mapping.intent_values(intent)
+        values.update(
+            id=intent.id,
+            client_secret_hashes=[client_secret_hash],
+            callback_token_hash=callback_token_hash,
+        )
+        await self._session.execute(intents.insert().values(values))
+
+    async def get(self, intent_id: IntentId) -> QPayIntent | None:
+        result = await self._session.execute(
+            select(*_INTENT_COLUMNS).where(intents.c.id == intent_id)
+        )
+        row = result.mappings().first()
+        return mapping.intent_from_row(row) if row else None
+
+    async def get_for_update(self, intent_id: IntentId) -> QPayIntent | None:
+        result = await self._session.execute(
+            select(*_INTENT_COLUMNS)
+            .where(intents.c.id == intent_id)
+            .with_for_update(of=intents)
+        )
+        row = result.mappings().first()
+        return mapping.intent_from_row(row) if row else None
+
+    async def update(
+        self, intent: QPayIntent, *, raw: Mapping[str, object] | None = None
+    ) -> None:
+        values: dict[str, Any] = {
+            "status": intent.status.value,
+            "paid_amount": intent.paid_amount,
+            "qpay_payment_id": intent.qpay_payment_id,
+            "version": intent.version,
+            "last_error": intent.last_error,
+            "updated_at": intent.updated_at,
+        }
+        if raw is not None:
+            values["raw"] = intents.c.raw.op("||")(cast_jsonb(raw))
+        await self._session.execute(
+            intents.update().where(intents.c.id == intent.id).values(values)
+        )
+
+    async def record_qpay_invoice(
+        self, intent: QPayIntent, *, raw: Mapping[str, object]
+    ) -> None:
+        everything = mapping.intent_values(intent)
+        values = {
+            name: everything[name]
+            for name in (
+                "qpay_invoice_id",
+                "qr_text",
+                "qr_image",
+                "short_url",
+                "deeplinks",
+                "updated_at",
+            )
+        }
+        values["raw"] = intents.c.raw.op("||")(cast_jsonb(raw))
+        await self._session.execute(
+            intents.update().where(intents.c.id == intent.id).values(values)
+        )
+
+    async def remember_ebarimt(
+        self, intent_id: IntentId, request: EbarimtRequest
+    ) -> None:
+        await self._session.execute(
+            intents.update()
+            .where(intents.c.id == intent_id, intents.c.ebarimt_receiver_type.is_(None))
+            .values(
+                ebarimt_receiver_type=request.receiver_type.value,
+                ebarimt_receiver=request.receiver,
+            )
+        )
+
+    async def list_for_invoices(
+        self, invoice_ids: Sequence[InvoiceId]
+    ) -> Sequence[QPayIntent]:
+        if not invoice_ids:
+            return []
+        result = await self._session.execute(
+            select(*_INTENT_COLUMNS)
+            .where(
+                intents.c.invoice_id.in_(list(invoice_ids)),
+                intents.c.qpay_invoice_id.is_not(None),
+            )
+            .order_by(intents.c.created_at.desc(), intents.c.id)
+        )
+        return [mapping.intent_from_row(row) for row in result.mappings()]
+
+    async def list_open(self) -> Sequence[QPayIntent]:
+        result = await self._session.execute(
+            select(*_INTENT_COLUMNS)
+            .where(
+                intents.c.qpay_invoice_id.is_not(None),
+                intents.c.status.in_(
+                    [IntentStatus.PENDING.value, IntentStatus.NEEDS_REVIEW.value]
+                ),
+            )
+            .order_by(intents.c.created_at)
+        )
+        return [mapping.intent_from_row(row) for row in result.mappings()]
+
+    async def list_creating(
+        self, invoice_id: InvoiceId, amount: Decimal
+    ) -> Sequence[QPayIntent]:
+        result = await self._session.execute(
+            select(*_INTENT_COLUMNS).where(
+                intents.c.invoice_id == invoice_id,
+                intents.c.amount == amount,
+                intents.c.status == IntentStatus.PENDING.value,
+            )
+        )
+        return [mapping.intent_from_row(row) for row in result.mappings()]
+
+    async def add_client_secret(self, intent_id: IntentId, secret_hash: str) -> None:
+        # Keep the newest few: each createQPayInvoice answer stays usable.
+        await self._session.execute(
+            intents.update()
+            .where(intents.c.id == intent_id)
+            .values(
+                client_secret_hashes=func.array_prepend(
+                    secret_hash, intents.c.client_secret_hashes[1:7]
+                )
+            )
+        )
+
+    async def secret_hashes(
+        self, intent_id: IntentId
+    ) -> tuple[tuple[str, ...], str] | None:
+        result = await self._session.execute(
+            select(intents.c.client_secret_hashes, intents.c.callback_token_hash).where(
+                intents.c.id == intent_id
+            )
+        )
+        row = result.first()
+        if row is None:
+            return None
+        return tuple(row[0]), row[1]
+
+    async def mark_watched(
+        self, intent_id: IntentId, seconds: float, poll_interval: float
+    ) -> None:
+        await self._session.execute(
+            intents.update()
+            .where(intents.c.id == intent_id)
+            .values(
+                watched_until=func.now() + _seconds(seconds),
+                next_check_at=func.least(
+                    intents.c.next_check_at, func.now() + _seconds(poll_interval)
+                ),
+            )
+        )
+
+    async def claim_due(
+        self, owner: str, limit: int, lease_seconds: float
+    ) -> Sequence[DueIntent]:
+        result = await self._session.execute(
+            text(
+                """
+                WITH due AS (
+                    SELECT id, next_check_at FROM qpay_intents
+                    WHERE status = 'PENDING' AND qpay_invoice_id IS NOT NULL
+                      AND next_check_at <= now()
+                      AND (lease_until IS NULL OR lease_until < now())
+                    ORDER BY next_check_at
+                    LIMIT :limit
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE qpay_intents AS i
+                SET lease_until = now() + make_interval(secs => :lease),
+                    lease_owner = :owner,
+                    last_checked_at = now(),
+                    check_count = i.check_count + 1
+                FROM due WHERE i.id = due.id
+                RETURNING i.id, i.expires_at <= now() AS expired,
+                          extract(epoch FROM now() - due.next_check_at) AS lag,
+                          coalesce(i.watched_until > now(), false) AS watched,
+                          i.check_count
+                """
+            ),
+            {"limit": limit, "lease": lease_seconds, "owner": owner},
+        )
+        return [
+            DueIntent(
+                intent_id=IntentId(row.id),
+                expired=row.expired,
+                watched=row.watched,
+                check_count=row.check_count,
+                lag_seconds=float(row.lag),
+            )
+            for row in result
+        ]
+
+    async def release(
+        self, intent_id: IntentId, owner: str, delay_seconds: float
+    ) -> None:
+        await self._session.execute(
+            intents.update()
+            .where(intents.c.id == intent_id, intents.c.lease_owner == owner)
+            .values(
+                lease_until=None,
+                lease_owner=None,
+                next_check_at=func.now() + _seconds(delay_seconds),
+            )
+        )
+
+    async def claim_check(self, intent_id: IntentId, min_interval: float) -> bool:
+        result = await self._session.execute(
+            update(intents)
+            .where(
+                intents.c.id == intent_id,
+                (intents.c.last_checked_at.is_(None))
+                | (intents.c.last_checked_at <= func.now() - _seconds(min_interval)),
+            )
+            .values(last_checked_at=func.now())
+            .returning(intents.c.id)
+        )
+        return result.first() is not None
+
+
+class SqlAlchemyIdempotencyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def claim(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        # ON CONFLICT waits for a concurrent inserter of the same key to finish,
+        # so exactly one request proceeds and the others read its result.
+        inserted = await self._session.execute(
+            insert(idempotency_keys)
+            .values(
+                key=record.key,
+                fingerprint=record.fingerprint,
+                invoice_id=record.invoice_id,
+                created_at=record.created_at,
+            )
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(idempotency_keys.c.key)
+        )
+        if inserted.first() is not None:
+            return None
+        result = await self._session.execute(
+            select(idempotency_keys).where(idempotency_keys.c.key == record.key)
+        )
+        row = result.mappings().one()
+        return IdempotencyRecord(
+            key=row["key"],
+            fingerprint=row["fingerprint"],
+            invoice_id=row["invoice_id"],
+            created_at=row["created_at"],
+            payment_id=row["payment_id"],
+        )
+
+    async def complete(self, key: str, payment_id: UUID) -> None:
+        await self._session.execute(
+            idempotency_keys.update()
+            .where(idempotency_keys.c.key == key)
+            .values(payment_id=payment_id)
+        )
+
+
+class SqlAlchemyReceiptRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_pending(self, receipt: EbarimtReceipt, intent_id: IntentId) -> None:
+        await self._session.execute(
+            insert(receipts)
+            .values(
+                id=receipt.id,
+                payment_id=receipt.payment_id,
+                intent_id=intent_id,
+                status=receipt.status.value,
+                receiver_type=receipt.receiver_type.value,
+                receiver=receipt.receiver,
+                attempts=0,
+                created_at=receipt.created_at,
+                updated_at=receipt.created_at,
+            )
+            .on_conflict_do_nothing(index_elements=["payment_id"])
+        )
+
+    async def claim_due(self, limit: int, lease_seconds: float) -> Sequence[DueReceipt]:
+        result = await self._session.execute(
+            text(
+                """
+                WITH due AS (
+                    SELECT id FROM ebarimt_receipts
+                    WHERE status = 'PENDING' AND next_attempt_at <= now()
+                      AND (lease_until IS NULL OR lease_until < now())
+                    ORDER BY next_attempt_at
+                    LIMIT :limit
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE ebarimt_receipts AS r
+                SET lease_until = now() + make_interval(secs => :lease)
+                FROM due, payments AS p
+                WHERE r.id = due.id AND p.id = r.payment_id
+                RETURNING r.id, r.payment_id, r.intent_id, r.receiver_type,
+                          r.receiver, r.attempts, p.qpay_txn_id
+                """
+            ),
+            {"limit": limit, "lease": lease_seconds},
+        )
+        return [
+            DueReceipt(
+                id=row.id,
+                payment_id=row.payment_id,
+                intent_id=IntentId(row.intent_id) if row.intent_id else None,
+                qpay_payment_id=row.qpay_txn_id or "",
+                receiver_type=EbarimtReceiverType(row.receiver_type),
+                receiver=row.receiver,
+                attempts=row.attempts,
+            )
+            for row in result
+        ]
+
+    async def mark_issued(
+        self, receipt_id: UUID, issued: IssuedReceipt, *, now: datetime
+    ) -> int | None:
+        intent_id = await self._session.scalar(
+            receipts.update()
+            .where(receipts.c.id == receipt_id)
+            .values(
+                status=EbarimtStatus.ISSUED.value,
+                ebarimt_id=issued.ebarimt_id,
+                lottery=issued.lottery,
+                qr_data=issued.qr_data,
+                raw=dict(issued.raw),
+                attempts=receipts.c.attempts + 1,
+                last_error=None,
+                lease_until=None,
+                updated_at=now,
+            )
+            .returning(receipts.c.intent_id)
+        )
+        return await self._touch_intent(intent_id, now)
+
+    async def mark_failed(
+        self,
+        receipt_id: UUID,
+        error: str,
+        *,
+        attempts: int,
+        retry_in: float | None,
+        now: datetime,
+    ) -> int | None:
+        values: dict[str, Any] = {
+            "attempts": attempts,
+            "last_error": error,
+            "lease_until": None,
+            "updated_at": now,
+        }
+        if retry_in is None:
+            values["status"] = EbarimtStatus.FAILED.value
+        else:
+            values["next_attempt_at"] = func.now() + _seconds(retry_in)
+        intent_id = await self._session.scalar(
+            receipts.update()
+            .where(receipts.c.id == receipt_id)
+            .values(values)
+            .returning(receipts.c.intent_id)
+        )
+        return await self._touch_intent(intent_id, now) if retry_in is None else None
+
+    async def _touch_intent(self, intent_id: UUID | None, now: datetime) -> int | None:
+        if intent_id is None:
+            return None
+        version = await self._session.scalar(
+            intents.update()
+            .where(intents.c.id == intent_id)
+            .values(version=intents.c.version + 1, updated_at=now)
+            .returning(intents.c.version)
+        )
+        return int(version) if version is not None else None
+
+    async def list_for_payments(
+        self, payment_ids: Sequence[UUID]
+    ) -> Sequence[EbarimtReceipt]:
+        if not payment_ids:
+            return []
+        result = await self._session.execute(
+            select(receipts).where(receipts.c.payment_id.in_(list(payment_ids)))
+        )
+        return [mapping.receipt_from_row(row) for row in result.mappings()]
+
+
+class SqlAlchemyCallbackRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, callback: ReceivedCallback) -> None:
+        await self._session.execute(
+            callbacks.insert().values(
+                intent_id=callback.intent_id,
+                method=callback.method[:8],
+                query=dict(callback.query),
+                qpay_payment_id=callback.qpay_payment_id,
+                headers=dict(callback.headers),
+                body=callback.body,
+                remote_addr=callback.remote_addr,
+                received_at=callback.received_at,
+            )
+        )
+
+
+class SqlAlchemyMethodConfigRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def list(self) -> Sequence[PaymentMethodConfig]:
+        result = await self._session.execute(
+            select(method_configs).order_by(
+                method_configs.c.position, method_configs.c.method
+            )
+        )
+        return [mapping.method_config_from_row(row) for row in result.mappings()]
+
+    async def get(self, method: PaymentMethod) -> PaymentMethodConfig | None:
+        result = await self._session.execute(
+            select(method_configs).where(method_configs.c.method == method.value)
+        )
+        row = result.mappings().first()
+        return mapping.method_config_from_row(row) if row else None

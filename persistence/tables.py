@@ -1,0 +1,251 @@
+"""SQLAlchemy 2 tables (design.md §4). Money NUMERIC(14,2), times timestamptz.
+
+Constraint names come from the naming convention so Alembic diffs stay stable.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    Sequence,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+PAYMENT_METHODS = ("CASH", "CARD", "QPAY", "BANK_TRANSFER", "INSURANCE")
+INVOICE_STATUSES = ("UNPAID", "PARTIALLY_PAID", "PAID", "OVERPAID", "VOID")
+INTENT_STATUSES = (
+    "PENDING",
+    "PAID",
+    "CANCELLED",
+    "EXPIRED",
+    "NEEDS_REVIEW",
+    "REFUNDED",
+)
+QPAY_ENVIRONMENTS = ("MOCK", "SANDBOX", "LIVE")
+RECEIVER_TYPES = ("CITIZEN", "COMPANY")
+EBARIMT_STATUSES = ("PENDING", "ISSUED", "FAILED")
+
+Money = Numeric(14, 2, asdecimal=True)
+Timestamp = DateTime(timezone=True)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    listed = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({listed})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+invoice_number_seq = Sequence("invoice_number_seq", metadata=Base.metadata)
+
+
+class InvoiceRow(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        CheckConstraint("total > 0", name="total_positive"),
+        CheckConstraint("paid_amount >= 0", name="paid_amount_not_negative"),
+        CheckConstraint(_one_of("status", INVOICE_STATUSES), name="status"),
+        Index(None, "status", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str | None] = mapped_column(String(1000))
+    total: Mapped[Decimal] = mapped_column(Money)
+    paid_amount: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class PaymentRow(Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(_one_of("method", PAYMENT_METHODS), name="method"),
+        CheckConstraint(
+            "method = 'QPAY' OR qpay_txn_id IS NULL", name="qpay_txn_only_for_qpay"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id"), index=True)
+    intent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("qpay_intents.id"), index=True
+    )
+    method: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    # QPay's payment_id: the last guard against counting one payment twice.
+    qpay_txn_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class PaymentMethodConfigRow(Base):
+    __tablename__ = "payment_method_configs"
+    __table_args__ = (
+        CheckConstraint(_one_of("method", PAYMENT_METHODS), name="method"),
+    )
+
+    method: Mapped[str] = mapped_column(String(16), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    label: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+class QPayIntentRow(Base):
+    __tablename__ = "qpay_intents"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("paid_amount >= 0", name="paid_amount_not_negative"),
+        CheckConstraint(_one_of("status", INTENT_STATUSES), name="status"),
+        CheckConstraint(_one_of("environment", QPAY_ENVIRONMENTS), name="environment"),
+        CheckConstraint(
+            "ebarimt_receiver_type IS NULL OR "
+            + _one_of("ebarimt_receiver_type", RECEIVER_TYPES),
+            name="ebarimt_receiver_type",
+        ),
+        Index(None, "object_type", "object_id"),
+        # The poller's claim query: due, open intents in next_check_at order.
+        Index(
+            "ix_qpay_intents_due",
+            "next_check_at",
+            postgresql_where=text("status = 'PENDING' AND qpay_invoice_id IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id"), index=True)
+    object_type: Mapped[str] = mapped_column(String(32), server_default="INVOICE")
+    object_id: Mapped[str] = mapped_column(String(64))
+    environment: Mapped[str] = mapped_column(String(8))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    paid_amount: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    qpay_invoice_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    sender_invoice_no: Mapped[str] = mapped_column(String(45), unique=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    qr_text: Mapped[str] = mapped_column(Text, server_default="")
+    qr_image: Mapped[str] = mapped_column(Text, server_default="")
+    short_url: Mapped[str | None] = mapped_column(String(255))
+    deeplinks: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, server_default=text("'[]'::jsonb")
+    )
+    qpay_payment_id: Mapped[str | None] = mapped_column(String(64))
+    # The last answers QPay gave about this intent, for audit.
+    raw: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, server_default=text("'{}'::jsonb")
+    )
+    client_secret_hashes: Mapped[list[str]] = mapped_column(
+        ARRAY(String(64)), server_default=text("'{}'")
+    )
+    callback_token_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    next_check_at: Mapped[datetime] = mapped_column(
+        Timestamp, server_default=func.now()
+    )
+    lease_until: Mapped[datetime | None] = mapped_column(Timestamp)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    check_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_checked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    watched_until: Mapped[datetime | None] = mapped_column(Timestamp)
+    ebarimt_receiver_type: Mapped[str | None] = mapped_column(String(16))
+    ebarimt_receiver: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class EbarimtReceiptRow(Base):
+    __tablename__ = "ebarimt_receipts"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", EBARIMT_STATUSES), name="status"),
+        CheckConstraint(_one_of("receiver_type", RECEIVER_TYPES), name="receiver_type"),
+        Index(
+            "ix_ebarimt_receipts_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'PENDING'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    # One e-Barimt receipt per payment.
+    payment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("payments.id"), unique=True
+    )
+    intent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("qpay_intents.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    receiver_type: Mapped[str] = mapped_column(String(16))
+    receiver: Mapped[str | None] = mapped_column(String(64))
+    ebarimt_id: Mapped[str | None] = mapped_column(String(64))
+    lottery: Mapped[str | None] = mapped_column(String(64))
+    qr_data: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        Timestamp, server_default=func.now()
+    )
+    lease_until: Mapped[datetime | None] = mapped_column(Timestamp)
+    raw: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, server_default=text("'{}'::jsonb")
+    )
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class IdempotencyKeyRow(Base):
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id"))
+    payment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payments.id"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class QPayCallbackRow(Base):
+    __tablename__ = "qpay_callbacks"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    intent_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("qpay_intents.id"), index=True
+    )
+    method: Mapped[str] = mapped_column(String(8))
+    # The query string without our token (a secret), and QPay's payment id hint.
+    query: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    qpay_payment_id: Mapped[str | None] = mapped_column(String(64))
+    headers: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    body: Mapped[str] = mapped_column(Text, server_default="")
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+metadata = Base.metadata

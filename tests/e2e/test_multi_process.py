@@ -1,0 +1,142 @@
+"""Two server processes on one database: the subscriber on A, QPay's callback
+on B; the push crosses over PostgreSQL LISTEN/NOTIFY, or Redis pub/sub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.auth import StaffTokens
+from qpay.simulator import QPaySimulator
+from tests.conftest import TEST_JWT_SECRET
+from tests.e2e.servers import ServiceProcess, free_port, serve_in_process
+from tests.e2e.ws import graphql_socket
+from tests.integration.gql import CREATE_INVOICE, CREATE_QPAY
+
+pytestmark = [pytest.mark.e2e, pytest.mark.db, pytest.mark.anyio]
+
+SHARED_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def redis_reachable(host: str = "127.0.0.1", port: int = 6379) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
+
+
+@contextlib.asynccontextmanager
+async def two_processes(
+    database_url: str, events_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[ServiceProcess, ServiceProcess, QPaySimulator]]:
+    simulator = QPaySimulator()
+    async with serve_in_process(simulator.app) as simulator_url:
+        env = {
+            "DATABASE_URL": database_url,
+            "EVENTS_URL": events_url,
+            "QPAY_ENV": "sandbox",
+            "QPAY_BASE_URL": f"{simulator_url}/v2",
+            "QPAY_CLIENT_ID": "TEST_MERCHANT",
+            "QPAY_CLIENT_SECRET": "123456",
+            "QPAY_INVOICE_CODE": "TEST_INVOICE",
+            "AUTH_JWT_SECRET": TEST_JWT_SECRET,
+            "DATA_DIR": str(tmp_path / "data"),
+            "LOG_LEVEL": "WARNING",
+        }
+        a = ServiceProcess(env, free_port(), tmp_path / "a.log")
+        b = ServiceProcess(env, free_port(), tmp_path / "b.log")
+        await asyncio.gather(a.start(), b.start())
+        try:
+            yield a, b, simulator
+        finally:
+            await asyncio.gather(a.stop(), b.stop())
+    await simulator.aclose()
+
+
+async def pay_across(
+    a: ServiceProcess, b: ServiceProcess, simulator: QPaySimulator, *, during=None  # type: ignore[no-untyped-def]
+) -> list[str]:
+    token = StaffTokens(TEST_JWT_SECRET).issue()
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(timeout=30, headers=headers) as client:
+        invoice = await client.post(
+            f"{b.url}/graphql", json={"query": CREATE_INVOICE,
+                                      "variables": {"input": {"total": "15000.00"}}}
+        )
+        invoice_id = invoice.json()["data"]["createInvoice"]["invoice"]["id"]
+        created = await client.post(
+            f"{b.url}/graphql",
+            json={"query": CREATE_QPAY, "variables": {"input": {"invoiceId": invoice_id}}},
+        )
+    payload = created.json()["data"]["createQPayInvoice"]
+    intent = payload["intent"]
+    ws_a = a.url.replace("http://", "ws://") + "/graphql"
+    async with graphql_socket(ws_a) as ws:
+        sub = await ws.payment_status(intent["id"], payload["clientSecret"])
+        await sub.wait_for(lambda e: e["intent"]["status"] == "PENDING")
+        if during is not None:
+            await during()
+        # The callback URL was made by B (its PUBLIC_BASE_URL): QPay calls B.
+        simulator.pay(intent["qpayInvoiceId"])
+        await sub.wait_for(lambda e: e["intent"]["status"] == "PAID", timeout=40)
+    return sub.statuses()
+
+
+async def test_push_crosses_processes_when_events_go_through_postgres(
+    clean_db: str, tmp_path: Path
+) -> None:
+    async with two_processes(clean_db, "postgres", tmp_path) as (a, b, simulator):
+        statuses = await pay_across(a, b, simulator)
+
+    assert statuses == ["PENDING", "PAID"]
+    assert all(sent["url"].startswith(b.url) for sent in simulator.callbacks_sent)
+
+
+@pytest.mark.skipif(not redis_reachable(), reason="no Redis on 127.0.0.1:6379")
+async def test_push_crosses_processes_when_events_go_through_redis(
+    clean_db: str, tmp_path: Path
+) -> None:
+    async with two_processes(clean_db, SHARED_REDIS, tmp_path) as (a, b, simulator):
+        statuses = await pay_across(a, b, simulator)
+
+    assert statuses == ["PENDING", "PAID"]
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server binary")
+async def test_subscriber_ends_paid_when_redis_restarts_mid_payment(
+    clean_db: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+               "--save", "", "--appendonly", "no"]
+    redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
+    await asyncio.sleep(0.3)
+    holder = {"redis": redis}
+
+    async def restart_redis() -> None:
+        holder["redis"].terminate()
+        holder["redis"].wait(10)
+        await asyncio.sleep(1.0)
+        holder["redis"] = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
+        await asyncio.sleep(0.5)
+
+    try:
+        async with two_processes(clean_db, f"redis://127.0.0.1:{port}/0", tmp_path) as (
+            a,
+            b,
+            simulator,
+        ):
+            statuses = await pay_across(a, b, simulator, during=restart_redis)
+    finally:
+        holder["redis"].terminate()
+        holder["redis"].wait(10)
+
+    assert statuses[0] == "PENDING"
+    assert statuses[-1] == "PAID"

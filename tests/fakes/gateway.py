@@ -1,0 +1,97 @@
+"""FakePaymentGateway: a scripted QPay for use-case tests (no HTTP)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from uuid import uuid4
+
+from domain.errors import DomainError
+from domain.gateway import (
+    CancelOutcome,
+    CreatedInvoice,
+    Deeplink,
+    InvoiceRequest,
+    IssuedReceipt,
+    PaymentCheck,
+    PaymentRow,
+    QPayEnvironment,
+    ReceiptRequest,
+)
+
+
+@dataclass
+class FakeInvoice:
+    request: InvoiceRequest
+    rows: list[PaymentRow] = field(default_factory=list)
+    cancelled: bool = False
+
+
+class FakePaymentGateway:
+    def __init__(self) -> None:
+        self.invoices: dict[str, FakeInvoice] = {}
+        self.calls: list[str] = []
+        self.fail_with: dict[str, DomainError] = {}
+        self.receipts: list[ReceiptRequest] = []
+
+    @property
+    def environment(self) -> QPayEnvironment:
+        return QPayEnvironment.MOCK
+
+    def _maybe_fail(self, call: str) -> None:
+        self.calls.append(call)
+        error = self.fail_with.get(call)
+        if error is not None:
+            raise error
+
+    async def create_invoice(self, request: InvoiceRequest) -> CreatedInvoice:
+        self._maybe_fail("create_invoice")
+        qpay_id = str(uuid4())
+        self.invoices[qpay_id] = FakeInvoice(request)
+        return CreatedInvoice(
+            qpay_invoice_id=qpay_id,
+            qr_text=f"QR-{qpay_id}",
+            qr_image="iVBORw0KGgo=",
+            short_url=f"https://s.qpay.mn/{qpay_id[:6]}",
+            deeplinks=(
+                Deeplink(name="Khan bank", link=f"khanbank://q?qPay_QRcode={qpay_id}"),
+            ),
+        )
+
+    async def check_payment(self, qpay_invoice_id: str) -> PaymentCheck:
+        self._maybe_fail("check_payment")
+        return PaymentCheck(rows=tuple(self.invoices[qpay_invoice_id].rows))
+
+    async def cancel_invoice(self, qpay_invoice_id: str) -> CancelOutcome:
+        self._maybe_fail("cancel_invoice")
+        invoice = self.invoices[qpay_invoice_id]
+        if any(row.is_paid for row in invoice.rows):
+            return CancelOutcome.ALREADY_PAID
+        if invoice.cancelled:
+            return CancelOutcome.ALREADY_CANCELLED
+        invoice.cancelled = True
+        return CancelOutcome.CANCELLED
+
+    async def create_receipt(self, request: ReceiptRequest) -> IssuedReceipt:
+        self._maybe_fail("create_receipt")
+        self.receipts.append(request)
+        return IssuedReceipt(
+            ebarimt_id=str(uuid4()), lottery="AB 12345678", qr_data="QR"
+        )
+
+    def pay(
+        self,
+        qpay_invoice_id: str,
+        amount: Decimal | None = None,
+        payment_id: str | None = None,
+    ) -> str:
+        invoice = self.invoices[qpay_invoice_id]
+        paid_id = payment_id or str(uuid4().int)[:15]
+        invoice.rows.append(
+            PaymentRow(
+                payment_id=paid_id,
+                status="PAID",
+                amount=invoice.request.amount if amount is None else amount,
+            )
+        )
+        return paid_id

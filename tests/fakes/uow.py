@@ -1,0 +1,402 @@
+"""FakeUnitOfWork: in-memory repositories for use-case tests (no database).
+
+Writes are staged per unit of work and applied on commit, like a transaction;
+locks are no-ops because these tests run one step at a time. It exists so the
+use cases can be exercised in milliseconds; every race is also tested on real
+PostgreSQL in tests/integration.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from types import TracebackType
+from typing import Self
+from uuid import UUID
+
+from domain.callbacks import ReceivedCallback
+from domain.ebarimt import EbarimtReceipt, EbarimtRequest, EbarimtStatus
+from domain.errors import DomainError, ErrorCode
+from domain.gateway import IssuedReceipt
+from domain.idempotency import IdempotencyRecord
+from domain.intents import IntentId, IntentStatus, QPayIntent
+from domain.invoices import (
+    Invoice,
+    InvoiceId,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+    PaymentMethodConfig,
+)
+from domain.ports import DueIntent, DueReceipt, DuplicateQPayPayment
+from tests.fakes.clock import FixedClock
+
+
+@dataclass
+class IntentSecrets:
+    client_hashes: list[str]
+    callback_hash: str
+    last_checked_at: datetime | None = None
+    next_check_at: datetime | None = None
+    watched_until: datetime | None = None
+    check_count: int = 0
+    leased_by: str | None = None
+
+
+@dataclass
+class FakeStore:
+    clock: FixedClock
+    invoices: dict[UUID, Invoice] = field(default_factory=dict)
+    payments: dict[UUID, Payment] = field(default_factory=dict)
+    intents: dict[UUID, QPayIntent] = field(default_factory=dict)
+    secrets: dict[UUID, IntentSecrets] = field(default_factory=dict)
+    keys: dict[str, IdempotencyRecord] = field(default_factory=dict)
+    receipts: dict[UUID, tuple[EbarimtReceipt, IntentId]] = field(default_factory=dict)
+    callbacks: list[ReceivedCallback] = field(default_factory=list)
+    methods: dict[PaymentMethod, PaymentMethodConfig] = field(
+        default_factory=lambda: {
+            m: PaymentMethodConfig(m, True, m.value) for m in PaymentMethod
+        }
+    )
+    numbers: int = 0
+    notified: list[tuple[IntentId, int]] = field(default_factory=list)
+
+
+class _Repo:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    @property
+    def w(self) -> FakeStore:
+        return self._uow.working
+
+    @property
+    def now(self) -> datetime:
+        return self._uow.store.clock.now()
+
+
+class FakeInvoices(_Repo):
+    async def add(self, invoice: Invoice) -> None:
+        if any(i.number == invoice.number for i in self.w.invoices.values()):
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "number already used", "input.number"
+            )
+        self.w.invoices[invoice.id] = invoice
+
+    async def get(self, invoice_id: InvoiceId) -> Invoice | None:
+        return self.w.invoices.get(invoice_id)
+
+    get_for_update = get
+
+    async def update(self, invoice: Invoice) -> None:
+        self.w.invoices[invoice.id] = invoice
+
+    async def next_number(self) -> str:
+        self.w.numbers += 1
+        return f"INV-{self.w.numbers:06d}"
+
+    async def list(
+        self, *, status: InvoiceStatus | None, first: int, after: InvoiceId | None
+    ) -> Sequence[Invoice]:
+        found = sorted(self.w.invoices.values(), key=lambda i: i.id)
+        return [i for i in found if status is None or i.status is status][:first]
+
+
+class FakePayments(_Repo):
+    async def add(self, payment: Payment) -> None:
+        if payment.qpay_payment_id and any(
+            p.qpay_payment_id == payment.qpay_payment_id
+            for p in self.w.payments.values()
+        ):
+            raise DuplicateQPayPayment(payment.qpay_payment_id)
+        self.w.payments[payment.id] = payment
+
+    async def get(self, payment_id: UUID) -> Payment | None:
+        return self.w.payments.get(payment_id)
+
+    async def list_for_invoices(
+        self, invoice_ids: Sequence[InvoiceId]
+    ) -> Sequence[Payment]:
+        return [p for p in self.w.payments.values() if p.invoice_id in invoice_ids]
+
+    async def qpay_payment_ids(self, invoice_id: InvoiceId) -> frozenset[str]:
+        return frozenset(
+            p.qpay_payment_id
+            for p in self.w.payments.values()
+            if p.invoice_id == invoice_id and p.qpay_payment_id
+        )
+
+
+class FakeIntents(_Repo):
+    async def add(
+        self, intent: QPayIntent, *, client_secret_hash: str, callback_token_hash: str
+    ) -> None:
+        self.w.intents[intent.id] = intent
+        self.w.secrets[intent.id] = IntentSecrets(
+            [client_secret_hash], callback_token_hash, next_check_at=self.now
+        )
+
+    async def get(self, intent_id: IntentId) -> QPayIntent | None:
+        return self.w.intents.get(intent_id)
+
+    get_for_update = get
+
+    async def update(
+        self, intent: QPayIntent, *, raw: Mapping[str, object] | None = None
+    ) -> None:
+        current = self.w.intents[intent.id]
+        self.w.intents[intent.id] = replace(
+            current,
+            status=intent.status,
+            paid_amount=intent.paid_amount,
+            qpay_payment_id=intent.qpay_payment_id,
+            version=intent.version,
+            last_error=intent.last_error,
+            updated_at=intent.updated_at,
+        )
+
+    async def record_qpay_invoice(
+        self, intent: QPayIntent, *, raw: Mapping[str, object]
+    ) -> None:
+        self.w.intents[intent.id] = intent
+
+    async def remember_ebarimt(
+        self, intent_id: IntentId, request: EbarimtRequest
+    ) -> None:
+        intent = self.w.intents[intent_id]
+        if intent.ebarimt is None:
+            self.w.intents[intent_id] = replace(intent, ebarimt=request)
+
+    async def list_for_invoices(
+        self, invoice_ids: Sequence[InvoiceId]
+    ) -> Sequence[QPayIntent]:
+        return [
+            i
+            for i in self.w.intents.values()
+            if i.invoice_id in invoice_ids and i.is_created
+        ]
+
+    async def list_open(self) -> Sequence[QPayIntent]:
+        open_states = (IntentStatus.PENDING, IntentStatus.NEEDS_REVIEW)
+        return [
+            i
+            for i in self.w.intents.values()
+            if i.is_created and i.status in open_states
+        ]
+
+    async def list_creating(
+        self, invoice_id: InvoiceId, amount: Decimal
+    ) -> Sequence[QPayIntent]:
+        return [
+            i
+            for i in self.w.intents.values()
+            if i.invoice_id == invoice_id
+            and i.amount == amount
+            and i.status is IntentStatus.PENDING
+        ]
+
+    async def add_client_secret(self, intent_id: IntentId, secret_hash: str) -> None:
+        self.w.secrets[intent_id].client_hashes.insert(0, secret_hash)
+
+    async def secret_hashes(
+        self, intent_id: IntentId
+    ) -> tuple[tuple[str, ...], str] | None:
+        found = self.w.secrets.get(intent_id)
+        return (
+            None if found is None else (tuple(found.client_hashes), found.callback_hash)
+        )
+
+    async def mark_watched(
+        self, intent_id: IntentId, seconds: float, poll_interval: float
+    ) -> None:
+        self.w.secrets[intent_id].watched_until = self.now + timedelta(seconds=seconds)
+
+    async def claim_due(
+        self, owner: str, limit: int, lease_seconds: float
+    ) -> Sequence[DueIntent]:
+        due: list[DueIntent] = []
+        for intent in self.w.intents.values():
+            s = self.w.secrets[intent.id]
+            ready = s.next_check_at is None or s.next_check_at <= self.now
+            if (
+                intent.status is IntentStatus.PENDING
+                and intent.is_created
+                and s.leased_by is None
+                and ready
+                and len(due) < limit
+            ):
+                s.leased_by = owner
+                s.check_count += 1
+                watched = s.watched_until is not None and s.watched_until > self.now
+                due.append(
+                    DueIntent(
+                        intent.id, intent.expires_at <= self.now, watched, s.check_count
+                    )
+                )
+        return due
+
+    async def release(
+        self, intent_id: IntentId, owner: str, delay_seconds: float
+    ) -> None:
+        s = self.w.secrets[intent_id]
+        if s.leased_by == owner:
+            s.leased_by = None
+            s.next_check_at = self.now + timedelta(seconds=delay_seconds)
+
+    async def claim_check(self, intent_id: IntentId, min_interval: float) -> bool:
+        s = self.w.secrets[intent_id]
+        if s.last_checked_at and s.last_checked_at > self.now - timedelta(
+            seconds=min_interval
+        ):
+            return False
+        s.last_checked_at = self.now
+        return True
+
+
+class FakeKeys(_Repo):
+    async def claim(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        existing = self.w.keys.get(record.key)
+        if existing is None:
+            self.w.keys[record.key] = record
+        return existing
+
+    async def complete(self, key: str, payment_id: UUID) -> None:
+        self.w.keys[key] = replace(self.w.keys[key], payment_id=payment_id)
+
+
+class FakeReceipts(_Repo):
+    async def add_pending(self, receipt: EbarimtReceipt, intent_id: IntentId) -> None:
+        if all(r.payment_id != receipt.payment_id for r, _ in self.w.receipts.values()):
+            self.w.receipts[receipt.id] = (receipt, intent_id)
+
+    async def claim_due(self, limit: int, lease_seconds: float) -> Sequence[DueReceipt]:
+        due: list[DueReceipt] = []
+        for receipt, intent_id in self.w.receipts.values():
+            if receipt.status is EbarimtStatus.PENDING and len(due) < limit:
+                payment = self.w.payments[receipt.payment_id]
+                due.append(
+                    DueReceipt(
+                        receipt.id,
+                        receipt.payment_id,
+                        intent_id,
+                        payment.qpay_payment_id or "",
+                        receipt.receiver_type,
+                        receipt.receiver,
+                        receipt.attempts,
+                    )
+                )
+        return due
+
+    async def mark_issued(
+        self, receipt_id: UUID, issued: IssuedReceipt, *, now: datetime
+    ) -> int | None:
+        receipt, intent_id = self.w.receipts[receipt_id]
+        self.w.receipts[receipt_id] = (
+            replace(
+                receipt,
+                status=EbarimtStatus.ISSUED,
+                lottery=issued.lottery,
+                qr_data=issued.qr_data,
+                attempts=receipt.attempts + 1,
+            ),
+            intent_id,
+        )
+        return self._touch(intent_id, now)
+
+    async def mark_failed(
+        self,
+        receipt_id: UUID,
+        error: str,
+        *,
+        attempts: int,
+        retry_in: float | None,
+        now: datetime,
+    ) -> int | None:
+        receipt, intent_id = self.w.receipts[receipt_id]
+        status = EbarimtStatus.FAILED if retry_in is None else EbarimtStatus.PENDING
+        self.w.receipts[receipt_id] = (
+            replace(receipt, status=status, last_error=error, attempts=attempts),
+            intent_id,
+        )
+        return self._touch(intent_id, now) if retry_in is None else None
+
+    def _touch(self, intent_id: IntentId, now: datetime) -> int:
+        touched = self.w.intents[intent_id].touched(now)
+        self.w.intents[intent_id] = touched
+        return touched.version
+
+    async def list_for_payments(
+        self, payment_ids: Sequence[UUID]
+    ) -> Sequence[EbarimtReceipt]:
+        return [r for r, _ in self.w.receipts.values() if r.payment_id in payment_ids]
+
+
+class FakeMethods(_Repo):
+    async def list(self) -> Sequence[PaymentMethodConfig]:
+        return list(self.w.methods.values())
+
+    async def get(self, method: PaymentMethod) -> PaymentMethodConfig | None:
+        return self.w.methods.get(method)
+
+
+class FakeCallbacks(_Repo):
+    async def add(self, callback: ReceivedCallback) -> None:
+        self.w.callbacks.append(callback)
+
+
+_TABLES = ("invoices", "payments", "intents", "keys", "receipts", "methods")
+
+
+class FakeUnitOfWork:
+    """A transaction over a FakeStore: staged on enter, applied on commit."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+        self.invoices = FakeInvoices(self)
+        self.payments = FakePayments(self)
+        self.intents = FakeIntents(self)
+        self.idempotency = FakeKeys(self)
+        self.receipts = FakeReceipts(self)
+        self.methods = FakeMethods(self)
+        self.callbacks = FakeCallbacks(self)
+        self.working = store
+
+    async def __aenter__(self) -> Self:
+        working = copy.copy(self.store)
+        for name in _TABLES:
+            setattr(working, name, dict(getattr(self.store, name)))
+        working.secrets = copy.deepcopy(self.store.secrets)
+        working.callbacks = list(self.store.callbacks)
+        self.working = working
+        self._changes: dict[IntentId, int] = {}
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.working = self.store
+
+    async def commit(self) -> None:
+        for name in (*_TABLES, "secrets", "callbacks", "numbers"):
+            setattr(self.store, name, getattr(self.working, name))
+        self.store.notified.extend(self._changes.items())
+        self._changes = {}
+
+    async def rollback(self) -> None:
+        await self.__aenter__()
+
+    def intent_changed(self, intent_id: IntentId, version: int) -> None:
+        self._changes[intent_id] = max(version, self._changes.get(intent_id, -1))
+
+
+def invoice_status_counts(store: FakeStore) -> dict[InvoiceStatus, int]:
+    counts: dict[InvoiceStatus, int] = {}
+    for invoice in store.invoices.values():
+        counts[invoice.status] = counts.get(invoice.status, 0) + 1
+    return counts

@@ -1,0 +1,79 @@
+"""GraphQL documents and small steps shared by the HTTP tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.harness import Harness
+
+INTENT_FIELDS = """
+  id invoiceId environment amount paidAmount status qpayInvoiceId senderInvoiceNo
+  qrText qrImage shortUrl deeplinks { name description logo link } qpayPaymentId
+  payment { id amount method qpayPaymentId }
+  expiresAt createdAt updatedAt
+"""
+CREATE_INVOICE = """
+mutation($input: CreateInvoiceInput!) {
+  createInvoice(input: $input) { invoice { id total status } errors { code field } }
+}
+"""
+CREATE_QPAY = f"""
+mutation($input: CreateQPayInvoiceInput!) {{
+  createQPayInvoice(input: $input) {{
+    intent {{ {INTENT_FIELDS} }} clientSecret errors {{ code message field }}
+  }}
+}}
+"""
+CHECK = f"""
+mutation($id: ID!) {{
+  checkQPayPayment(intentId: $id) {{ intent {{ {INTENT_FIELDS} }} errors {{ code field }} }}
+}}
+"""
+CANCEL = f"""
+mutation($id: ID!) {{
+  cancelQPayInvoice(intentId: $id) {{ intent {{ {INTENT_FIELDS} }} errors {{ code field }} }}
+}}
+"""
+SETTLE = """
+mutation($input: SettleInvoiceInput!) {
+  settleInvoice(input: $input) {
+    invoice { id total paidAmount balance status payments { id amount method qpayPaymentId } }
+    payment { id amount method qpayPaymentId ebarimt { status receiverType lottery } }
+    alreadySettled
+    errors { code message field }
+  }
+}
+"""
+INVOICE = """
+query($id: ID!) {
+  invoice(id: $id) {
+    id total paidAmount balance status
+    payments { id amount method qpayPaymentId }
+    qpayIntents { id status amount paidAmount }
+  }
+}
+"""
+
+
+async def new_invoice(harness: Harness, total: str = "15000.00") -> str:
+    body = await harness.gql(CREATE_INVOICE, {"input": {"total": total}})
+    invoice_id: str = body["data"]["createInvoice"]["invoice"]["id"]
+    return invoice_id
+
+
+async def new_intent(
+    harness: Harness, invoice_id: str, **extra: Any
+) -> dict[str, Any]:
+    body = await harness.gql(CREATE_QPAY, {"input": {"invoiceId": invoice_id, **extra}})
+    payload: dict[str, Any] = body["data"]["createQPayInvoice"]
+    return payload
+
+
+def qpay_calls(harness: Harness, path_suffix: str, method: str | None = None) -> int:
+    """How many requests the simulator received on paths ending with the suffix."""
+    return sum(
+        1
+        for entry in harness.simulator.requests
+        if str(entry["path"]).endswith(path_suffix)
+        and (method is None or entry["method"] == method)
+    )

@@ -1,0 +1,61 @@
+"""The staff-token check: HS256, role staff, expiry honoured."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from app.auth import StaffTokens
+
+SECRET = "s" * 48
+
+
+def test_accepts_a_fresh_staff_token_when_signed_with_the_secret() -> None:
+    tokens = StaffTokens(SECRET)
+
+    viewer = tokens.verify_header(f"Bearer {tokens.issue(subject='dr-bat')}")
+
+    assert viewer is not None
+    assert viewer.subject == "dr-bat"
+    assert viewer.role == "staff"
+
+
+def test_refuses_a_token_when_expired() -> None:
+    tokens = StaffTokens(SECRET)
+    old = tokens.issue(ttl_seconds=60, now=datetime.now(UTC) - timedelta(hours=1))
+
+    assert tokens.verify(old) is None
+
+
+def test_refuses_a_token_when_signed_with_another_secret() -> None:
+    forged = StaffTokens("f" * 48).issue()
+
+    assert StaffTokens(SECRET).verify(forged) is None
+
+
+def test_refuses_a_token_when_the_role_is_not_staff() -> None:
+    claims = {"sub": "x", "role": "patient", "exp": datetime.now(UTC) + timedelta(hours=1)}
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+
+    assert StaffTokens(SECRET).verify(token) is None
+
+
+def test_refuses_unsigned_tokens_when_alg_is_none() -> None:
+    claims = {"sub": "x", "role": "staff", "exp": datetime.now(UTC) + timedelta(hours=1)}
+    token = jwt.encode(claims, key=None, algorithm="none")
+
+    assert StaffTokens(SECRET).verify(token) is None
+
+
+def test_refuses_headers_when_not_bearer() -> None:
+    tokens = StaffTokens(SECRET)
+
+    assert tokens.verify_header(None) is None
+    assert tokens.verify_header("") is None
+    assert tokens.verify_header(f"Basic {tokens.issue()}") is None
+    assert tokens.verify_header("Bearer ") is None
+
+
+def test_repr_hides_the_secret_when_printed() -> None:
+    assert SECRET not in repr(StaffTokens(SECRET))

@@ -1,0 +1,49 @@
+"""Money parsing and checks: exact strings, never floats."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from domain.errors import DomainError, ErrorCode
+from domain.money import money, parse_amount_text, require_positive_amount
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("15000", "15000.00"), ("15000.5", "15000.50"), ("0.01", "0.01"), ("-3.10", "-3.10")],
+)
+def test_parses_decimal_strings_when_at_most_two_places(text: str, expected: str) -> None:
+    assert parse_amount_text(text) == Decimal(expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1.005", "1e3", "NaN", "Infinity", "-inf", " 1", "1,000", "", "0x10", "01", "1" * 21],
+)
+def test_refuses_text_when_not_a_plain_two_place_decimal(text: str) -> None:
+    with pytest.raises(ValueError, match="decimal string"):
+        parse_amount_text(text)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1000000000000.00"])
+def test_requires_positive_amounts_within_numeric_14_2_when_checked(value: str) -> None:
+    with pytest.raises(DomainError) as raised:
+        require_positive_amount(Decimal(value), "input.amount")
+
+    assert raised.value.code is ErrorCode.INVALID_AMOUNT
+    assert raised.value.field == "input.amount"
+
+
+def test_refuses_three_decimals_when_checked() -> None:
+    with pytest.raises(DomainError):
+        require_positive_amount(Decimal("1.005"), "input.amount")
+
+
+def test_money_refuses_extra_precision_and_non_finite_when_converted() -> None:
+    assert money("12.3") == Decimal("12.30")
+    with pytest.raises(ValueError, match="2 decimals"):
+        money("12.345")
+    with pytest.raises(ValueError, match="finite"):
+        money(Decimal("NaN"))

@@ -8,9 +8,6 @@ import uuid
 from dataclasses import dataclass, field
 
 import httpx
-from qpay.client import QPayClient, make_http_client
-from qpay.gateway import QPayGateway
-from qpay.simulator import QPaySimulator
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -24,6 +21,9 @@ from domain.services.poll_due_intents import PollPolicy
 from persistence.engine import make_engine, make_sessionmaker
 from persistence.events import EventHub, Transport, make_transport
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
+from qpay.client import QPayClient, make_http_client
+from qpay.gateway import QPayGateway
+from qpay.simulator import QPaySimulator
 
 SIMULATOR_BASE_URL = "http://qpay-simulator/v2"
 SIMULATOR_CREDENTIALS = ("TEST_MERCHANT", "123456", "TEST_INVOICE")

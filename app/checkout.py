@@ -95,8 +95,14 @@ def checkout_routes(container: Container, *, simulate: bool) -> list[BaseRoute]:
     return [
         Route("/checkout/{intent_id}", checkout_page, methods=["GET"]),
         Route("/checkout/{intent_id}/receipt-qr.png", receipt_qr, methods=["GET"]),
-        Route("/checkout/{intent_id}/simulate-payment", simulate_payment, methods=["POST"]),
-        Mount("/checkout-assets", app=StaticFiles(directory=PAGE_DIR / "assets"), name="checkout-assets"),
+        Route(
+            "/checkout/{intent_id}/simulate-payment", simulate_payment, methods=["POST"]
+        ),
+        Mount(
+            "/checkout-assets",
+            app=StaticFiles(directory=PAGE_DIR / "assets"),
+            name="checkout-assets",
+        ),
     ]
 
 

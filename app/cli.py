@@ -1,15 +1,17 @@
-"""The `qpay-graph` command: serve, migrate, token, qpay-sim, reconcile."""
+"""The `qpay-graph` command: serve, migrate, token, qpay-sim, reconcile, demo."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
 
+import httpx
 import uvicorn
 
 from app import migrate
@@ -74,6 +76,12 @@ def _settings() -> Settings:
 def serve(host: str, port: int) -> None:
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
+    if "public_base_url" not in settings.model_fields_set:
+        # QPay's callbacks and checkout links must reach the port we serve on.
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        settings = settings.model_copy(
+            update={"public_base_url": f"http://{shown}:{port}"}
+        )
     settings, embedded = _with_database(settings)
     try:
         assert settings.database_url is not None  # noqa: S101  # set just above
@@ -95,10 +103,18 @@ def serve(host: str, port: int) -> None:
             ws_per_message_deflate=False,
             lifespan="on",
         )
+        # uvicorn re-raises the signal that stopped it once it has shut down;
+        # turn SIGTERM into SystemExit so the `finally` below still stops the
+        # embedded PostgreSQL (the default action would kill us on the spot).
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         DrainingServer(config, app.state.runtime.drain).run()
     finally:
         if embedded is not None:
             embedded.stop()  # type: ignore[attr-defined]
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 def run_migrate() -> None:
@@ -175,6 +191,72 @@ async def _reconcile(settings: Settings) -> list[ReconciledIntent]:
         await close_container(container)
 
 
+def demo(total: str) -> int:
+    """Create a demo invoice and QPay intent on the running development
+    service and print the checkout URL (refused in production)."""
+    settings = _settings()
+    if settings.is_production:
+        sys.stderr.write("demo is refused when ENVIRONMENT=production\n")
+        return 2
+    token_value = StaffTokens(jwt_secret(settings)).issue(
+        subject="demo", ttl_seconds=600
+    )
+    try:
+        url = asyncio.run(_demo(settings.public_base_url, token_value, total))
+    except DemoError as error:
+        sys.stderr.write(f"demo failed: {error}\n")
+        return 1
+    say('Open the checkout page and press "Simulate payment":')
+    say(url)
+    return 0
+
+
+class DemoError(Exception):
+    pass
+
+
+async def _demo(base_url: str, token_value: str, total: str) -> str:
+    create_invoice = (
+        "mutation($input: CreateInvoiceInput!) { createInvoice(input: $input) "
+        "{ invoice { id } errors { code message } } }"
+    )
+    create_qpay = (
+        "mutation($input: CreateQPayInvoiceInput!) { createQPayInvoice(input: $input) "
+        "{ checkoutUrl errors { code message } } }"
+    )
+    headers = {"Authorization": f"Bearer {token_value}"}
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, timeout=30
+    ) as client:
+        try:
+            created = await client.post(
+                "/graphql",
+                json={
+                    "query": create_invoice,
+                    "variables": {"input": {"total": total, "description": "Demo"}},
+                },
+            )
+        except httpx.HTTPError as error:
+            raise DemoError(
+                f"no service at {base_url} ({type(error).__name__}); start it with "
+                "`make run` first"
+            ) from None
+        invoice = created.json()["data"]["createInvoice"]
+        if invoice["errors"]:
+            raise DemoError(str(invoice["errors"]))
+        intent = await client.post(
+            "/graphql",
+            json={
+                "query": create_qpay,
+                "variables": {"input": {"invoiceId": invoice["invoice"]["id"]}},
+            },
+        )
+        payload = intent.json()["data"]["createQPayInvoice"]
+        if payload["errors"]:
+            raise DemoError(str(payload["errors"]))
+        return str(payload["checkoutUrl"])
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="qpay-graph", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -190,6 +272,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     commands.add_parser(
         "reconcile", help="check every open intent with QPay now, settle what is paid"
     )
+    demo_cmd = commands.add_parser(
+        "demo", help="create a demo invoice on the running dev service; print its URL"
+    )
+    demo_cmd.add_argument("--total", default="15000.00", help='e.g. "15000.00"')
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args.host, args.port)
@@ -203,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         qpay_sim(args.host, args.port)
     elif args.command == "reconcile":
         raise SystemExit(reconcile())
+    elif args.command == "demo":
+        raise SystemExit(demo(args.total))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ shuts it down (pg_ctl stop), so Ctrl-C or SIGTERM leaves no postgres behind.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import warnings
 from pathlib import Path
@@ -34,11 +35,14 @@ class EmbeddedPostgres:
         self.pgdata = (Path(data_dir) / "pg").resolve()
         self.database = database
         self._server: Any = None
+        self.started_here = False
 
     def start(self) -> str:
         """Start (or join) the server, create the database; return its URL."""
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         module = _server_module()
+        running = module.postgres_server.PostmasterInfo.read_from_pgdata(self.pgdata)
+        self.started_here = running is None or not running.is_running()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self._server = module.get_server(self.pgdata, cleanup_mode="stop")
@@ -89,6 +93,28 @@ class EmbeddedPostgres:
         return self.url(name)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.cleanup()
-            self._server = None
+        """Stop the server if this process started it; otherwise (a CLI that
+        joined the server of a running `serve`) just let go of it. The
+        library's own reference count is not trusted: a killed process leaves
+        its pid in it forever, and the server would then never stop."""
+        server = self._server
+        if server is None:
+            return
+        self._server = None
+        if not self.started_here:
+            server.global_process_id_list.get_and_remove(os.getpid())
+            return
+        info = server.get_postmaster_info()
+        if info is not None and info.is_running():
+            module = _server_module()
+            try:
+                module.pg_ctl(
+                    ["-w", "-m", "fast", "stop"],
+                    pgdata=self.pgdata,
+                    user=server.system_user,
+                )
+            except subprocess.CalledProcessError:
+                logger.warning("pg_ctl stop failed; terminating the postmaster")
+                info.process.terminate()
+        # Forget every handle so the library's exit hook has nothing left to do.
+        server.global_process_id_list.get_and_remove(os.getpid())

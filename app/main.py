@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import httpx
-from qpay.simulator import QPaySimulator
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -20,6 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from app.bootstrap import Container, build_container, close_container
 from app.callback import SettlementRunner, callback_endpoint
+from app.checkout import checkout_routes, checkout_url
 from app.ebarimt_worker import run_ebarimt_worker
 from app.graphql_view import QPayGraphQL
 from app.poller import run_poller
@@ -28,6 +28,7 @@ from domain.intents import IntentId
 from domain.services.settle_qpay_intent import settle_qpay_intent
 from graph.context import Services
 from graph.schema import build_schema
+from qpay.simulator import QPaySimulator
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,9 @@ def create_app(
         qpay_policy=container.qpay_policy,
         events=container.hub,
         poll_interval_seconds=settings.qpay_poll_interval_seconds,
+        checkout_url=lambda intent_id, secret: checkout_url(
+            settings.public_base_url, intent_id, secret
+        ),
     )
     view = QPayGraphQL(
         build_schema(production=settings.is_production),
@@ -143,9 +147,11 @@ def create_app(
             methods=["GET", "POST"],
         ),
     ]
-    if container.simulator is not None and not settings.is_production:
+    simulate = container.simulator is not None and not settings.is_production
+    if simulate and container.simulator is not None:
         # Development only: the built-in QPay and its /_sim control endpoints.
         routes.append(Mount("/qpay-sim", app=container.simulator.app))
+    routes += checkout_routes(container, simulate=simulate)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,6 +51,8 @@ class Services:
     qpay_policy: QPayInvoicePolicy
     events: EventStream
     poll_interval_seconds: float
+    # Builds the checkout page URL of an intent (None: no checkout page).
+    checkout_url: Callable[[UUID, str], str] | None = None
     resync_seconds: float = 30.0
     # A subscription marks its intent watched for this long, renewed each resync.
     watch_seconds: float = 65.0

@@ -20,8 +20,8 @@ from domain.ebarimt import (
     EbarimtRequest,
     EbarimtStatus,
 )
-from domain.gateway import IssuedReceipt
 from domain.errors import DomainError, ErrorCode
+from domain.gateway import IssuedReceipt
 from domain.idempotency import IdempotencyRecord
 from domain.intents import IntentId, IntentStatus, QPayIntent
 from domain.invoices import (

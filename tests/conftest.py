@@ -8,7 +8,7 @@ import asyncio
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -51,7 +51,7 @@ def postgres_server() -> Iterator[tuple[str, object | None]]:
     if base:
         yield base, None
         return
-    from app.embedded import EmbeddedPostgres  # noqa: PLC0415  # only without a server
+    from app.embedded import EmbeddedPostgres  # only without a server
 
     with tempfile.TemporaryDirectory(prefix="qpg-test-pg-") as directory:
         embedded = EmbeddedPostgres(Path(directory), database="postgres")
@@ -65,7 +65,9 @@ def postgres_server() -> Iterator[tuple[str, object | None]]:
 def fresh_database(admin_url: str, name: str) -> str:
     """CREATE DATABASE `name` on the admin URL's server; returns its URL."""
     asyncio.run(
-        _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+        _admin(
+            admin_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'
+        )
     )
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
@@ -88,17 +90,17 @@ def database_url(postgres_server: tuple[str, object | None]) -> Iterator[str]:
 
 
 @pytest.fixture
-async def clean_db(database_url: str) -> AsyncIterator[str]:
+async def clean_db(database_url: str) -> str:
     """The session database with every table emptied before the test."""
     connection = await asyncpg.connect(asyncpg_url(database_url))
     try:
         await connection.execute(
-            f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE;"
+            f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE;"  # noqa: S608  # constant names
             "UPDATE payment_method_configs SET enabled = true;"
         )
     finally:
         await connection.close()
-    yield database_url
+    return database_url
 
 
 SettingsFactory = Callable[..., Settings]

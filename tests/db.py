@@ -9,7 +9,9 @@ from sqlalchemy.engine import make_url
 
 
 def asyncpg_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return (
+        make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
 
 
 async def execute(url: str, sql: str, *args: Any) -> None:

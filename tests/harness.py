@@ -39,7 +39,9 @@ class Harness:
         if used is not None:
             headers["Authorization"] = f"Bearer {used}"
         response = await self.client.post(
-            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+            "/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers=headers,
         )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
@@ -60,7 +62,10 @@ class LateApp:
 
 @contextlib.asynccontextmanager
 async def running_app(
-    settings: Settings, *, simulator: QPaySimulator | None = None, background: bool = False
+    settings: Settings,
+    *,
+    simulator: QPaySimulator | None = None,
+    background: bool = False,
 ) -> AsyncIterator[Harness]:
     """The app in process; the simulator's callbacks are delivered to it in
     process too (PUBLIC_BASE_URL should be http://test)."""
@@ -71,7 +76,9 @@ async def running_app(
     late.app = app
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test"
+        ) as client:
             yield Harness(
                 app=app,
                 client=client,

@@ -44,7 +44,13 @@ async def resolve_create_qpay_invoice(
         )
     except DomainError as error:
         return CreateQPayInvoicePayload(errors=user_errors(error))
+    checkout_url = (
+        services.checkout_url(created.intent.id, created.client_secret)
+        if services.checkout_url is not None
+        else None
+    )
     return CreateQPayInvoicePayload(
         intent=QPayIntent.from_domain(created.intent),
         client_secret=created.client_secret,
+        checkout_url=checkout_url,
     )

@@ -1,4 +1,5 @@
-"""paymentStatus: the current state first, then every change, until terminal.
+"""paymentStatus: the current state first, then every change, until terminal
+(and, when an e-Barimt receipt was asked for, until it is issued or failed).
 
 Registration with the hub happens before the snapshot is read, so no change
 can fall between them. Every wake-up re-reads the row (the database is the
@@ -95,7 +96,7 @@ class Subscription:
             if current is None:
                 raise PublicError("QPay intent not found", ErrorCode.NOT_FOUND.value)
             yield PaymentStatusEvent.from_status(current)
-            while not current.intent.is_terminal:
+            while not current.is_final:
                 timed_out = False
                 try:
                     wakeup = await asyncio.wait_for(

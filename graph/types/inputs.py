@@ -43,6 +43,10 @@ class CreateQPayInvoicePayload:
     intent: QPayIntent | None = None
     client_secret: str | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+    checkout_url: str | None = strawberry.field(
+        default=None,
+        description="The checkout page for this intent (carries the client secret).",
+    )
 
 
 @strawberry.type

@@ -36,7 +36,9 @@ class Live:
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://") + "/graphql"
 
-    async def gql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def gql(
+        self, query: str, variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         response = await self.client.post(
             f"{self.url}/graphql",
             json={"query": query, "variables": variables or {}},
@@ -66,7 +68,10 @@ async def live_service(
             **overrides,
         )
         app = create_app(settings)
-        async with serve_in_process(app, port) as url, httpx.AsyncClient(timeout=30) as client:
+        async with (
+            serve_in_process(app, port) as url,
+            httpx.AsyncClient(timeout=30) as client,
+        ):
             yield Live(
                 url=url,
                 simulator=simulator,
@@ -81,5 +86,7 @@ async def live_service(
 
 @pytest.fixture
 async def live(clean_db: str, make_settings: SettingsFactory) -> AsyncIterator[Live]:
-    async with live_service(make_settings, clean_db, qpay_poll_interval_seconds=1) as running:
+    async with live_service(
+        make_settings, clean_db, qpay_poll_interval_seconds=1
+    ) as running:
         yield running

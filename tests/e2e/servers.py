@@ -64,20 +64,30 @@ class ServiceProcess:
         environment = {**os.environ, **self.env, "PUBLIC_BASE_URL": self.url}
         with self.log.open("ab") as sink:
             self.process = subprocess.Popen(  # noqa: S603  # our own CLI
-                [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1",
-                 "--port", str(self.port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "app.cli",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
                 env=environment,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
             )
         await self.wait_ready()
 
-    async def wait_ready(self, timeout: float = 60.0) -> None:
-        async with httpx.AsyncClient() as client, asyncio.timeout(timeout):
+    async def wait_ready(self, within: float = 60.0) -> None:
+        async with httpx.AsyncClient() as client, asyncio.timeout(within):
             while True:
                 assert self.process is not None
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"service exited: {self.log.read_text()[-3000:]}")
+                    raise RuntimeError(
+                        f"service exited: {self.log.read_text()[-3000:]}"
+                    )
                 with contextlib.suppress(httpx.HTTPError):
                     response = await client.get(f"{self.url}/readyz")
                     if response.status_code == 200:

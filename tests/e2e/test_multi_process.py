@@ -8,7 +8,7 @@ import contextlib
 import shutil
 import socket
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -61,19 +61,29 @@ async def two_processes(
 
 
 async def pay_across(
-    a: ServiceProcess, b: ServiceProcess, simulator: QPaySimulator, *, during=None  # type: ignore[no-untyped-def]
+    a: ServiceProcess,
+    b: ServiceProcess,
+    simulator: QPaySimulator,
+    *,
+    during: Callable[[], Awaitable[None]] | None = None,
 ) -> list[str]:
     token = StaffTokens(TEST_JWT_SECRET).issue()
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(timeout=30, headers=headers) as client:
         invoice = await client.post(
-            f"{b.url}/graphql", json={"query": CREATE_INVOICE,
-                                      "variables": {"input": {"total": "15000.00"}}}
+            f"{b.url}/graphql",
+            json={
+                "query": CREATE_INVOICE,
+                "variables": {"input": {"total": "15000.00"}},
+            },
         )
         invoice_id = invoice.json()["data"]["createInvoice"]["invoice"]["id"]
         created = await client.post(
             f"{b.url}/graphql",
-            json={"query": CREATE_QPAY, "variables": {"input": {"invoiceId": invoice_id}}},
+            json={
+                "query": CREATE_QPAY,
+                "variables": {"input": {"invoiceId": invoice_id}},
+            },
         )
     payload = created.json()["data"]["createQPayInvoice"]
     intent = payload["intent"]
@@ -85,7 +95,7 @@ async def pay_across(
             await during()
         # The callback URL was made by B (its PUBLIC_BASE_URL): QPay calls B.
         simulator.pay(intent["qpayInvoiceId"])
-        await sub.wait_for(lambda e: e["intent"]["status"] == "PAID", timeout=40)
+        await sub.wait_for(lambda e: e["intent"]["status"] == "PAID", within=40)
     return sub.statuses()
 
 
@@ -109,13 +119,24 @@ async def test_push_crosses_processes_when_events_go_through_redis(
     assert statuses == ["PENDING", "PAID"]
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server binary")
+@pytest.mark.skipif(
+    shutil.which("redis-server") is None, reason="no redis-server binary"
+)
 async def test_subscriber_ends_paid_when_redis_restarts_mid_payment(
     clean_db: str, tmp_path: Path
 ) -> None:
     port = free_port()
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-               "--save", "", "--appendonly", "no"]
+    command = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
     redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
     await asyncio.sleep(0.3)
     holder = {"redis": redis}

@@ -34,9 +34,9 @@ class Subscription:
     completed: asyncio.Event = field(default_factory=asyncio.Event)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> dict[str, Any]:
-        """The first event satisfying `predicate`, waiting up to `timeout`."""
-        async with asyncio.timeout(timeout):
+    async def wait_for(self, predicate: Any, within: float = 10.0) -> dict[str, Any]:
+        """The first event satisfying `predicate`, waiting up to `within` s."""
+        async with asyncio.timeout(within):
             while True:
                 for event in self.events:
                     if predicate(event):
@@ -58,7 +58,9 @@ class GraphQLSocket:
         self._reader: asyncio.Task[None] | None = None
 
     async def init(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        await self.connection.send(json.dumps({"type": "connection_init", "payload": payload or {}}))
+        await self.connection.send(
+            json.dumps({"type": "connection_init", "payload": payload or {}})
+        )
         ack: dict[str, Any] = json.loads(await self.connection.recv())
         assert ack["type"] == "connection_ack", ack
         self._reader = asyncio.create_task(self._read())
@@ -71,13 +73,18 @@ class GraphQLSocket:
         self._subscriptions[operation_id] = subscription
         await self.connection.send(
             json.dumps(
-                {"id": operation_id, "type": "subscribe",
-                 "payload": {"query": query, "variables": variables}}
+                {
+                    "id": operation_id,
+                    "type": "subscribe",
+                    "payload": {"query": query, "variables": variables},
+                }
             )
         )
         return subscription
 
-    async def payment_status(self, intent_id: str, secret: str | None = None) -> Subscription:
+    async def payment_status(
+        self, intent_id: str, secret: str | None = None
+    ) -> Subscription:
         return await self.subscribe(PAYMENT_STATUS, {"id": intent_id, "secret": secret})
 
     async def _read(self) -> None:

@@ -11,6 +11,8 @@ from tests.harness import Harness, running_app
 
 
 @pytest.fixture
-async def harness(clean_db: str, make_settings: SettingsFactory) -> AsyncIterator[Harness]:
+async def harness(
+    clean_db: str, make_settings: SettingsFactory
+) -> AsyncIterator[Harness]:
     async with running_app(make_settings(database_url=clean_db)) as running:
         yield running

@@ -26,18 +26,24 @@ mutation($input: CreateQPayInvoiceInput!) {{
 """
 CHECK = f"""
 mutation($id: ID!) {{
-  checkQPayPayment(intentId: $id) {{ intent {{ {INTENT_FIELDS} }} errors {{ code field }} }}
+  checkQPayPayment(intentId: $id) {{
+    intent {{ {INTENT_FIELDS} }} errors {{ code field }}
+  }}
 }}
 """
 CANCEL = f"""
 mutation($id: ID!) {{
-  cancelQPayInvoice(intentId: $id) {{ intent {{ {INTENT_FIELDS} }} errors {{ code field }} }}
+  cancelQPayInvoice(intentId: $id) {{
+    intent {{ {INTENT_FIELDS} }} errors {{ code field }}
+  }}
 }}
 """
 SETTLE = """
 mutation($input: SettleInvoiceInput!) {
   settleInvoice(input: $input) {
-    invoice { id total paidAmount balance status payments { id amount method qpayPaymentId } }
+    invoice {
+      id total paidAmount balance status payments { id amount method qpayPaymentId }
+    }
     payment { id amount method qpayPaymentId ebarimt { status receiverType lottery } }
     alreadySettled
     errors { code message field }
@@ -61,9 +67,7 @@ async def new_invoice(harness: Harness, total: str = "15000.00") -> str:
     return invoice_id
 
 
-async def new_intent(
-    harness: Harness, invoice_id: str, **extra: Any
-) -> dict[str, Any]:
+async def new_intent(harness: Harness, invoice_id: str, **extra: Any) -> dict[str, Any]:
     body = await harness.gql(CREATE_QPAY, {"input": {"invoiceId": invoice_id, **extra}})
     payload: dict[str, Any] = body["data"]["createQPayInvoice"]
     return payload

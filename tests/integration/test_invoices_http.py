@@ -23,7 +23,9 @@ mutation Create($input: CreateInvoiceInput!) {
 """
 READ = """
 query Read($id: ID!) {
-  invoice(id: $id) { id number total paidAmount balance status payments { id } qpayIntents { id } }
+  invoice(id: $id) {
+    id number total paidAmount balance status payments { id } qpayIntents { id }
+  }
 }
 """
 COUNT = "query { invoices(first: 100) { id } }"
@@ -64,11 +66,16 @@ async def test_invoices_lists_by_status_when_filtered(harness: Harness) -> None:
     unpaid = await harness.gql("query { invoices(status: UNPAID) { total } }")
     paid = await harness.gql("query { invoices(status: PAID) { total } }")
 
-    assert sorted(i["total"] for i in unpaid["data"]["invoices"]) == ["100.00", "200.00"]
+    assert sorted(i["total"] for i in unpaid["data"]["invoices"]) == [
+        "100.00",
+        "200.00",
+    ]
     assert paid["data"]["invoices"] == []
 
 
-async def test_payment_methods_include_qpay_enabled_when_seeded(harness: Harness) -> None:
+async def test_payment_methods_include_qpay_enabled_when_seeded(
+    harness: Harness,
+) -> None:
     body = await harness.gql("query { paymentMethods { method enabled label } }")
 
     methods = {m["method"]: m["enabled"] for m in body["data"]["paymentMethods"]}
@@ -82,7 +89,7 @@ async def test_payment_methods_include_qpay_enabled_when_seeded(harness: Harness
 
 
 def _expired_token() -> str:
-    from tests.conftest import TEST_JWT_SECRET  # noqa: PLC0415
+    from tests.conftest import TEST_JWT_SECRET
 
     past = datetime.now(UTC) - timedelta(hours=2)
     return StaffTokens(TEST_JWT_SECRET).issue(ttl_seconds=60, now=past)
@@ -128,8 +135,30 @@ async def test_bad_total_gives_a_typed_error_and_writes_nothing_when_out_of_rang
 
 @pytest.mark.parametrize(
     "total",
-    [15000, 15000.5, "15000.505", "1e3", "NaN", "Infinity", "abc", "1" * 10_000, "", True],
-    ids=["int", "float", "3-decimals", "exponent", "nan", "inf", "text", "10k", "empty", "bool"],
+    [
+        15000,
+        15000.5,
+        "15000.505",
+        "1e3",
+        "NaN",
+        "Infinity",
+        "abc",
+        "1" * 10_000,
+        "",
+        True,
+    ],
+    ids=[
+        "int",
+        "float",
+        "3-decimals",
+        "exponent",
+        "nan",
+        "inf",
+        "text",
+        "10k",
+        "empty",
+        "bool",
+    ],
 )
 async def test_malformed_total_is_a_validation_error_and_writes_nothing_when_sent(
     harness: Harness, total: Any
@@ -137,12 +166,19 @@ async def test_malformed_total_is_a_validation_error_and_writes_nothing_when_sen
     body = await harness.gql(CREATE, {"input": {"total": total}})
 
     assert body.get("data") is None
-    assert "Decimal" in body["errors"][0]["message"] or "decimal" in body["errors"][0]["message"]
+    assert (
+        "Decimal" in body["errors"][0]["message"]
+        or "decimal" in body["errors"][0]["message"]
+    )
     assert await invoice_count(harness) == 0
 
 
-async def test_number_literal_is_refused_when_written_in_the_query(harness: Harness) -> None:
-    body = await harness.gql('mutation { createInvoice(input: {total: 100}) { errors { code } } }')
+async def test_number_literal_is_refused_when_written_in_the_query(
+    harness: Harness,
+) -> None:
+    body = await harness.gql(
+        "mutation { createInvoice(input: {total: 100}) { errors { code } } }"
+    )
 
     assert body.get("data") is None
     assert body["errors"]
@@ -151,7 +187,12 @@ async def test_number_literal_is_refused_when_written_in_the_query(harness: Harn
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("number", ""), ("number", "x" * 10_000), ("description", "a\x00b"), ("number", "   ")],
+    [
+        ("number", ""),
+        ("number", "x" * 10_000),
+        ("description", "a\x00b"),
+        ("number", "   "),
+    ],
 )
 async def test_bad_text_gives_invalid_input_and_writes_nothing_when_sent(
     harness: Harness, field: str, value: str
@@ -164,7 +205,9 @@ async def test_bad_text_gives_invalid_input_and_writes_nothing_when_sent(
     assert await invoice_count(harness) == 0
 
 
-async def test_duplicate_number_gives_invalid_input_when_reused(harness: Harness) -> None:
+async def test_duplicate_number_gives_invalid_input_when_reused(
+    harness: Harness,
+) -> None:
     await harness.gql(CREATE, {"input": {"total": "10.00", "number": "A-1"}})
 
     body = await harness.gql(CREATE, {"input": {"total": "20.00", "number": "A-1"}})
@@ -192,7 +235,10 @@ async def test_text_plain_posts_are_refused_when_sent(harness: Harness) -> None:
     response = await harness.client.post(
         "/graphql",
         content='{"query": "{ paymentMethods { method } }"}',
-        headers={"content-type": "text/plain", "authorization": f"Bearer {harness.token}"},
+        headers={
+            "content-type": "text/plain",
+            "authorization": f"Bearer {harness.token}",
+        },
     )
 
     assert response.status_code == 400

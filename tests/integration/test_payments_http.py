@@ -13,7 +13,6 @@ from tests.harness import Harness
 from tests.integration.gql import (
     CANCEL,
     CHECK,
-    CREATE_QPAY,
     INVOICE,
     SETTLE,
     new_intent,
@@ -33,7 +32,9 @@ async def settled(harness: Harness, invoice_id: str) -> dict[str, object]:
 # --- createQPayInvoice ------------------------------------------------------
 
 
-async def test_qpay_invoice_has_qr_deeplinks_and_secret_when_created(harness: Harness) -> None:
+async def test_qpay_invoice_has_qr_deeplinks_and_secret_when_created(
+    harness: Harness,
+) -> None:
     invoice_id = await new_invoice(harness, "15000.00")
 
     payload = await new_intent(harness, invoice_id)
@@ -47,14 +48,15 @@ async def test_qpay_invoice_has_qr_deeplinks_and_secret_when_created(harness: Ha
     assert intent["deeplinks"] and intent["deeplinks"][0]["link"]
     assert len(payload["clientSecret"]) >= 22  # at least 128 bits, URL-safe
     stored = await db.scalar(
-        harness_url(harness), "SELECT client_secret_hashes FROM qpay_intents WHERE id = $1::uuid",
+        harness_url(harness),
+        "SELECT client_secret_hashes FROM qpay_intents WHERE id = $1::uuid",
         intent["id"],
     )
     assert payload["clientSecret"] not in str(stored)
 
 
 def harness_url(harness: Harness) -> str:
-    url = harness.app.state.container.settings.database_url
+    url: str | None = harness.app.state.container.settings.database_url
     assert url is not None
     return url
 
@@ -71,7 +73,9 @@ async def test_same_invoice_and_amount_reuses_the_pending_intent_when_asked_agai
     assert second["intent"]["id"] == first["intent"]["id"]
     assert second["clientSecret"] != first["clientSecret"]
     assert other_amount["intent"]["id"] != first["intent"]["id"]
-    assert other_amount["intent"]["senderInvoiceNo"] != first["intent"]["senderInvoiceNo"]
+    assert (
+        other_amount["intent"]["senderInvoiceNo"] != first["intent"]["senderInvoiceNo"]
+    )
     assert qpay_calls(harness, "/v2/invoice", "POST") == 2
 
 
@@ -107,18 +111,33 @@ async def test_unknown_and_malformed_invoice_ids_give_typed_errors_when_used(
     assert malformed["errors"][0]["field"] == "input.invoiceId"
 
 
-async def test_void_paid_and_disabled_give_their_codes_when_creating(harness: Harness) -> None:
+async def test_void_paid_and_disabled_give_their_codes_when_creating(
+    harness: Harness,
+) -> None:
     url = harness_url(harness)
     void_id = await new_invoice(harness)
-    await db.execute(url, "UPDATE invoices SET status = 'VOID' WHERE id = $1::uuid", void_id)
+    await db.execute(
+        url, "UPDATE invoices SET status = 'VOID' WHERE id = $1::uuid", void_id
+    )
     paid_id = await new_invoice(harness, "10.00")
-    await harness.gql(SETTLE, {"input": {"invoiceId": paid_id, "method": "CASH",
-                                         "amount": "10.00", "idempotencyKey": "k-paid"}})
+    await harness.gql(
+        SETTLE,
+        {
+            "input": {
+                "invoiceId": paid_id,
+                "method": "CASH",
+                "amount": "10.00",
+                "idempotencyKey": "k-paid",
+            }
+        },
+    )
     open_id = await new_invoice(harness)
 
     void = await new_intent(harness, void_id)
     paid = await new_intent(harness, paid_id)
-    await db.execute(url, "UPDATE payment_method_configs SET enabled = false WHERE method = 'QPAY'")
+    await db.execute(
+        url, "UPDATE payment_method_configs SET enabled = false WHERE method = 'QPAY'"
+    )
     disabled = await new_intent(harness, open_id)
 
     assert void["errors"][0]["code"] == "INVOICE_VOID"
@@ -131,10 +150,14 @@ async def test_qpay_failures_give_unavailable_or_rejected_without_retry_when_cre
     harness: Harness,
 ) -> None:
     invoice_id = await new_invoice(harness)
-    harness.simulator.fail_next("/v2/invoice", count=1, status=503, body="upstream down")
+    harness.simulator.fail_next(
+        "/v2/invoice", count=1, status=503, body="upstream down"
+    )
     unavailable = await new_intent(harness, invoice_id)
     harness.simulator.fail_next(
-        "/v2/invoice", count=1, status=400,
+        "/v2/invoice",
+        count=1,
+        status=400,
         body={"error": "INVOICE_CODE_INVALID", "message": "INVOICE_CODE_INVALID"},
     )
     rejected = await new_intent(harness, invoice_id)
@@ -144,14 +167,18 @@ async def test_qpay_failures_give_unavailable_or_rejected_without_retry_when_cre
     assert rejected["errors"][0]["code"] == "QPAY_REJECTED"
     assert recovered["errors"] == []
     assert qpay_calls(harness, "/v2/invoice", "POST") == 3  # one each, never retried
-    numbers = await db.fetch(harness_url(harness), "SELECT sender_invoice_no FROM qpay_intents")
+    numbers = await db.fetch(
+        harness_url(harness), "SELECT sender_invoice_no FROM qpay_intents"
+    )
     assert len({row[0] for row in numbers}) == 3
 
 
 # --- checkQPayPayment ---------------------------------------------------------
 
 
-async def test_check_settles_a_paid_intent_when_qpay_shows_it_paid(harness: Harness) -> None:
+async def test_check_settles_a_paid_intent_when_qpay_shows_it_paid(
+    harness: Harness,
+) -> None:
     invoice_id = await new_invoice(harness, "15000.00")
     intent = (await new_intent(harness, invoice_id))["intent"]
     harness.simulator.set_callbacks(drop=True)
@@ -182,7 +209,9 @@ async def test_check_returns_stored_state_without_asking_qpay_when_repeated_with
     assert qpay_calls(harness, "/v2/payment/check") == 1
 
 
-async def test_check_of_unknown_intent_gives_not_found_when_asked(harness: Harness) -> None:
+async def test_check_of_unknown_intent_gives_not_found_when_asked(
+    harness: Harness,
+) -> None:
     body = await harness.gql(CHECK, {"id": "00000000-0000-0000-0000-000000000009"})
 
     assert body["data"]["checkQPayPayment"]["errors"][0]["code"] == "NOT_FOUND"
@@ -203,7 +232,9 @@ async def test_cancel_marks_the_intent_cancelled_when_unpaid(harness: Harness) -
     assert qpay_calls(harness, f"/v2/invoice/{intent['qpayInvoiceId']}", "DELETE") == 1
 
 
-async def test_cancel_settles_instead_when_qpay_says_already_paid(harness: Harness) -> None:
+async def test_cancel_settles_instead_when_qpay_says_already_paid(
+    harness: Harness,
+) -> None:
     invoice_id = await new_invoice(harness)
     intent = (await new_intent(harness, invoice_id))["intent"]
     harness.simulator.set_callbacks(drop=True)
@@ -226,15 +257,25 @@ async def test_cancel_of_a_paid_intent_gives_intent_not_pending_when_asked(
 
     body = await harness.gql(CANCEL, {"id": intent["id"]})
 
-    assert body["data"]["cancelQPayInvoice"]["errors"][0]["code"] == "INTENT_NOT_PENDING"
+    assert (
+        body["data"]["cancelQPayInvoice"]["errors"][0]["code"] == "INTENT_NOT_PENDING"
+    )
 
 
 # --- settleInvoice ----------------------------------------------------------------
 
 
-def cash(invoice_id: str, amount: str = "5000.00", key: str | None = "key-1",
-         method: str = "CASH") -> dict[str, object]:
-    data: dict[str, object] = {"invoiceId": invoice_id, "method": method, "amount": amount}
+def cash(
+    invoice_id: str,
+    amount: str = "5000.00",
+    key: str | None = "key-1",
+    method: str = "CASH",
+) -> dict[str, object]:
+    data: dict[str, object] = {
+        "invoiceId": invoice_id,
+        "method": method,
+        "amount": amount,
+    }
     if key is not None:
         data["idempotencyKey"] = key
     return {"input": data}
@@ -293,11 +334,16 @@ async def test_settle_errors_write_nothing_when_the_input_is_refused(
     url = harness_url(harness)
     invoice_id = await new_invoice(harness, "15000.00")
     if arrange == "void":
-        await db.execute(url, "UPDATE invoices SET status = 'VOID' WHERE id = $1::uuid", invoice_id)
+        await db.execute(
+            url, "UPDATE invoices SET status = 'VOID' WHERE id = $1::uuid", invoice_id
+        )
     if arrange == "paid":
         await harness.gql(SETTLE, cash(invoice_id, "15000.00", key="k1"))
     if arrange == "disabled":
-        await db.execute(url, "UPDATE payment_method_configs SET enabled = false WHERE method = 'CASH'")
+        await db.execute(
+            url,
+            "UPDATE payment_method_configs SET enabled = false WHERE method = 'CASH'",
+        )
     before = await db.scalar(url, "SELECT count(*) FROM payments")
 
     body = await harness.gql(SETTLE, cash(invoice_id, **request_args))  # type: ignore[arg-type]
@@ -310,11 +356,19 @@ async def test_settle_errors_write_nothing_when_the_input_is_refused(
     assert await db.scalar(url, "SELECT count(*) FROM payments") == before
 
 
-async def test_qpay_settlement_needs_qpay_to_confirm_when_unpaid(harness: Harness) -> None:
+async def test_qpay_settlement_needs_qpay_to_confirm_when_unpaid(
+    harness: Harness,
+) -> None:
     invoice_id = await new_invoice(harness, "15000.00")
     intent = (await new_intent(harness, invoice_id))["intent"]
-    request = {"input": {"invoiceId": invoice_id, "method": "QPAY", "amount": "15000.00",
-                         "qpayIntentId": intent["id"]}}
+    request = {
+        "input": {
+            "invoiceId": invoice_id,
+            "method": "QPAY",
+            "amount": "15000.00",
+            "qpayIntentId": intent["id"],
+        }
+    }
 
     unpaid = (await harness.gql(SETTLE, request))["data"]["settleInvoice"]
     harness.simulator.set_callbacks(drop=True)
@@ -336,22 +390,46 @@ async def test_qpay_settlement_refuses_an_amount_other_than_the_intents_when_giv
     invoice_id = await new_invoice(harness, "15000.00")
     intent = (await new_intent(harness, invoice_id))["intent"]
 
-    body = await harness.gql(SETTLE, {"input": {"invoiceId": invoice_id, "method": "QPAY",
-                                                "amount": "1.00", "qpayIntentId": intent["id"]}})
+    body = await harness.gql(
+        SETTLE,
+        {
+            "input": {
+                "invoiceId": invoice_id,
+                "method": "QPAY",
+                "amount": "1.00",
+                "qpayIntentId": intent["id"],
+            }
+        },
+    )
 
     assert body["data"]["settleInvoice"]["errors"][0]["code"] == "INVALID_AMOUNT"
 
 
-async def test_ebarimt_is_queued_for_a_qpay_payment_when_requested(harness: Harness) -> None:
+async def test_ebarimt_is_queued_for_a_qpay_payment_when_requested(
+    harness: Harness,
+) -> None:
     invoice_id = await new_invoice(harness, "15000.00")
-    intent = (await new_intent(
-        harness, invoice_id, ebarimt={"receiverType": "CITIZEN", "receiver": "88112233"}
-    ))["intent"]
+    intent = (
+        await new_intent(
+            harness,
+            invoice_id,
+            ebarimt={"receiverType": "CITIZEN", "receiver": "88112233"},
+        )
+    )["intent"]
     harness.simulator.set_callbacks(drop=True)
     harness.simulator.pay(intent["qpayInvoiceId"])
 
-    body = await harness.gql(SETTLE, {"input": {"invoiceId": invoice_id, "method": "QPAY",
-                                                "amount": "15000.00", "qpayIntentId": intent["id"]}})
+    body = await harness.gql(
+        SETTLE,
+        {
+            "input": {
+                "invoiceId": invoice_id,
+                "method": "QPAY",
+                "amount": "15000.00",
+                "qpayIntentId": intent["id"],
+            }
+        },
+    )
 
     receipt = body["data"]["settleInvoice"]["payment"]["ebarimt"]
     assert receipt == {"status": "PENDING", "receiverType": "CITIZEN", "lottery": None}
@@ -371,7 +449,9 @@ def _amount(value: object) -> Decimal:
     return Decimal(str(value))
 
 
-async def test_money_is_counted_once_when_callback_and_check_race(harness: Harness) -> None:
+async def test_money_is_counted_once_when_callback_and_check_race(
+    harness: Harness,
+) -> None:
     invoice_id = await new_invoice(harness, "15000.00")
     intent = (await new_intent(harness, invoice_id))["intent"]
 

@@ -33,8 +33,14 @@ async def test_one_payment_when_20_settles_and_20_checks_race_on_a_paid_intent(
     intent = (await new_intent(harness, invoice_id))["intent"]
     harness.simulator.set_callbacks(drop=True)
     harness.simulator.pay(intent["qpayInvoiceId"])
-    settle = {"input": {"invoiceId": invoice_id, "method": "QPAY", "amount": "15000.00",
-                        "qpayIntentId": intent["id"]}}
+    settle = {
+        "input": {
+            "invoiceId": invoice_id,
+            "method": "QPAY",
+            "amount": "15000.00",
+            "qpayIntentId": intent["id"],
+        }
+    }
 
     answers = await asyncio.gather(
         *(harness.gql(SETTLE, settle) for _ in range(20)),
@@ -58,8 +64,14 @@ async def test_one_payment_and_50_equal_answers_when_50_cash_settles_share_a_key
     harness: Harness,
 ) -> None:
     invoice_id = await new_invoice(harness, "15000.00")
-    request = {"input": {"invoiceId": invoice_id, "method": "CASH", "amount": "5000.00",
-                         "idempotencyKey": "till-7-receipt-42"}}
+    request = {
+        "input": {
+            "invoiceId": invoice_id,
+            "method": "CASH",
+            "amount": "5000.00",
+            "idempotencyKey": "till-7-receipt-42",
+        }
+    }
 
     answers = await asyncio.gather(*(harness.gql(SETTLE, request) for _ in range(50)))
 
@@ -77,7 +89,10 @@ async def test_one_qpay_invoice_when_10_creates_race_for_one_invoice_and_amount(
     invoice_id = await new_invoice(harness, "15000.00")
 
     answers = await asyncio.gather(
-        *(harness.gql(CREATE_QPAY, {"input": {"invoiceId": invoice_id}}) for _ in range(10))
+        *(
+            harness.gql(CREATE_QPAY, {"input": {"invoiceId": invoice_id}})
+            for _ in range(10)
+        )
     )
 
     payloads = [a["data"]["createQPayInvoice"] for a in answers]
@@ -94,7 +109,9 @@ async def test_money_after_cancellation_is_recorded_and_needs_review_when_it_arr
     cancelled = await harness.gql(CANCEL, {"id": intent["id"]})
     harness.simulator.set_callbacks(drop=True)
 
-    harness.simulator.pay(intent["qpayInvoiceId"], force=True)  # raced the cancel at QPay
+    harness.simulator.pay(
+        intent["qpayInvoiceId"], force=True
+    )  # raced the cancel at QPay
     await harness.client.get(
         f"/qpay/callback/{intent['id']}", params={"token": "wrong"}
     )  # a forged callback does nothing
@@ -104,7 +121,9 @@ async def test_money_after_cancellation_is_recorded_and_needs_review_when_it_arr
     # The poller's (or reconcile's) check of the intent finds the money.
     outcome = await settle_qpay_intent(
         IntentId(UUID(intent["id"])),
-        uow=container.uow, gateway=container.gateway, clock=container.clock,
+        uow=container.uow,
+        gateway=container.gateway,
+        clock=container.clock,
     )
 
     assert cancelled["data"]["cancelQPayInvoice"]["intent"]["status"] == "CANCELLED"
@@ -121,8 +140,17 @@ async def test_intent_stays_pending_and_answer_is_unavailable_when_qpay_is_down(
     intent = (await new_intent(harness, invoice_id))["intent"]
     harness.simulator.fail_next("/v2/payment/check", count=10, status=500, body="down")
 
-    body = await harness.gql(SETTLE, {"input": {"invoiceId": invoice_id, "method": "QPAY",
-                                                "amount": "15000.00", "qpayIntentId": intent["id"]}})
+    body = await harness.gql(
+        SETTLE,
+        {
+            "input": {
+                "invoiceId": invoice_id,
+                "method": "QPAY",
+                "amount": "15000.00",
+                "qpayIntentId": intent["id"],
+            }
+        },
+    )
 
     assert body["data"]["settleInvoice"]["errors"][0]["code"] == "QPAY_UNAVAILABLE"
     status = await db.scalar(harness_url(harness), "SELECT status FROM qpay_intents")

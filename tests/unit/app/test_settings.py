@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import ConfigError, load_settings
+from app.settings import ConfigError, Settings, load_settings
 
 
-def settings(**values: object) -> object:
+def settings(**values: object) -> Settings:
     return load_settings(_env_file=None, **values)
 
 
@@ -55,8 +55,14 @@ def test_reads_variables_from_the_environment_when_set(
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
-        ({"environment": "production"}, "DATABASE_URL: required when ENVIRONMENT=production"),
-        ({"database_url": "postgresql://u@h/db"}, "DATABASE_URL: must start with postgresql+asyncpg://"),
+        (
+            {"environment": "production"},
+            "DATABASE_URL: required when ENVIRONMENT=production",
+        ),
+        (
+            {"database_url": "postgresql://u@h/db"},
+            "DATABASE_URL: must start with postgresql+asyncpg://",
+        ),
         ({"qpay_poll_interval_seconds": -1}, "QPAY_POLL_INTERVAL_SECONDS:"),
         ({"qpay_invoice_ttl_seconds": 0}, "QPAY_INVOICE_TTL_SECONDS:"),
         ({"events_url": "kafka://x"}, "EVENTS_URL: must be postgres"),

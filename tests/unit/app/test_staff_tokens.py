@@ -35,14 +35,22 @@ def test_refuses_a_token_when_signed_with_another_secret() -> None:
 
 
 def test_refuses_a_token_when_the_role_is_not_staff() -> None:
-    claims = {"sub": "x", "role": "patient", "exp": datetime.now(UTC) + timedelta(hours=1)}
+    claims = {
+        "sub": "x",
+        "role": "patient",
+        "exp": datetime.now(UTC) + timedelta(hours=1),
+    }
     token = jwt.encode(claims, SECRET, algorithm="HS256")
 
     assert StaffTokens(SECRET).verify(token) is None
 
 
 def test_refuses_unsigned_tokens_when_alg_is_none() -> None:
-    claims = {"sub": "x", "role": "staff", "exp": datetime.now(UTC) + timedelta(hours=1)}
+    claims = {
+        "sub": "x",
+        "role": "staff",
+        "exp": datetime.now(UTC) + timedelta(hours=1),
+    }
     token = jwt.encode(claims, key=None, algorithm="none")
 
     assert StaffTokens(SECRET).verify(token) is None

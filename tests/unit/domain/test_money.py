@@ -12,15 +12,34 @@ from domain.money import money, parse_amount_text, require_positive_amount
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("15000", "15000.00"), ("15000.5", "15000.50"), ("0.01", "0.01"), ("-3.10", "-3.10")],
+    [
+        ("15000", "15000.00"),
+        ("15000.5", "15000.50"),
+        ("0.01", "0.01"),
+        ("-3.10", "-3.10"),
+    ],
 )
-def test_parses_decimal_strings_when_at_most_two_places(text: str, expected: str) -> None:
+def test_parses_decimal_strings_when_at_most_two_places(
+    text: str, expected: str
+) -> None:
     assert parse_amount_text(text) == Decimal(expected)
 
 
 @pytest.mark.parametrize(
     "text",
-    ["1.005", "1e3", "NaN", "Infinity", "-inf", " 1", "1,000", "", "0x10", "01", "1" * 21],
+    [
+        "1.005",
+        "1e3",
+        "NaN",
+        "Infinity",
+        "-inf",
+        " 1",
+        "1,000",
+        "",
+        "0x10",
+        "01",
+        "1" * 21,
+    ],
 )
 def test_refuses_text_when_not_a_plain_two_place_decimal(text: str) -> None:
     with pytest.raises(ValueError, match="decimal string"):

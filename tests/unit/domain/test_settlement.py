@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 import pytest
@@ -10,15 +11,26 @@ from hypothesis import strategies as st
 
 from domain.events import IntentChanged, PaymentRecorded
 from domain.gateway import PaymentCheck, PaymentRow
-from domain.intents import IntentStatus
-from domain.invoices import InvoiceStatus, status_for
-from domain.settlement import decide_settlement
+from domain.intents import IntentStatus, QPayIntent
+from domain.invoices import Invoice, InvoiceStatus, status_for
+from domain.settlement import SettlementDecision, decide_settlement
 from tests.factories import T0, make_intent, make_invoice, make_row
 
 
-def decide(intent, invoice, rows, known=frozenset(), close_as=None):  # type: ignore[no-untyped-def]
+def decide(
+    intent: QPayIntent,
+    invoice: Invoice,
+    rows: Iterable[PaymentRow],
+    known: frozenset[str] = frozenset(),
+    close_as: IntentStatus | None = None,
+) -> SettlementDecision:
     return decide_settlement(
-        intent, invoice, known, PaymentCheck(rows=tuple(rows)), now=T0, close_as=close_as
+        intent,
+        invoice,
+        known,
+        PaymentCheck(rows=tuple(rows)),
+        now=T0,
+        close_as=close_as,
     )
 
 
@@ -96,8 +108,11 @@ def test_money_after_close_is_recorded_and_needs_review_when_it_arrives(
 
 
 def test_more_than_the_balance_makes_the_invoice_overpaid_when_paid() -> None:
-    invoice = make_invoice(total=Decimal("100.00"), paid_amount=Decimal("60.00"),
-                           status=InvoiceStatus.PARTIALLY_PAID)
+    invoice = make_invoice(
+        total=Decimal("100.00"),
+        paid_amount=Decimal("60.00"),
+        status=InvoiceStatus.PARTIALLY_PAID,
+    )
     intent = make_intent(invoice, amount=Decimal("100.00"))
 
     decision = decide(intent, invoice, [make_row("100.00")])
@@ -120,7 +135,9 @@ def test_close_as_yields_to_money_when_the_last_check_finds_it() -> None:
     invoice = make_invoice()
     intent = make_intent(invoice)
 
-    decision = decide(intent, invoice, [make_row(intent.amount)], close_as=IntentStatus.EXPIRED)
+    decision = decide(
+        intent, invoice, [make_row(intent.amount)], close_as=IntentStatus.EXPIRED
+    )
 
     assert decision.intent.status is IntentStatus.PAID
 
@@ -145,7 +162,11 @@ rows = st.builds(
     amount=amounts,
 )
 checks = st.lists(st.lists(rows, max_size=5), max_size=8)
-closers = st.lists(st.sampled_from([None, IntentStatus.CANCELLED, IntentStatus.EXPIRED]), min_size=8, max_size=8)
+closers = st.lists(
+    st.sampled_from([None, IntentStatus.CANCELLED, IntentStatus.EXPIRED]),
+    min_size=8,
+    max_size=8,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -162,14 +183,18 @@ def test_invariants_hold_when_checks_arrive_in_any_sequence(
         for row in check_rows:
             first_amounts.setdefault(row.payment_id, row.amount)
         before_version = intent.version
-        decision = decide(intent, invoice, check_rows, known=frozenset(recorded), close_as=close[step])
+        decision = decide(
+            intent, invoice, check_rows, known=frozenset(recorded), close_as=close[step]
+        )
         for payment in decision.payments:
             assert payment.qpay_payment_id not in recorded, "one payment per QPay id"
             recorded[payment.qpay_payment_id or ""] = payment.amount
         intent, invoice = decision.intent, decision.invoice
         # Version grows by exactly one per change, never otherwise.
         assert intent.version in (before_version, before_version + 1)
-        assert (intent.version > before_version) == decision.changed or not decision.payments
+        assert (
+            intent.version > before_version
+        ) == decision.changed or not decision.payments
 
         paid = sum(recorded.values(), Decimal("0.00"))
         assert invoice.paid_amount == paid, "paid amount equals the sum of payments"

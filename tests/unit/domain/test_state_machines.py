@@ -84,7 +84,9 @@ def test_version_grows_by_one_per_change_and_not_without_one() -> None:
 def test_terminal_states_end_a_subscription_when_reached() -> None:
     assert not make_intent().is_terminal
     assert not make_intent(status=IntentStatus.PAID).is_terminal  # paid but not settled
-    assert make_intent(status=IntentStatus.PAID, paid_amount=Decimal("1.00")).is_terminal
+    assert make_intent(
+        status=IntentStatus.PAID, paid_amount=Decimal("1.00")
+    ).is_terminal
     for status in (
         IntentStatus.CANCELLED,
         IntentStatus.EXPIRED,

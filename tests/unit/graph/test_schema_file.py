@@ -14,7 +14,9 @@ SCHEMA_FILE = Path(__file__).resolve().parents[3] / "schema.graphql"
 def test_schema_file_matches_the_printed_schema_when_checked_in() -> None:
     printed = print_schema(build_schema(production=False)) + "\n"
 
-    assert SCHEMA_FILE.read_text(encoding="utf-8") == printed, "run `make schema` and commit"
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == printed, (
+        "run `make schema` and commit"
+    )
 
 
 def test_production_schema_prints_the_same_contract_when_hardened() -> None:

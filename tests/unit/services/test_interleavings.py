@@ -48,19 +48,29 @@ class PaymentInterleavings(RuleBasedStateMachine):
     @initialize()
     def invoice(self) -> None:
         self.invoice_id = self.run(
-            create_invoice(CreateInvoice(total=Decimal("5000.00")), uow=self.world.uow,
-                           clock=self.world.clock)
+            create_invoice(
+                CreateInvoice(total=Decimal("5000.00")),
+                uow=self.world.uow,
+                clock=self.world.clock,
+            )
         ).id
 
     def deps(self) -> dict[str, Any]:
-        return {"uow": self.world.uow, "gateway": self.world.gateway, "clock": self.world.clock}
+        return {
+            "uow": self.world.uow,
+            "gateway": self.world.gateway,
+            "clock": self.world.clock,
+        }
 
     @rule(amount=st.one_of(st.none(), AMOUNTS))
     def create_qpay_invoice(self, amount: Decimal | None) -> None:
-        created = self.run(create_qpay_invoice(
-            CreateQPayInvoice(self.invoice_id, amount=amount), policy=self.world.policy,
-            **self.deps(),
-        ))
+        created = self.run(
+            create_qpay_invoice(
+                CreateQPayInvoice(self.invoice_id, amount=amount),
+                policy=self.world.policy,
+                **self.deps(),
+            )
+        )
         if created is not None:
             self.intents.append(created.intent)
 
@@ -70,8 +80,12 @@ class PaymentInterleavings(RuleBasedStateMachine):
             return
         intent = data.draw(st.sampled_from(self.intents))
         qpay_id = str(intent.qpay_invoice_id)
-        amount = {"exact": intent.amount, "less": intent.amount - Decimal("0.50"),
-                  "more": intent.amount + Decimal("10.00"), "twice": intent.amount}[how]
+        amount = {
+            "exact": intent.amount,
+            "less": intent.amount - Decimal("0.50"),
+            "more": intent.amount + Decimal("10.00"),
+            "twice": intent.amount,
+        }[how]
         if amount <= 0:
             return
         self.world.gateway.pay(qpay_id, amount)
@@ -86,30 +100,54 @@ class PaymentInterleavings(RuleBasedStateMachine):
 
     @rule()
     def poller(self) -> None:
-        self.run(poll_due_intents("p", policy=PollPolicy(3, 60), budget=10, **self.deps()))
+        self.run(
+            poll_due_intents("p", policy=PollPolicy(3, 60), budget=10, **self.deps())
+        )
 
     @rule(data=st.data())
     def check(self, data: st.DataObject) -> None:
         if self.intents:
-            self.run(check_qpay_payment(data.draw(st.sampled_from(self.intents)).id, **self.deps()))
+            self.run(
+                check_qpay_payment(
+                    data.draw(st.sampled_from(self.intents)).id, **self.deps()
+                )
+            )
 
     @rule(data=st.data())
     def cancel(self, data: st.DataObject) -> None:
         if self.intents:
-            self.run(cancel_qpay_invoice(data.draw(st.sampled_from(self.intents)).id, **self.deps()))
+            self.run(
+                cancel_qpay_invoice(
+                    data.draw(st.sampled_from(self.intents)).id, **self.deps()
+                )
+            )
 
     @rule(data=st.data())
     def settle_qpay(self, data: st.DataObject) -> None:
         if self.intents:
             intent = data.draw(st.sampled_from(self.intents))
-            self.run(settle_invoice(SettleInvoice(self.invoice_id, PaymentMethod.QPAY,
-                                                  intent.amount, qpay_intent_id=intent.id),
-                                    **self.deps()))
+            self.run(
+                settle_invoice(
+                    SettleInvoice(
+                        self.invoice_id,
+                        PaymentMethod.QPAY,
+                        intent.amount,
+                        qpay_intent_id=intent.id,
+                    ),
+                    **self.deps(),
+                )
+            )
 
     @rule(key=st.sampled_from(["a", "b"]), amount=AMOUNTS)
     def settle_cash(self, key: str, amount: Decimal) -> None:
-        self.run(settle_invoice(SettleInvoice(self.invoice_id, PaymentMethod.CASH, amount,
-                                              idempotency_key=key), **self.deps()))
+        self.run(
+            settle_invoice(
+                SettleInvoice(
+                    self.invoice_id, PaymentMethod.CASH, amount, idempotency_key=key
+                ),
+                **self.deps(),
+            )
+        )
 
     @rule(seconds=st.sampled_from([1, 3, 60, 1000]))
     def time_passes(self, seconds: int) -> None:
@@ -118,21 +156,35 @@ class PaymentInterleavings(RuleBasedStateMachine):
     @invariant()
     def money_is_counted_once_and_adds_up(self) -> None:
         store = self.world.store
-        qpay_ids = Counter(p.qpay_payment_id for p in store.payments.values() if p.qpay_payment_id)
+        qpay_ids = Counter(
+            p.qpay_payment_id for p in store.payments.values() if p.qpay_payment_id
+        )
         assert all(count == 1 for count in qpay_ids.values()), "one Payment per QPay id"
         for invoice in store.invoices.values():
-            paid = sum((p.amount for p in store.payments.values() if p.invoice_id == invoice.id),
-                       Decimal("0.00"))
+            paid = sum(
+                (
+                    p.amount
+                    for p in store.payments.values()
+                    if p.invoice_id == invoice.id
+                ),
+                Decimal("0.00"),
+            )
             assert invoice.paid_amount == paid, "paid amount is the sum of payments"
             if invoice.status is not InvoiceStatus.VOID:
                 assert invoice.status is status_for(invoice.total, paid)
         for intent in store.intents.values():
-            mine = sum((p.amount for p in store.payments.values() if p.intent_id == intent.id),
-                       Decimal("0.00"))
+            mine = sum(
+                (p.amount for p in store.payments.values() if p.intent_id == intent.id),
+                Decimal("0.00"),
+            )
             assert intent.paid_amount == mine
             if intent.status is IntentStatus.PAID:
                 assert intent.paid_amount == intent.amount
-            if intent.status in (IntentStatus.PENDING, IntentStatus.CANCELLED, IntentStatus.EXPIRED):
+            if intent.status in (
+                IntentStatus.PENDING,
+                IntentStatus.CANCELLED,
+                IntentStatus.EXPIRED,
+            ):
                 assert intent.paid_amount == Decimal("0.00")
 
     @invariant()

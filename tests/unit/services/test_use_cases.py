@@ -22,13 +22,18 @@ pytestmark = pytest.mark.anyio
 
 
 async def new_invoice(world: World, total: str = "15000.00"):  # type: ignore[no-untyped-def]
-    return await create_invoice(CreateInvoice(total=Decimal(total)), uow=world.uow, clock=world.clock)
+    return await create_invoice(
+        CreateInvoice(total=Decimal(total)), uow=world.uow, clock=world.clock
+    )
 
 
 async def new_intent(world: World, invoice_id, **kwargs):  # type: ignore[no-untyped-def]
     return await create_qpay_invoice(
         CreateQPayInvoice(invoice_id=invoice_id, **kwargs),
-        uow=world.uow, gateway=world.gateway, clock=world.clock, policy=world.policy,
+        uow=world.uow,
+        gateway=world.gateway,
+        clock=world.clock,
+        policy=world.policy,
     )
 
 
@@ -61,7 +66,9 @@ async def test_failed_creation_closes_the_placeholder_and_raises_when_qpay_is_do
     world: World,
 ) -> None:
     invoice = await new_invoice(world)
-    world.gateway.fail_with["create_invoice"] = GatewayUnavailable("timeout", may_have_reached=True)
+    world.gateway.fail_with["create_invoice"] = GatewayUnavailable(
+        "timeout", may_have_reached=True
+    )
 
     with pytest.raises(GatewayUnavailable):
         await new_intent(world, invoice.id)
@@ -77,32 +84,44 @@ async def test_settlement_records_one_payment_and_queues_ebarimt_when_paid(
 ) -> None:
     invoice = await new_invoice(world)
     created = await new_intent(
-        world, invoice.id, ebarimt=EbarimtRequest(EbarimtReceiverType.CITIZEN, "88112233")
+        world,
+        invoice.id,
+        ebarimt=EbarimtRequest(EbarimtReceiverType.CITIZEN, "88112233"),
     )
     world.gateway.pay(str(created.intent.qpay_invoice_id))
 
-    first = await settle_qpay_intent(created.intent.id, uow=world.uow, gateway=world.gateway, clock=world.clock)
-    again = await settle_qpay_intent(created.intent.id, uow=world.uow, gateway=world.gateway, clock=world.clock)
+    first = await settle_qpay_intent(
+        created.intent.id, uow=world.uow, gateway=world.gateway, clock=world.clock
+    )
+    again = await settle_qpay_intent(
+        created.intent.id, uow=world.uow, gateway=world.gateway, clock=world.clock
+    )
 
     assert first.intent.status is IntentStatus.PAID
     assert len(first.recorded) == 1 and again.recorded == ()
     assert world.store.invoices[invoice.id].status is InvoiceStatus.PAID
-    (receipt, _), = world.store.receipts.values()
+    ((receipt, _),) = world.store.receipts.values()
     assert receipt.status is EbarimtStatus.PENDING
     assert world.store.notified == [(created.intent.id, 1)]
 
 
-async def test_receipt_is_issued_and_announced_when_the_worker_runs(world: World) -> None:
+async def test_receipt_is_issued_and_announced_when_the_worker_runs(
+    world: World,
+) -> None:
     invoice = await new_invoice(world)
-    created = await new_intent(world, invoice.id, ebarimt=EbarimtRequest(EbarimtReceiverType.CITIZEN))
+    created = await new_intent(
+        world, invoice.id, ebarimt=EbarimtRequest(EbarimtReceiverType.CITIZEN)
+    )
     world.gateway.pay(str(created.intent.qpay_invoice_id))
-    await settle_qpay_intent(created.intent.id, uow=world.uow, gateway=world.gateway, clock=world.clock)
+    await settle_qpay_intent(
+        created.intent.id, uow=world.uow, gateway=world.gateway, clock=world.clock
+    )
 
     attempted = await issue_due_receipts(
         uow=world.uow, gateway=world.gateway, clock=world.clock, policy=ReceiptPolicy()
     )
 
-    (receipt, _), = world.store.receipts.values()
+    ((receipt, _),) = world.store.receipts.values()
     assert attempted == 1
     assert receipt.status is EbarimtStatus.ISSUED and receipt.lottery
     assert world.store.intents[created.intent.id].version == 2
@@ -113,16 +132,28 @@ async def test_receipt_ends_failed_and_settlement_stays_when_qpay_keeps_refusing
     world: World,
 ) -> None:
     invoice = await new_invoice(world)
-    created = await new_intent(world, invoice.id, ebarimt=EbarimtRequest(EbarimtReceiverType.COMPANY, "1234567"))
+    created = await new_intent(
+        world,
+        invoice.id,
+        ebarimt=EbarimtRequest(EbarimtReceiverType.COMPANY, "1234567"),
+    )
     world.gateway.pay(str(created.intent.qpay_invoice_id))
-    await settle_qpay_intent(created.intent.id, uow=world.uow, gateway=world.gateway, clock=world.clock)
-    world.gateway.fail_with["create_receipt"] = GatewayUnavailable("down", may_have_reached=False)
+    await settle_qpay_intent(
+        created.intent.id, uow=world.uow, gateway=world.gateway, clock=world.clock
+    )
+    world.gateway.fail_with["create_receipt"] = GatewayUnavailable(
+        "down", may_have_reached=False
+    )
 
     for _ in range(3):
-        await issue_due_receipts(uow=world.uow, gateway=world.gateway, clock=world.clock,
-                                 policy=ReceiptPolicy(max_attempts=3))
+        await issue_due_receipts(
+            uow=world.uow,
+            gateway=world.gateway,
+            clock=world.clock,
+            policy=ReceiptPolicy(max_attempts=3),
+        )
 
-    (receipt, _), = world.store.receipts.values()
+    ((receipt, _),) = world.store.receipts.values()
     assert receipt.status is EbarimtStatus.FAILED
     assert receipt.attempts == 3 and receipt.last_error == "down"
     assert world.store.intents[created.intent.id].status is IntentStatus.PAID
@@ -135,8 +166,14 @@ async def test_poller_expires_an_unpaid_intent_after_a_last_check_and_cancel_whe
     created = await new_intent(world, invoice.id)
     world.clock.advance(901)
 
-    result = await poll_due_intents("me", uow=world.uow, gateway=world.gateway,
-                                    clock=world.clock, policy=PollPolicy(3, 60), budget=5)
+    result = await poll_due_intents(
+        "me",
+        uow=world.uow,
+        gateway=world.gateway,
+        clock=world.clock,
+        policy=PollPolicy(3, 60),
+        budget=5,
+    )
 
     assert result.expired == 1
     assert world.store.intents[created.intent.id].status is IntentStatus.EXPIRED
@@ -151,8 +188,14 @@ async def test_poller_settles_instead_of_expiring_when_the_last_check_finds_mone
     world.gateway.pay(str(created.intent.qpay_invoice_id))
     world.clock.advance(901)
 
-    await poll_due_intents("me", uow=world.uow, gateway=world.gateway,
-                           clock=world.clock, policy=PollPolicy(3, 60), budget=5)
+    await poll_due_intents(
+        "me",
+        uow=world.uow,
+        gateway=world.gateway,
+        clock=world.clock,
+        policy=PollPolicy(3, 60),
+        budget=5,
+    )
 
     assert world.store.intents[created.intent.id].status is IntentStatus.PAID
     assert "cancel_invoice" not in world.gateway.calls
@@ -162,37 +205,65 @@ async def test_poller_never_expires_when_qpay_is_unreachable(world: World) -> No
     invoice = await new_invoice(world)
     created = await new_intent(world, invoice.id)
     world.clock.advance(901)
-    world.gateway.fail_with["check_payment"] = GatewayUnavailable("down", may_have_reached=False)
+    world.gateway.fail_with["check_payment"] = GatewayUnavailable(
+        "down", may_have_reached=False
+    )
 
-    result = await poll_due_intents("me", uow=world.uow, gateway=world.gateway,
-                                    clock=world.clock, policy=PollPolicy(3, 60), budget=5)
+    result = await poll_due_intents(
+        "me",
+        uow=world.uow,
+        gateway=world.gateway,
+        clock=world.clock,
+        policy=PollPolicy(3, 60),
+        budget=5,
+    )
 
     assert result.failed == 1
     assert world.store.intents[created.intent.id].status is IntentStatus.PENDING
 
 
-async def test_cash_with_one_key_records_one_payment_when_repeated(world: World) -> None:
+async def test_cash_with_one_key_records_one_payment_when_repeated(
+    world: World,
+) -> None:
     invoice = await new_invoice(world)
-    command = SettleInvoice(invoice.id, PaymentMethod.CASH, Decimal("100.00"), idempotency_key="k")
+    command = SettleInvoice(
+        invoice.id, PaymentMethod.CASH, Decimal("100.00"), idempotency_key="k"
+    )
 
-    first = await settle_invoice(command, uow=world.uow, gateway=world.gateway, clock=world.clock)
-    second = await settle_invoice(command, uow=world.uow, gateway=world.gateway, clock=world.clock)
+    first = await settle_invoice(
+        command, uow=world.uow, gateway=world.gateway, clock=world.clock
+    )
+    second = await settle_invoice(
+        command, uow=world.uow, gateway=world.gateway, clock=world.clock
+    )
 
     assert not first.already_settled and second.already_settled
     assert first.payment == second.payment
     assert len(world.store.payments) == 1
 
 
-async def test_key_reused_with_another_amount_is_a_conflict_when_settling(world: World) -> None:
+async def test_key_reused_with_another_amount_is_a_conflict_when_settling(
+    world: World,
+) -> None:
     invoice = await new_invoice(world)
-    await settle_invoice(SettleInvoice(invoice.id, PaymentMethod.CASH, Decimal("100.00"),
-                                       idempotency_key="k"),
-                         uow=world.uow, gateway=world.gateway, clock=world.clock)
+    await settle_invoice(
+        SettleInvoice(
+            invoice.id, PaymentMethod.CASH, Decimal("100.00"), idempotency_key="k"
+        ),
+        uow=world.uow,
+        gateway=world.gateway,
+        clock=world.clock,
+    )
 
     with pytest.raises(DomainError) as raised:
-        await settle_invoice(SettleInvoice(invoice.id, PaymentMethod.CASH, Decimal("200.00"),
-                                           idempotency_key="k"),
-                             uow=world.uow, gateway=world.gateway, clock=world.clock)
+        await settle_invoice(
+            SettleInvoice(
+                invoice.id, PaymentMethod.CASH, Decimal("200.00"), idempotency_key="k"
+            ),
+            uow=world.uow,
+            gateway=world.gateway,
+            clock=world.clock,
+        )
 
     assert raised.value.code is ErrorCode.IDEMPOTENCY_CONFLICT
     assert len(world.store.payments) == 1

@@ -62,6 +62,7 @@ class Container:
             creation_wait_seconds=settings.qpay_connect_timeout_seconds
             + settings.qpay_read_timeout_seconds
             + 2,
+            first_check_seconds=settings.qpay_poll_interval_seconds,
         )
 
     @property

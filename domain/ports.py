@@ -117,9 +117,10 @@ class IntentRepository(Protocol):
         ...
 
     async def record_qpay_invoice(
-        self, intent: QPayIntent, *, raw: Mapping[str, object]
+        self, intent: QPayIntent, *, raw: Mapping[str, object], first_check_in: float
     ) -> None:
-        """Store QPay's invoice id, QR code and deeplinks."""
+        """Store QPay's invoice id, QR code and deeplinks; the poller's first
+        check is due `first_check_in` seconds from now."""
         ...
 
     async def remember_ebarimt(

@@ -232,7 +232,7 @@ class SqlAlchemyIntentRepository:
         )
 
     async def record_qpay_invoice(
-        self, intent: QPayIntent, *, raw: Mapping[str, object]
+        self, intent: QPayIntent, *, raw: Mapping[str, object], first_check_in: float
     ) -> None:
         everything = mapping.intent_values(intent)
         values = {
@@ -247,6 +247,7 @@ class SqlAlchemyIntentRepository:
             )
         }
         values["raw"] = intents.c.raw.op("||")(cast_jsonb(raw))
+        values["next_check_at"] = func.now() + _seconds(first_check_in)
         await self._session.execute(
             intents.update().where(intents.c.id == intent.id).values(values)
         )
@@ -360,7 +361,6 @@ class SqlAlchemyIntentRepository:
                 UPDATE qpay_intents AS i
                 SET lease_until = now() + make_interval(secs => :lease),
                     lease_owner = :owner,
-                    last_checked_at = now(),
                     check_count = i.check_count + 1
                 FROM due WHERE i.id = due.id
                 RETURNING i.id, i.expires_at <= now() AS expired,

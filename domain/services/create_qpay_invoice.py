@@ -49,6 +49,8 @@ class QPayInvoicePolicy:
     creation_wait_seconds: float = 17.0
     # An intent this close to expiry is not handed out again.
     reuse_margin_seconds: float = 60.0
+    # Nobody pays within the first moments: the poller's first look comes after.
+    first_check_seconds: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +253,10 @@ async def _create_at_qpay(
             deeplinks=created.deeplinks,
             updated_at=clock.now(),
         )
-        await tx.intents.record_qpay_invoice(stored, raw={"invoice": dict(created.raw)})
+        await tx.intents.record_qpay_invoice(
+            stored,
+            raw={"invoice": dict(created.raw)},
+            first_check_in=policy.first_check_seconds,
+        )
         await tx.commit()
     return QPayInvoiceCreated(stored, reserved.client_secret, reused=False)

@@ -159,9 +159,12 @@ class FakeIntents(_Repo):
         )
 
     async def record_qpay_invoice(
-        self, intent: QPayIntent, *, raw: Mapping[str, object]
+        self, intent: QPayIntent, *, raw: Mapping[str, object], first_check_in: float
     ) -> None:
         self.w.intents[intent.id] = intent
+        self.w.secrets[intent.id].next_check_at = self.now + timedelta(
+            seconds=first_check_in
+        )
 
     async def remember_ebarimt(
         self, intent_id: IntentId, request: EbarimtRequest

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from app.metrics import Metrics
+from app.ratelimit import SlidingWindowLimiter
 from domain.callbacks import ReceivedCallback
 from domain.errors import DomainError
 from domain.intents import IntentId
@@ -85,13 +86,24 @@ def callback_endpoint(
     clock: Clock,
     runner: SettlementRunner,
     metrics: Metrics,
+    failures: SlidingWindowLimiter | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
+    def rejected(address: str) -> Response:
+        metrics.callbacks.labels("rejected").inc()
+        if failures is not None:
+            failures.hit(address)
+        return PlainTextResponse("not found", status_code=404)
+
     async def qpay_callback(request: Request) -> Response:
+        address = request.client.host if request.client else "unknown"
+        if failures is not None and failures.blocked(address):
+            # A flood of wrong tokens from one address: refused before any I/O.
+            metrics.callbacks.labels("rate_limited").inc()
+            return PlainTextResponse("too many requests", status_code=429)
         try:
             intent_id = IntentId(UUID(request.path_params["intent_id"]))
         except ValueError:
-            metrics.callbacks.labels("rejected").inc()
-            return PlainTextResponse("not found", status_code=404)
+            return rejected(address)
         body = await _bounded_body(request)
         received = ReceivedCallback(
             intent_id=intent_id,
@@ -103,7 +115,7 @@ def callback_endpoint(
                 if k.lower() not in SECRET_HEADERS
             },
             body=body,
-            remote_addr=request.client.host if request.client else None,
+            remote_addr=address,
             received_at=clock.now(),
         )
         try:
@@ -115,8 +127,7 @@ def callback_endpoint(
             metrics.callbacks.labels("error").inc()
             return PlainTextResponse("try again", status_code=503)
         if not accepted:
-            metrics.callbacks.labels("rejected").inc()
-            return PlainTextResponse("not found", status_code=404)
+            return rejected(address)
         metrics.callbacks.labels("accepted").inc()
         runner.schedule(intent_id)
         return PlainTextResponse("SUCCESS")

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry import Schema
@@ -16,6 +16,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from app.auth import StaffTokens
+from app.ratelimit import SlidingWindowLimiter
 from graph.context import Context, Services
 
 MAX_OPERATIONS_PER_CONNECTION = 10
@@ -40,6 +41,7 @@ class QPayGraphQL(GraphQL[Context, None]):
         tokens: StaffTokens,
         production: bool,
         allowed_origins: list[str],
+        login_failures: SlidingWindowLimiter | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -53,9 +55,15 @@ class QPayGraphQL(GraphQL[Context, None]):
         self._services = services
         self._tokens = tokens
         self._sockets: set[WebSocket] = set()
+        self._login_failures = login_failures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
+            limiter = self._login_failures
+            if limiter is not None and limiter.blocked(_address(scope)):
+                response = PlainTextResponse("too many failed logins", status_code=429)
+                await response(scope, receive, send)
+                return
             await super().__call__(scope, receive, send)
             return
         try:
@@ -74,8 +82,15 @@ class QPayGraphQL(GraphQL[Context, None]):
     ) -> Context:
         if isinstance(request, WebSocket):
             self._sockets.add(request)
-            return Context(services=self._services, transport="websocket")
-        viewer = self._tokens.verify_header(request.headers.get("authorization"))
+            return Context(
+                services=self._services,
+                transport="websocket",
+                client_address=_address(request.scope),
+            )
+        header = request.headers.get("authorization")
+        viewer = self._tokens.verify_header(header)
+        if header and viewer is None and self._login_failures is not None:
+            self._login_failures.hit(_address(request.scope))
         return Context(services=self._services, viewer=viewer)
 
     async def on_ws_connect(self, context: Context) -> dict[str, Any] | None:
@@ -91,6 +106,13 @@ class QPayGraphQL(GraphQL[Context, None]):
             return None
         viewer = self._tokens.verify_header(header) if isinstance(header, str) else None
         if viewer is None:
+            if self._login_failures is not None:
+                self._login_failures.hit(context.client_address or "unknown")
             raise ConnectionRejectionError({"reason": "invalid staff token"})
         context.viewer = viewer
         return None
+
+
+def _address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"

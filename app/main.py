@@ -23,6 +23,7 @@ from app.checkout import checkout_routes, checkout_url
 from app.ebarimt_worker import run_ebarimt_worker
 from app.graphql_view import QPayGraphQL
 from app.poller import run_poller
+from app.ratelimit import SlidingWindowLimiter
 from app.settings import Settings
 from domain.intents import IntentId
 from domain.services.settle_qpay_intent import settle_qpay_intent
@@ -33,6 +34,11 @@ from qpay.simulator import QPaySimulator
 logger = logging.getLogger(__name__)
 
 READY_TIMEOUT_SECONDS = 2.0
+# Abuse brakes (per process): a person checks a payment a few times a minute;
+# QPay sends a handful of callbacks; staff do not mistype tokens 30 times.
+CHECKS_PER_INTENT_PER_MINUTE = 30
+FAILED_CALLBACKS_PER_MINUTE = 30
+FAILED_LOGINS_PER_MINUTE = 30
 
 
 @dataclass
@@ -85,6 +91,7 @@ def create_app(
         checkout_url=lambda intent_id, secret: checkout_url(
             settings.public_base_url, intent_id, secret
         ),
+        check_limiter=SlidingWindowLimiter(CHECKS_PER_INTENT_PER_MINUTE, 60),
     )
     view = QPayGraphQL(
         build_schema(production=settings.is_production),
@@ -92,6 +99,7 @@ def create_app(
         tokens=container.tokens,
         production=settings.is_production,
         allowed_origins=settings.resolved_allowed_origins,
+        login_failures=SlidingWindowLimiter(FAILED_LOGINS_PER_MINUTE, 60),
     )
 
     async def settle_after_callback(intent_id: IntentId) -> object:
@@ -142,7 +150,11 @@ def create_app(
         Route(
             "/qpay/callback/{intent_id}",
             callback_endpoint(
-                uow=uow, clock=container.clock, runner=runner, metrics=container.metrics
+                uow=uow,
+                clock=container.clock,
+                runner=runner,
+                metrics=container.metrics,
+                failures=SlidingWindowLimiter(FAILED_CALLBACKS_PER_MINUTE, 60),
             ),
             methods=["GET", "POST"],
         ),

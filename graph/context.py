@@ -24,6 +24,12 @@ from domain.services.create_qpay_invoice import QPayInvoicePolicy
 Wakeup = int | None
 
 
+class Limiter(Protocol):
+    def hit(self, key: str) -> bool:
+        """Record one use of `key`; False when over its limit."""
+        ...
+
+
 class EventStream(Protocol):
     """The per-process event hub, as subscriptions see it."""
 
@@ -53,6 +59,8 @@ class Services:
     poll_interval_seconds: float
     # Builds the checkout page URL of an intent (None: no checkout page).
     checkout_url: Callable[[UUID, str], str] | None = None
+    # Abuse brake on checkQPayPayment, per intent (None: unlimited).
+    check_limiter: Limiter | None = None
     resync_seconds: float = 30.0
     # A subscription marks its intent watched for this long, renewed each resync.
     watch_seconds: float = 65.0
@@ -82,6 +90,7 @@ class Context:
     viewer: Viewer | None = None
     connection_params: dict[str, Any] | None = None
     transport: str = "http"
+    client_address: str | None = None
     loaders: dict[str, DataLoader[Any, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

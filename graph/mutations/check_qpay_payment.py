@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from domain.errors import DomainError
+from domain.errors import DomainError, ErrorCode
 from domain.intents import IntentId
 from domain.services.check_qpay_payment import check_qpay_payment
 from graph.context import Info
@@ -19,8 +19,16 @@ async def resolve_check_qpay_payment(
 ) -> QPayIntentPayload:
     services = info.context.services
     try:
+        parsed = IntentId(parse_uuid(intent_id, "intentId"))
+        limiter = services.check_limiter
+        if limiter is not None and not limiter.hit(str(parsed)):
+            raise DomainError(
+                ErrorCode.RATE_LIMITED,
+                "too many checks of this payment; wait a little",
+                "intentId",
+            )
         intent = await check_qpay_payment(
-            IntentId(parse_uuid(intent_id, "intentId")),
+            parsed,
             uow=services.uow,
             gateway=services.gateway,
             clock=services.clock,

@@ -101,7 +101,9 @@ async def service(
     token = StaffTokens(TEST_JWT_SECRET).issue()
     async with (
         serve_in_process(app, port) as url,
-        httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as client,
+        httpx.AsyncClient(
+            headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as client,
     ):
         yield Checkout(url, client)
 
@@ -123,7 +125,9 @@ async def test_checkout_page_flips_to_paid_then_shows_expired_and_cancelled_scre
             page.on("framenavigated", lambda frame: navigations.append(frame.url))
 
             await page.goto(payload["checkoutUrl"])
-            await page.wait_for_selector("body[data-status='PENDING'] #qr[src^='data:image/png']")
+            await page.wait_for_selector(
+                "body[data-status='PENDING'] #qr[src^='data:image/png']"
+            )
             assert await page.get_attribute("#qr", "alt")
             assert await page.locator("#banks a").count() >= 3
             assert "15,000.00" in (await page.text_content("#amount") or "")
@@ -181,7 +185,10 @@ async def test_open_page_reconnects_and_shows_paid_when_the_server_restarts(
         "qpay_client_secret": "123456",
         "qpay_invoice_code": "TEST_INVOICE",
     }
-    async with serve_in_process(simulator.app) as simulator_url, async_playwright() as pw:
+    async with (
+        serve_in_process(simulator.app) as simulator_url,
+        async_playwright() as pw,
+    ):
         qpay["qpay_base_url"] = f"{simulator_url}/v2"
         browser = await pw.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
@@ -193,13 +200,17 @@ async def test_open_page_reconnects_and_shows_paid_when_the_server_restarts(
             await page.wait_for_selector("body[data-status='PENDING']")
             assert await page.locator("#simulate").is_hidden()  # not the simulator mode
         # The server is down: the page says so and keeps trying.
-        await page.wait_for_selector("#connection[data-state='reconnecting']", timeout=10000)
+        await page.wait_for_selector(
+            "#connection[data-state='reconnecting']", timeout=10000
+        )
         await page.screenshot(path=str(out / "7-reconnecting.png"), full_page=True)
         simulator.set_callbacks(drop=True)  # the callback would find nobody anyway
         simulator.pay(payload["intent"]["qpayInvoiceId"])
         async with service(make_settings, clean_db, port, **qpay):
             # Back up: the page resubscribes; the poller finds the payment.
             await page.wait_for_selector("body[data-screen='paid']", timeout=30000)
-            await page.screenshot(path=str(out / "8-paid-after-restart.png"), full_page=True)
+            await page.screenshot(
+                path=str(out / "8-paid-after-restart.png"), full_page=True
+            )
         await browser.close()
     await simulator.aclose()

@@ -1,4 +1,14 @@
-"""QPayGateway: the domain's PaymentGateway port, implemented with QPayClient."""
+"""QPayGateway: the domain's PaymentGateway port, implemented with QPayClient.
+
+The only module of qpay/ that imports `domain`. It maps QPay's answers to the
+domain's values and QPay's errors to the domain's:
+
+    QPayUnavailable                          -> GatewayUnavailable(may_have_reached)
+    QPayRejected, QPayNotFound, QPayAuthError -> GatewayRejected(qpay_code, message)
+
+except on cancel_invoice, where INVOICE_ALREADY_CANCELED and INVOICE_PAID
+are answers (ALREADY_CANCELLED, ALREADY_PAID), not errors.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +28,12 @@ from domain.gateway import (
 )
 from qpay.client import QPayClient
 from qpay.errors import QPayError, QPayUnavailable
+from qpay.schemas import CheckRowAnswer, ReceiptAnswer
 
-ALREADY_CANCELLED = "INVOICE_ALREADY_CANCELED"
+ALREADY_CANCELLED = "INVOICE_ALREADY_CANCELED"  # QPay's spelling
 ALREADY_PAID = "INVOICE_PAID"
+MAX_DESCRIPTION = 255
+DEFAULT_CURRENCY = "MNT"
 
 
 def _domain_error(error: QPayError) -> GatewayUnavailable | GatewayRejected:
@@ -28,11 +41,23 @@ def _domain_error(error: QPayError) -> GatewayUnavailable | GatewayRejected:
         return GatewayUnavailable(
             error.message, may_have_reached=error.may_have_reached
         )
-    return GatewayRejected(error.code or "QPAY_ERROR", error.message)
+    return GatewayRejected(error.code or f"HTTP_{error.status}", error.message)
+
+
+def _row(row: CheckRowAnswer) -> PaymentRow:
+    return PaymentRow(
+        payment_id=row.payment_id,
+        status=row.payment_status,
+        amount=row.payment_amount,
+        currency=row.payment_currency or DEFAULT_CURRENCY,
+        payment_type=row.kind,
+    )
 
 
 class QPayGateway:
-    """Maps QPay's answers to domain values and its errors to domain errors."""
+    """PaymentGateway over QPay v2. create_invoice, cancel_invoice and
+    create_receipt are never retried; check_payment retries as a read.
+    Raises GatewayUnavailable or GatewayRejected."""
 
     def __init__(
         self,
@@ -43,28 +68,37 @@ class QPayGateway:
         receiver_code: str = "terminal",
         ebarimt_api: Literal["v2", "v3"] = "v2",
     ) -> None:
-        self.client = client
+        self._client = client
         self._environment = environment
         self._invoice_code = invoice_code
         self._receiver_code = receiver_code
         self._ebarimt_api: Literal["v2", "v3"] = ebarimt_api
+
+    def __repr__(self) -> str:
+        return (
+            f"QPayGateway({self._client!r}, environment={self._environment.value}, "
+            f"invoice_code={self._invoice_code!r}, ebarimt_api={self._ebarimt_api!r})"
+        )
 
     @property
     def environment(self) -> QPayEnvironment:
         return self._environment
 
     async def create_invoice(self, request: InvoiceRequest) -> CreatedInvoice:
+        """POST /invoice once; GatewayUnavailable says whether it may exist."""
         try:
-            answer = await self.client.create_invoice(
+            answer = await self._client.create_invoice(
                 invoice_code=self._invoice_code,
                 sender_invoice_no=request.sender_invoice_no,
                 invoice_receiver_code=self._receiver_code,
-                invoice_description=request.description[:255],
+                invoice_description=request.description[:MAX_DESCRIPTION],
                 amount=request.amount,
                 callback_url=request.callback_url,
             )
         except QPayError as error:
             raise _domain_error(error) from None
+        # The QR image is large and stored on its own; keep the rest for audit.
+        raw = {k: v for k, v in answer.raw.items() if k != "qr_image"}
         return CreatedInvoice(
             qpay_invoice_id=answer.invoice_id,
             qr_text=answer.qr_text,
@@ -72,36 +106,31 @@ class QPayGateway:
             short_url=answer.short_url,
             deeplinks=tuple(
                 Deeplink(
-                    name=u.name, link=u.link, description=u.description, logo=u.logo
+                    name=link.name,
+                    link=link.link,
+                    description=link.description,
+                    logo=link.logo,
                 )
-                for u in answer.urls
+                for link in answer.urls
             ),
-            # The QR image is large and already stored on its own; keep the rest.
-            raw=answer.model_dump(mode="json", exclude={"qr_image"}, by_alias=True),
+            raw=raw,
         )
 
     async def check_payment(self, qpay_invoice_id: str) -> PaymentCheck:
+        """Every payment/check row of the invoice; `raw` keeps QPay's pages."""
         try:
-            result = await self.client.check_payment(qpay_invoice_id)
+            result = await self._client.check_payment(qpay_invoice_id)
         except QPayError as error:
             raise _domain_error(error) from None
         return PaymentCheck(
-            rows=tuple(
-                PaymentRow(
-                    payment_id=row.payment_id,
-                    status=row.payment_status,
-                    amount=row.payment_amount,
-                    currency=row.payment_currency or "MNT",
-                    payment_type=row.kind,
-                )
-                for row in result.rows
-            ),
+            rows=tuple(_row(row) for row in result.rows),
             raw={"count": result.count, "pages": list(result.pages)},
         )
 
     async def cancel_invoice(self, qpay_invoice_id: str) -> CancelOutcome:
+        """DELETE /invoice/{id} once; already cancelled or paid are outcomes."""
         try:
-            await self.client.cancel_invoice(qpay_invoice_id)
+            await self._client.cancel_invoice(qpay_invoice_id)
         except QPayError as error:
             if error.code == ALREADY_CANCELLED:
                 return CancelOutcome.ALREADY_CANCELLED
@@ -111,12 +140,17 @@ class QPayGateway:
         return CancelOutcome.CANCELLED
 
     async def create_receipt(self, request: ReceiptRequest) -> IssuedReceipt:
+        """e-Barimt create once, with the family QPay enabled for us."""
+        create = (
+            self._client.create_ebarimt
+            if self._ebarimt_api == "v2"
+            else self._client.create_ebarimt_v3
+        )
         try:
-            answer = await self.client.create_ebarimt(
-                payment_id=request.qpay_payment_id,
-                receiver_type=request.receiver_type.value,
-                receiver=request.receiver,
-                family=self._ebarimt_api,
+            answer: ReceiptAnswer = await create(
+                request.qpay_payment_id,
+                request.receiver_type.value,
+                request.receiver,
             )
         except QPayError as error:
             raise _domain_error(error) from None
@@ -124,5 +158,5 @@ class QPayGateway:
             ebarimt_id=answer.id,
             lottery=answer.ebarimt_lottery,
             qr_data=answer.ebarimt_qr_data,
-            raw=answer.model_dump(mode="json"),
+            raw=answer.raw,
         )

@@ -1,0 +1,176 @@
+"""One HTTP exchange with QPay, and how its outcome is classified.
+
+`send` never raises an httpx exception: transport errors come back as a
+`Failure` (returned, not raised, so the httpx exception, whose request holds
+the Authorization header, is not even kept as the error's `__context__`).
+`read_answer` turns a response into a parsed answer or a `Failure`. Each
+failure carries the observer's outcome label and whether a read may retry it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from qpay.errors import (
+    NOT_FOUND_CODES,
+    QPayError,
+    QPayNotFound,
+    QPayRejected,
+    QPayUnavailable,
+    parse_error_body,
+)
+
+T = TypeVar("T")
+
+# httpx errors raised before any byte of the request left this process.
+_NOT_SENT: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.ProxyError,
+    httpx.LocalProtocolError,
+    httpx.InvalidURL,
+)
+_HTTPX_ERRORS: tuple[type[Exception], ...] = (
+    httpx.HTTPError,
+    httpx.InvalidURL,
+    httpx.StreamError,
+    httpx.CookieConflict,
+)
+
+
+def make_http_client(
+    base_url: str,
+    *,
+    connect_timeout: float = 5,
+    read_timeout: float = 10,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """The AsyncClient a process shares for QPay (base URL ends in /v2)."""
+    return httpx.AsyncClient(
+        base_url=base_url.rstrip("/"),
+        timeout=httpx.Timeout(
+            read_timeout, connect=connect_timeout, pool=connect_timeout
+        ),
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        transport=transport,
+        headers={"Accept": "application/json"},
+        follow_redirects=False,
+    )
+
+
+def backoff_delay(
+    attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random
+) -> float:
+    """Full jitter: uniform in [0, min(cap, base * 2**(attempt - 1))]."""
+    ceiling = min(cap, base * 2.0 ** max(0, attempt - 1))
+    return rng() * ceiling
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One failed HTTP attempt: the error to raise, the observer's outcome
+    label, and whether a read may be retried after it."""
+
+    error: QPayError
+    outcome: str
+    retryable: bool
+
+
+async def send(
+    http: httpx.AsyncClient,
+    method: str,
+    path: str,
+    authorization: str,
+    content: bytes | None = None,
+) -> httpx.Response | Failure:
+    """One HTTP exchange; transport errors come back as a Failure."""
+    headers = {"Authorization": authorization}
+    if content is not None:
+        headers["Content-Type"] = "application/json"
+    try:
+        return await http.request(method, path, content=content, headers=headers)
+    except _NOT_SENT as error:
+        timed_out = isinstance(error, httpx.TimeoutException)
+        message = f"could not reach QPay ({type(error).__name__})"
+        reached, outcome = False, "timeout" if timed_out else "connect_error"
+    except httpx.TimeoutException as error:
+        message = f"QPay did not answer in time ({type(error).__name__})"
+        reached, outcome = True, "timeout"
+    except _HTTPX_ERRORS as error:
+        message = f"QPay connection failed ({type(error).__name__})"
+        reached, outcome = True, "transport_error"
+    return Failure(
+        QPayUnavailable(message, may_have_reached=reached), outcome, retryable=True
+    )
+
+
+def json_or_none(response: httpx.Response) -> Any:
+    """The JSON of an answer, {} for an empty body, None when not JSON."""
+    if not response.content.strip():
+        return {}
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def read_answer(
+    response: httpx.Response, endpoint: str, parse: Callable[[object], T]
+) -> T | Failure:
+    """A (non-401) response as a parsed answer, or as a Failure."""
+    status = response.status_code
+    error: QPayError
+    if status >= 500:
+        body = parse_error_body(response.content)
+        error = QPayUnavailable(
+            f"QPay {endpoint} answered {status}: {body.message}",
+            may_have_reached=True,
+            code=body.code,
+            status=status,
+        )
+        return Failure(error, "http_5xx", retryable=True)
+    if status == 429:
+        # Not seen from QPay (reference §9), but a refusal to process: safe to
+        # retry as a read, and never processed.
+        error = QPayUnavailable(
+            f"QPay {endpoint} answered 429 (rate limited)",
+            may_have_reached=False,
+            status=status,
+        )
+        return Failure(error, "rate_limited", retryable=True)
+    if status >= 400:
+        body = parse_error_body(response.content)
+        if body.code in NOT_FOUND_CODES:
+            error = QPayNotFound(body.message, code=body.code, status=status)
+        else:
+            error = QPayRejected(
+                body.message, code=body.code, status=status, fields=body.fields
+            )
+        return Failure(error, "http_4xx", retryable=False)
+    if not 200 <= status < 300:
+        error = QPayUnavailable(
+            f"QPay {endpoint} answered an unexpected {status}",
+            may_have_reached=True,
+            status=status,
+        )
+        return Failure(error, "malformed", retryable=False)
+    data = json_or_none(response)
+    if data is None:
+        error = QPayUnavailable(
+            f"QPay {endpoint} answered non-JSON: "
+            f"{parse_error_body(response.content).message}",
+            may_have_reached=True,
+            status=status,
+        )
+        return Failure(error, "malformed", retryable=False)
+    try:
+        return parse(data)
+    except QPayUnavailable as malformed:
+        return Failure(malformed, "malformed", retryable=False)

@@ -40,6 +40,15 @@ fmt: $(DEV) ## format and autofix
 test: $(DEV) ## pytest (TEST_DATABASE_URL, or an embedded PostgreSQL)
 	$(BIN)/pytest
 
+bench: $(DEV) ## the full benchmarks (minutes); figures go to bench/results/
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python -m bench.push_latency
+	$(BIN)/python -m bench.poller_only
+	$(BIN)/python -m bench.subscriber_capacity
+	$(BIN)/python -m bench.settle_throughput
+	$(BIN)/python -m bench.startup
+	$(BIN)/python -m bench.plot
+
 schema: $(DEV) ## regenerate schema.graphql from the code
 	$(BIN)/python -c "from strawberry.printer import print_schema; from graph.schema import build_schema; open('schema.graphql', 'w').write(print_schema(build_schema(production=False)) + '\n')"
 

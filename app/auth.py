@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,10 +21,15 @@ DEV_SECRET_FILE = "jwt-secret"  # noqa: S105  # a file name, not a secret
 
 
 class StaffTokens:
-    """Issues and verifies staff tokens; the secret never leaves this object."""
+    """Issues and verifies staff tokens; the secret never leaves this object.
 
-    def __init__(self, secret: str) -> None:
+    Verified tokens are remembered (a staff app sends the same token on every
+    request for hours); expiry is still checked on every use."""
+
+    def __init__(self, secret: str, *, cache_size: int = 1024) -> None:
         self._secret = secret
+        self._verified: OrderedDict[str, Viewer] = OrderedDict()
+        self._cache_size = cache_size
 
     def __repr__(self) -> str:
         return "StaffTokens(secret=<hidden>)"
@@ -46,6 +52,21 @@ class StaffTokens:
 
     def verify(self, token: str) -> Viewer | None:
         """The viewer for a valid, unexpired staff token; None otherwise."""
+        known = self._verified.get(token)
+        if known is not None:
+            if known.expires_at > datetime.now(UTC):
+                self._verified.move_to_end(token)
+                return known
+            del self._verified[token]
+            return None
+        viewer = self._decode(token)
+        if viewer is not None:
+            self._verified[token] = viewer
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
+        return viewer
+
+    def _decode(self, token: str) -> Viewer | None:
         try:
             claims = jwt.decode(
                 token,

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 
@@ -26,6 +29,7 @@ from graph.subscriptions.payment_status import Subscription
 MAX_DEPTH = 10
 MAX_TOKENS = 2000
 MAX_ALIASES = 30
+CACHED_DOCUMENTS = 256
 
 
 def should_mask(error: GraphQLError) -> bool:
@@ -37,13 +41,30 @@ def should_mask(error: GraphQLError) -> bool:
     return not isinstance(original, PublicError | GraphQLError)
 
 
+def _limit_rules() -> list[type[ASTValidationRule]]:
+    """The depth and alias limits as validation rule classes, made once.
+
+    Strawberry's limiter extensions build a new rule class per instance, which
+    would make every request's rule set unique and the validation cache
+    useless; built once here, the rule set is the same object every time."""
+    return [
+        *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+    ]
+
+
 def build_schema(*, production: bool) -> strawberry.Schema:
-    """The schema; `production` adds error masking and disables introspection."""
+    """The schema; `production` adds error masking and disables introspection.
+
+    Parsing and validation are cached per distinct document (a checkout
+    screen or staff app sends the same few documents all day long)."""
+    rules = _limit_rules()
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         RequireStaff,
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: AddValidationRules(rules),
+        lambda: ParserCache(maxsize=CACHED_DOCUMENTS),
+        lambda: ValidationCache(maxsize=CACHED_DOCUMENTS),
     ]
     if production:
         extensions += [

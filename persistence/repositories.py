@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, func, literal, select, text, update
+from sqlalchemy import Table, bindparam, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -79,6 +79,41 @@ _INTENT_COLUMNS = [
 ]
 
 
+# Hot-path statements, built once: executing a prebuilt statement skips the
+# construction and cache-key work SQLAlchemy does for a fresh one (about a
+# tenth of a settleInvoice's CPU time, measured with py-spy).
+_INVOICE_BY_ID = select(invoices).where(invoices.c.id == bindparam("id"))
+_INVOICE_FOR_UPDATE = _INVOICE_BY_ID.with_for_update()
+_INVOICE_UPDATE = (
+    invoices.update()
+    .where(invoices.c.id == bindparam("invoice_id"))
+    .values(
+        paid_amount=bindparam("paid_amount"),
+        status=bindparam("status"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+_PAYMENT_INSERT = payments.insert()
+_PAYMENT_BY_ID = select(payments).where(payments.c.id == bindparam("id"))
+_KEY_CLAIM = (
+    insert(idempotency_keys)
+    .values(
+        key=bindparam("key"),
+        fingerprint=bindparam("fingerprint"),
+        invoice_id=bindparam("invoice_id"),
+        created_at=bindparam("created_at"),
+    )
+    .on_conflict_do_nothing(index_elements=["key"])
+    .returning(idempotency_keys.c.key)
+)
+_KEY_BY_ID = select(idempotency_keys).where(idempotency_keys.c.key == bindparam("key"))
+_KEY_COMPLETE = (
+    idempotency_keys.update()
+    .where(idempotency_keys.c.key == bindparam("key_id"))
+    .values(payment_id=bindparam("payment_id"))
+)
+
+
 class SqlAlchemyInvoiceRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -98,28 +133,24 @@ class SqlAlchemyInvoiceRepository:
             raise
 
     async def get(self, invoice_id: InvoiceId) -> Invoice | None:
-        result = await self._session.execute(
-            select(invoices).where(invoices.c.id == invoice_id)
-        )
+        result = await self._session.execute(_INVOICE_BY_ID, {"id": invoice_id})
         row = result.mappings().first()
         return mapping.invoice_from_row(row) if row else None
 
     async def get_for_update(self, invoice_id: InvoiceId) -> Invoice | None:
-        result = await self._session.execute(
-            select(invoices).where(invoices.c.id == invoice_id).with_for_update()
-        )
+        result = await self._session.execute(_INVOICE_FOR_UPDATE, {"id": invoice_id})
         row = result.mappings().first()
         return mapping.invoice_from_row(row) if row else None
 
     async def update(self, invoice: Invoice) -> None:
         await self._session.execute(
-            invoices.update()
-            .where(invoices.c.id == invoice.id)
-            .values(
-                paid_amount=invoice.paid_amount,
-                status=invoice.status.value,
-                updated_at=invoice.updated_at,
-            )
+            _INVOICE_UPDATE,
+            {
+                "invoice_id": invoice.id,
+                "paid_amount": invoice.paid_amount,
+                "status": invoice.status.value,
+                "updated_at": invoice.updated_at,
+            },
         )
 
     async def next_number(self) -> str:
@@ -143,21 +174,19 @@ class SqlAlchemyPaymentRepository:
         self._session = session
 
     async def add(self, payment: Payment) -> None:
-        statement = payments.insert().values(mapping.payment_values(payment))
+        values = mapping.payment_values(payment)
         if payment.qpay_payment_id is None:
-            await self._session.execute(statement)
+            await self._session.execute(_PAYMENT_INSERT, values)
             return
         try:
-            await self._session.execute(statement)
+            await self._session.execute(_PAYMENT_INSERT, values)
         except IntegrityError as error:
             if "uq_payments_qpay_txn_id" in str(error.orig):
                 raise DuplicateQPayPayment(payment.qpay_payment_id) from None
             raise
 
     async def get(self, payment_id: UUID) -> Payment | None:
-        result = await self._session.execute(
-            select(payments).where(payments.c.id == payment_id)
-        )
+        result = await self._session.execute(_PAYMENT_BY_ID, {"id": payment_id})
         row = result.mappings().first()
         return mapping.payment_from_row(row) if row else None
 
@@ -417,21 +446,17 @@ class SqlAlchemyIdempotencyRepository:
         # ON CONFLICT waits for a concurrent inserter of the same key to finish,
         # so exactly one request proceeds and the others read its result.
         inserted = await self._session.execute(
-            insert(idempotency_keys)
-            .values(
-                key=record.key,
-                fingerprint=record.fingerprint,
-                invoice_id=record.invoice_id,
-                created_at=record.created_at,
-            )
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(idempotency_keys.c.key)
+            _KEY_CLAIM,
+            {
+                "key": record.key,
+                "fingerprint": record.fingerprint,
+                "invoice_id": record.invoice_id,
+                "created_at": record.created_at,
+            },
         )
         if inserted.first() is not None:
             return None
-        result = await self._session.execute(
-            select(idempotency_keys).where(idempotency_keys.c.key == record.key)
-        )
+        result = await self._session.execute(_KEY_BY_ID, {"key": record.key})
         row = result.mappings().one()
         return IdempotencyRecord(
             key=row["key"],
@@ -443,9 +468,7 @@ class SqlAlchemyIdempotencyRepository:
 
     async def complete(self, key: str, payment_id: UUID) -> None:
         await self._session.execute(
-            idempotency_keys.update()
-            .where(idempotency_keys.c.key == key)
-            .values(payment_id=payment_id)
+            _KEY_COMPLETE, {"key_id": key, "payment_id": payment_id}
         )
 
 

@@ -1,0 +1,88 @@
+"""Every benchmark still runs: each script in --quick mode must produce
+well-formed results. Never a time assertion here: the figures are measured
+by `make bench` and published in docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+
+
+def run_quick(module: str, out: Path) -> dict[str, Any]:
+    env = dict(os.environ)
+    subprocess.run(  # noqa: S603  # our own scripts
+        [sys.executable, "-m", module, "--quick", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    name = module.rsplit(".", 1)[-1]
+    data: dict[str, Any] = json.loads((out / f"{name}.json").read_text())
+    assert data["benchmark"] == name
+    assert data["quick"] is True
+    assert data["machine"]["cpus"]
+    return data
+
+
+def assert_latency_row(row: dict[str, Any]) -> None:
+    assert row["n"] > 0
+    for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms"):
+        assert isinstance(row[key], int | float) and row[key] >= 0
+    assert row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"] <= row["max_ms"]
+
+
+def test_push_latency_produces_percentiles_when_run_quick(tmp_path: Path) -> None:
+    data = run_quick("bench.push_latency", tmp_path)
+
+    (row,) = data["rows"]
+    assert row["missing"] == 0
+    assert_latency_row(row)
+
+
+def test_poller_only_counts_checks_when_run_quick(tmp_path: Path) -> None:
+    data = run_quick("bench.poller_only", tmp_path)
+
+    scenarios = {row["scenario"]: row for row in data["rows"]}
+    assert set(scenarios) == {"callbacks dropped", "callbacks on"}
+    for row in scenarios.values():
+        assert row["settled"] == row["payments"]
+        assert row["checks_per_payment"] > 0
+        assert_latency_row(row)
+
+
+def test_subscriber_capacity_measures_memory_when_run_quick(tmp_path: Path) -> None:
+    data = run_quick("bench.subscriber_capacity", tmp_path)
+
+    (row,) = data["rows"]
+    assert row["subscribers"] == 100
+    assert row["rss_with_subscribers_mb"] >= row["rss_before_mb"] > 0
+    assert_latency_row(row)
+
+
+def test_settle_throughput_compares_with_the_baseline_when_run_quick(
+    tmp_path: Path,
+) -> None:
+    data = run_quick("bench.settle_throughput", tmp_path)
+
+    assert data["ours"]["done"] > 0 and data["ours"]["errors"] == 0
+    assert data["baseline"]["done"] > 0
+    assert data["cost_ratio"] > 0
+    assert len(data["profile_top"]) == 10
+
+
+def test_startup_times_cold_and_warm_when_run_quick(tmp_path: Path) -> None:
+    data = run_quick("bench.startup", tmp_path)
+
+    (row,) = data["rows"]
+    assert row["cold_s"] > 0 and row["warm_s"] > 0

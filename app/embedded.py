@@ -116,5 +116,7 @@ class EmbeddedPostgres:
             except subprocess.CalledProcessError:
                 logger.warning("pg_ctl stop failed; terminating the postmaster")
                 info.process.terminate()
-        # Forget every handle so the library's exit hook has nothing left to do.
+        # Forget every handle so the library's exit hook has nothing left to do,
+        # and so a later start() in this process makes a fresh handle.
         server.global_process_id_list.get_and_remove(os.getpid())
+        _server_module().PostgresServer._instances.pop(self.pgdata, None)

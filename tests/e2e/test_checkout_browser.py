@@ -57,7 +57,7 @@ def browser_or_skip() -> Any:
     if shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium package")
     try:
-        from playwright.async_api import async_playwright  # noqa: PLC0415
+        from playwright.async_api import async_playwright
     except ImportError:
         pytest.skip("the playwright package is not installed (pip install -e .[dev])")
     return async_playwright

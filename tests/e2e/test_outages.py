@@ -109,11 +109,15 @@ async def test_no_payment_is_lost_when_postgres_restarts_under_traffic(
                             payload = (body.get("data") or {}).get("settleInvoice")
                             if payload and not payload["errors"]:
                                 confirmed.append(payload["payment"]["id"])
-                        with contextlib.suppress(httpx.HTTPError):
-                            readiness.append((await client.get("/readyz")).status_code)
                         await asyncio.sleep(0.02)
 
-                load = asyncio.create_task(traffic())
+                async def probe() -> None:
+                    while not stop.is_set():
+                        with contextlib.suppress(httpx.HTTPError):
+                            readiness.append((await client.get("/readyz")).status_code)
+                        await asyncio.sleep(0.05)
+
+                load = asyncio.gather(traffic(), probe())
                 await asyncio.sleep(1.0)
                 before_restart = len(confirmed)
                 await asyncio.to_thread(postgres.stop)
@@ -122,6 +126,9 @@ async def test_no_payment_is_lost_when_postgres_restarts_under_traffic(
                 # The service comes back by itself: wait for new confirmations.
                 async with asyncio.timeout(60):
                     while len(confirmed) < before_restart + 20:
+                        await asyncio.sleep(0.1)
+                    # ...and so does readiness, once the listener reconnects.
+                    while readiness[-1] != 200:
                         await asyncio.sleep(0.1)
                 stop.set()
                 await load

@@ -86,3 +86,11 @@ def test_startup_times_cold_and_warm_when_run_quick(tmp_path: Path) -> None:
 
     (row,) = data["rows"]
     assert row["cold_s"] > 0 and row["warm_s"] > 0
+
+
+def test_chaos_run_holds_every_invariant_when_run_quick(tmp_path: Path) -> None:
+    data = run_quick("bench.chaos", tmp_path)
+
+    assert data["checks"] and all(data["checks"].values()), data["checks"]
+    assert data["faults_injected"]["500"] + data["faults_injected"]["401"] > 0
+    assert data["payments_recorded"] == data["qpay_payments"] == data["payments"]

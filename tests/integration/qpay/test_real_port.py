@@ -69,7 +69,7 @@ async def test_raises_unavailable_reached_without_retry_when_create_times_out(
     with pytest.raises(GatewayUnavailable) as caught:
         await rig.gateway.create_invoice(request)
     # QPay went on and made it anyway; the handler is still asleep meanwhile.
-    while not rig.sim.state.invoices:  # noqa: ASYNC110  # state of another task
+    while not rig.sim.state.invoices:  # state of another task
         await asyncio.sleep(0.05)
 
     assert caught.value.may_have_reached is True

@@ -21,7 +21,20 @@ class RequireStaff(SchemaExtension):
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
-        if context.operation_type is not OperationType.SUBSCRIPTION and not _valid(
+        if context.operation_type is OperationType.SUBSCRIPTION and not _on_websocket(
+            context.context
+        ):
+            context.result = ExecutionResult(
+                data=None,
+                errors=[
+                    PublicError(
+                        "subscriptions are served over the websocket "
+                        "(graphql-transport-ws) only",
+                        "INVALID_INPUT",
+                    )
+                ],
+            )
+        elif context.operation_type is not OperationType.SUBSCRIPTION and not _valid(
             context.context
         ):
             context.result = ExecutionResult(
@@ -42,3 +55,7 @@ def _valid(context: object) -> bool:
     if not isinstance(context, Context) or context.viewer is None:
         return False
     return context.viewer.expires_at > context.services.clock.now()
+
+
+def _on_websocket(context: object) -> bool:
+    return isinstance(context, Context) and context.transport == "websocket"

@@ -14,10 +14,25 @@ from strawberry.types.scalar import ScalarDefinition
 
 from domain.money import CENT, parse_amount_text
 
+
+class ScalarInputError(ValueError):
+    """A client sent a value our scalars refuse; its message is for the client."""
+
+
 DECIMAL_DESCRIPTION = (
     'Exact amount in tögrög (MNT) as a string, e.g. "15000.00"; '
     "at most 2 decimals; JSON numbers are rejected."
 )
+
+
+NOT_A_STRING = 'Decimal must be a string such as "15000.00", not a number'
+
+
+def _amount(text: str) -> Decimal:
+    try:
+        return parse_amount_text(text)
+    except ValueError as error:
+        raise ScalarInputError(str(error)) from None
 
 
 def _serialize_decimal(value: Decimal) -> str:
@@ -27,16 +42,16 @@ def _serialize_decimal(value: Decimal) -> str:
 def _parse_decimal(value: object) -> Decimal:
     # bool is an int, int and float are JSON numbers: all refused, only text.
     if not isinstance(value, str):
-        raise ValueError('Decimal must be a string such as "15000.00", not a number')
-    return parse_amount_text(value)
+        raise ScalarInputError(NOT_A_STRING)
+    return _amount(value)
 
 
 def _parse_decimal_literal(
     node: ValueNode, _variables: dict[str, object] | None = None
 ) -> Decimal:
     if not isinstance(node, StringValueNode):
-        raise ValueError('Decimal must be a string such as "15000.00", not a number')
-    return parse_amount_text(node.value)
+        raise ScalarInputError(NOT_A_STRING)
+    return _amount(node.value)
 
 
 DECIMAL = strawberry.scalar(
@@ -56,10 +71,13 @@ def _serialize_datetime(value: datetime) -> str:
 
 def _parse_datetime(value: object) -> datetime:
     if not isinstance(value, str):
-        raise ValueError("DateTime must be an ISO-8601 string")
-    parsed = datetime.fromisoformat(value)
+        raise ScalarInputError("DateTime must be an ISO-8601 string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ScalarInputError("DateTime must be an ISO-8601 string") from None
     if parsed.tzinfo is None:
-        raise ValueError("DateTime needs a timezone")
+        raise ScalarInputError("DateTime needs a timezone")
     return parsed.astimezone(UTC)
 
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    ValidationContext,
+    ValidationRule,
+    Visitor,
+    visit,
+)
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -23,7 +33,7 @@ from graph.auth import RequireStaff
 from graph.errors import PublicError
 from graph.mutations.root import Mutation
 from graph.queries.invoices import Query
-from graph.scalars import SCALAR_MAP
+from graph.scalars import SCALAR_MAP, ScalarInputError
 from graph.subscriptions.payment_status import Subscription
 
 MAX_DEPTH = 10
@@ -38,7 +48,40 @@ def should_mask(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None or isinstance(error, PublicError):
         return False
-    return not isinstance(original, PublicError | GraphQLError)
+    return not isinstance(original, PublicError | GraphQLError | ScalarInputError)
+
+
+def _spreads_are_known(document: DocumentNode) -> bool:
+    """True when every fragment spread names a fragment the document defines."""
+    defined = {
+        d.name.value
+        for d in document.definitions
+        if isinstance(d, FragmentDefinitionNode)
+    }
+    known = True
+
+    class Spreads(Visitor):
+        def enter_fragment_spread(self, node: FragmentSpreadNode, *_: object) -> None:
+            nonlocal known
+            known = known and node.name.value in defined
+
+    visit(document, Spreads())
+    return known
+
+
+def _depth_rule() -> type[ASTValidationRule]:
+    """Strawberry's depth limit, run only on documents whose fragment spreads
+    all exist: on an unknown fragment it raises KeyError (leaking "'Name'" as
+    the message), while graphql-core's own rule reports it properly."""
+    (limit,) = QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules
+
+    class DepthLimit(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            if _spreads_are_known(context.document):
+                limit(context)
+
+    return DepthLimit
 
 
 def _limit_rules() -> list[type[ASTValidationRule]]:
@@ -48,7 +91,7 @@ def _limit_rules() -> list[type[ASTValidationRule]]:
     would make every request's rule set unique and the validation cache
     useless; built once here, the rule set is the same object every time."""
     return [
-        *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+        _depth_rule(),
         *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
     ]
 

@@ -20,7 +20,7 @@ from app.metrics import Metrics
 from app.ratelimit import SlidingWindowLimiter
 from domain.callbacks import ReceivedCallback
 from domain.errors import DomainError
-from domain.intents import IntentId
+from domain.intents import IntentId, IntentRef
 from domain.ports import Clock, UnitOfWorkFactory
 from domain.services.record_callback import record_callback
 
@@ -35,7 +35,7 @@ class SettlementRunner:
     intent at a time (a callback during a run asks for one more run)."""
 
     def __init__(
-        self, settle: Callable[[IntentId], Awaitable[object]], *, limit: int = 16
+        self, settle: Callable[[IntentRef], Awaitable[object]], *, limit: int = 16
     ) -> None:
         self._settle = settle
         self._semaphore = asyncio.Semaphore(limit)
@@ -43,21 +43,22 @@ class SettlementRunner:
         self._again: set[IntentId] = set()
         self._closed = False
 
-    def schedule(self, intent_id: IntentId) -> None:
+    def schedule(self, ref: IntentRef) -> None:
         if self._closed:
             return
-        if intent_id in self._running:
-            self._again.add(intent_id)
+        if ref.intent_id in self._running:
+            self._again.add(ref.intent_id)
             return
-        self._running[intent_id] = asyncio.create_task(self._run(intent_id))
+        self._running[ref.intent_id] = asyncio.create_task(self._run(ref))
 
-    async def _run(self, intent_id: IntentId) -> None:
+    async def _run(self, ref: IntentRef) -> None:
+        intent_id = ref.intent_id
         try:
             while True:
                 self._again.discard(intent_id)
                 async with self._semaphore:
                     try:
-                        await self._settle(intent_id)
+                        await self._settle(ref)
                     except DomainError as error:
                         # The poller retries; QPay being down loses nothing.
                         logger.warning(
@@ -120,7 +121,11 @@ def callback_endpoint(
         )
         try:
             accepted = await record_callback(
-                intent_id, request.query_params.get("token"), received, uow=uow
+                intent_id,
+                request.query_params.get("token"),
+                received,
+                uow=uow,
+                on_accepted=runner.schedule,
             )
         except Exception:
             logger.exception("could not store a callback for %s", intent_id)
@@ -129,7 +134,6 @@ def callback_endpoint(
         if not accepted:
             return rejected(address)
         metrics.callbacks.labels("accepted").inc()
-        runner.schedule(intent_id)
         return PlainTextResponse("SUCCESS")
 
     return qpay_callback

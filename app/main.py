@@ -25,7 +25,7 @@ from app.graphql_view import QPayGraphQL
 from app.poller import run_poller
 from app.ratelimit import SlidingWindowLimiter
 from app.settings import Settings
-from domain.intents import IntentId
+from domain.intents import IntentRef
 from domain.services.settle_qpay_intent import settle_qpay_intent
 from graph.context import Services
 from graph.schema import build_schema
@@ -102,9 +102,13 @@ def create_app(
         login_failures=SlidingWindowLimiter(FAILED_LOGINS_PER_MINUTE, 60),
     )
 
-    async def settle_after_callback(intent_id: IntentId) -> object:
+    async def settle_after_callback(ref: IntentRef) -> object:
         outcome = await settle_qpay_intent(
-            intent_id, uow=uow, gateway=container.gateway, clock=container.clock
+            ref.intent_id,
+            uow=uow,
+            gateway=container.gateway,
+            clock=container.clock,
+            ref=ref,
         )
         container.metrics.settlements.labels(
             "callback", "recorded" if outcome.recorded else "unchanged"

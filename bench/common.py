@@ -227,7 +227,6 @@ def service_env(database_url: str, simulator_url: str, **extra: str) -> dict[str
         "QPAY_INVOICE_CODE": "TEST_INVOICE",
         "AUTH_JWT_SECRET": JWT_SECRET,
         "LOG_LEVEL": "WARNING",
-        "QPAY_MAX_CHECKS_PER_SECOND": "100",
         **extra,
     }
 

@@ -56,6 +56,24 @@ ALLOWED_TRANSITIONS: dict[IntentStatus, frozenset[IntentStatus]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class IntentRef:
+    """Enough to settle an intent without reading it first."""
+
+    intent_id: IntentId
+    invoice_id: InvoiceId
+    qpay_invoice_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IntentSecrets:
+    """What the hashes of an intent's bearer secrets unlock."""
+
+    client_secret_hashes: tuple[str, ...]
+    callback_token_hash: str
+    ref: IntentRef
+
+
 class IllegalTransition(Exception):
     """A programming error: the state machine does not allow this change."""
 

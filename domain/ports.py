@@ -26,7 +26,7 @@ from domain.gateway import (
     ReceiptRequest,
 )
 from domain.idempotency import IdempotencyRecord
-from domain.intents import IntentId, QPayIntent
+from domain.intents import IntentId, IntentSecrets, QPayIntent
 from domain.invoices import (
     Invoice,
     InvoiceId,
@@ -149,10 +149,8 @@ class IntentRepository(Protocol):
         self, intent_id: IntentId, secret_hash: str
     ) -> None: ...
 
-    async def secret_hashes(
-        self, intent_id: IntentId
-    ) -> tuple[tuple[str, ...], str] | None:
-        """(client secret hashes, callback token hash), or None if unknown."""
+    async def secrets(self, intent_id: IntentId) -> IntentSecrets | None:
+        """The hashes of the intent's client secrets and callback token."""
         ...
 
     async def mark_watched(

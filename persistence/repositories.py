@@ -23,7 +23,7 @@ from domain.ebarimt import (
 from domain.errors import DomainError, ErrorCode
 from domain.gateway import IssuedReceipt
 from domain.idempotency import IdempotencyRecord
-from domain.intents import IntentId, IntentStatus, QPayIntent
+from domain.intents import IntentId, IntentRef, IntentSecrets, IntentStatus, QPayIntent
 from domain.invoices import (
     Invoice,
     InvoiceId,
@@ -93,6 +93,12 @@ _INVOICE_UPDATE = (
         updated_at=bindparam("updated_at"),
     )
 )
+_INTENT_SECRETS = select(
+    intents.c.client_secret_hashes,
+    intents.c.callback_token_hash,
+    intents.c.invoice_id,
+    intents.c.qpay_invoice_id,
+).where(intents.c.id == bindparam("id"))
 _PAYMENT_INSERT = payments.insert()
 _PAYMENT_BY_ID = select(payments).where(payments.c.id == bindparam("id"))
 _KEY_CLAIM = (
@@ -345,18 +351,18 @@ class SqlAlchemyIntentRepository:
             )
         )
 
-    async def secret_hashes(
-        self, intent_id: IntentId
-    ) -> tuple[tuple[str, ...], str] | None:
-        result = await self._session.execute(
-            select(intents.c.client_secret_hashes, intents.c.callback_token_hash).where(
-                intents.c.id == intent_id
-            )
-        )
+    async def secrets(self, intent_id: IntentId) -> IntentSecrets | None:
+        result = await self._session.execute(_INTENT_SECRETS, {"id": intent_id})
         row = result.first()
         if row is None:
             return None
-        return tuple(row[0]), row[1]
+        return IntentSecrets(
+            client_secret_hashes=tuple(row.client_secret_hashes),
+            callback_token_hash=row.callback_token_hash,
+            ref=IntentRef(
+                IntentId(intent_id), InvoiceId(row.invoice_id), row.qpay_invoice_id
+            ),
+        )
 
     async def mark_watched(
         self, intent_id: IntentId, seconds: float, poll_interval: float

@@ -18,7 +18,7 @@ from uuid import uuid4
 from domain.ebarimt import EbarimtReceipt, EbarimtStatus
 from domain.errors import not_found
 from domain.gateway import PaymentCheck
-from domain.intents import IntentId, IntentStatus, QPayIntent
+from domain.intents import IntentId, IntentRef, IntentStatus, QPayIntent
 from domain.invoices import Invoice, Payment
 from domain.ports import Clock, DuplicateQPayPayment, PaymentGateway, UnitOfWorkFactory
 from domain.settlement import decide_settlement
@@ -42,28 +42,34 @@ async def settle_qpay_intent(
     clock: Clock,
     check: PaymentCheck | None = None,
     close_as: IntentStatus | None = None,
+    ref: IntentRef | None = None,
 ) -> SettlementOutcome:
     """Ask QPay (unless `check` is given) and record what it says; commits.
 
     Idempotent: any number of concurrent calls record each QPay payment once.
     `close_as` (CANCELLED or EXPIRED) ends the intent when no money is found.
+    `ref` (from a callback's token check) saves reading the intent first.
     Raises NOT_FOUND, QPAY_UNAVAILABLE, QPAY_REJECTED (nothing is written then).
     """
-    async with uow() as tx:
-        intent = await tx.intents.get(intent_id)
-    if intent is None or intent.qpay_invoice_id is None:
-        raise not_found("QPay intent")
+    if ref is None or ref.qpay_invoice_id is None:
+        async with uow() as tx:
+            intent = await tx.intents.get(intent_id)
+        if intent is None or intent.qpay_invoice_id is None:
+            raise not_found("QPay intent")
+        ref = IntentRef(intent.id, intent.invoice_id, intent.qpay_invoice_id)
+    assert ref.qpay_invoice_id is not None  # noqa: S101  # checked just above
     if check is None:
-        check = await gateway.check_payment(intent.qpay_invoice_id)
+        check = await gateway.check_payment(ref.qpay_invoice_id)
     if close_as is None and not any(row.is_paid for row in check.rows):
         # Nothing paid at QPay: nothing can change, skip the locking transaction.
         async with uow() as tx:
-            invoice = await tx.invoices.get(intent.invoice_id)
-        if invoice is None:
-            raise not_found("invoice")
-        return SettlementOutcome(intent, invoice)
+            current = await tx.intents.get(ref.intent_id)
+            invoice = await tx.invoices.get(ref.invoice_id)
+        if current is None or invoice is None:
+            raise not_found("QPay intent")
+        return SettlementOutcome(current, invoice)
     try:
-        return await _apply(intent, check, uow=uow, clock=clock, close_as=close_as)
+        return await _apply(ref, check, uow=uow, clock=clock, close_as=close_as)
     except DuplicateQPayPayment as duplicate:
         logger.warning(
             "QPay payment %s already recorded elsewhere; intent %s unchanged",
@@ -71,15 +77,15 @@ async def settle_qpay_intent(
             intent_id,
         )
         async with uow() as tx:
-            current = await tx.intents.get(intent_id)
-            invoice = await tx.invoices.get(intent.invoice_id)
+            current = await tx.intents.get(ref.intent_id)
+            invoice = await tx.invoices.get(ref.invoice_id)
         if current is None or invoice is None:
             raise not_found("QPay intent") from None
         return SettlementOutcome(current, invoice)
 
 
 async def _apply(
-    intent: QPayIntent,
+    ref: IntentRef,
     check: PaymentCheck,
     *,
     uow: UnitOfWorkFactory,
@@ -87,8 +93,8 @@ async def _apply(
     close_as: IntentStatus | None,
 ) -> SettlementOutcome:
     async with uow() as tx:
-        invoice = await tx.invoices.get_for_update(intent.invoice_id)
-        locked = await tx.intents.get_for_update(intent.id)
+        invoice = await tx.invoices.get_for_update(ref.invoice_id)
+        locked = await tx.intents.get_for_update(ref.intent_id)
         if invoice is None or locked is None:
             raise not_found("QPay intent")
         known = await tx.payments.qpay_payment_ids(invoice.id)

@@ -29,12 +29,12 @@ async def client_secret_valid(
 ) -> bool:
     """True when `client_secret` is one this intent handed out (constant time)."""
     async with uow() as tx:
-        stored = await tx.intents.secret_hashes(intent_id)
+        stored = await tx.intents.secrets(intent_id)
     if stored is None:
         # Compare anyway so unknown and known intents take the same time.
         secret_matches(client_secret, ("0" * 64,))
         return False
-    return secret_matches(client_secret, stored[0])
+    return secret_matches(client_secret, stored.client_secret_hashes)
 
 
 async def read_payment_status(

@@ -22,7 +22,8 @@ from domain.ebarimt import EbarimtReceipt, EbarimtRequest, EbarimtStatus
 from domain.errors import DomainError, ErrorCode
 from domain.gateway import IssuedReceipt
 from domain.idempotency import IdempotencyRecord
-from domain.intents import IntentId, IntentStatus, QPayIntent
+from domain.intents import IntentId, IntentRef, IntentStatus, QPayIntent
+from domain.intents import IntentSecrets as SecretHashes
 from domain.invoices import (
     Invoice,
     InvoiceId,
@@ -204,12 +205,15 @@ class FakeIntents(_Repo):
     async def add_client_secret(self, intent_id: IntentId, secret_hash: str) -> None:
         self.w.secrets[intent_id].client_hashes.insert(0, secret_hash)
 
-    async def secret_hashes(
-        self, intent_id: IntentId
-    ) -> tuple[tuple[str, ...], str] | None:
+    async def secrets(self, intent_id: IntentId) -> SecretHashes | None:
         found = self.w.secrets.get(intent_id)
-        return (
-            None if found is None else (tuple(found.client_hashes), found.callback_hash)
+        intent = self.w.intents.get(intent_id)
+        if found is None or intent is None:
+            return None
+        return SecretHashes(
+            tuple(found.client_hashes),
+            found.callback_hash,
+            IntentRef(intent.id, intent.invoice_id, intent.qpay_invoice_id),
         )
 
     async def mark_watched(

@@ -22,9 +22,10 @@ from app.callback import SettlementRunner, callback_endpoint
 from app.checkout import checkout_routes, checkout_url
 from app.ebarimt_worker import run_ebarimt_worker
 from app.graphql_view import QPayGraphQL
-from app.poller import run_poller
+from app.poller import CallbackHealth, run_poller
 from app.ratelimit import SlidingWindowLimiter
 from app.settings import Settings
+from app.watching import run_watch_keeper
 from domain.intents import IntentRef
 from domain.services.settle_qpay_intent import settle_qpay_intent
 from graph.context import Services
@@ -48,6 +49,7 @@ class Runtime:
     container: Container
     view: QPayGraphQL
     runner: SettlementRunner
+    health: CallbackHealth = field(default_factory=CallbackHealth)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     receipts_wake: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -114,6 +116,7 @@ def create_app(
             "callback", "recorded" if outcome.recorded else "unchanged"
         ).inc()
         if outcome.recorded:
+            runtime.health.note(by_callback=True)
             runtime.receipts_wake.set()
         return outcome
 
@@ -174,10 +177,15 @@ def create_app(
         await container.transport.start()
         if background:
             runtime.tasks = [
-                asyncio.create_task(run_poller(container, runtime.stop), name="poller"),
+                asyncio.create_task(
+                    run_poller(container, runtime.stop, runtime.health), name="poller"
+                ),
                 asyncio.create_task(
                     run_ebarimt_worker(container, runtime.stop, runtime.receipts_wake),
                     name="ebarimt-worker",
+                ),
+                asyncio.create_task(
+                    run_watch_keeper(container, runtime.stop), name="watch-keeper"
                 ),
             ]
         try:

@@ -306,22 +306,33 @@ async def make_intents(
     semaphore = asyncio.Semaphore(concurrency)
     async with staff_client(base_url) as client:
 
+        async def post(body: dict[str, Any]) -> httpx.Response:
+            # A kept-alive connection the server just closed: send again
+            # (createInvoice twice only makes a spare invoice; createQPayInvoice
+            # for the same invoice and amount reuses the intent).
+            for attempt in range(3):
+                try:
+                    return await client.post("/graphql", json=body)
+                except httpx.TransportError:
+                    if attempt == 2:
+                        raise
+                    await asyncio.sleep(0.2)
+            raise AssertionError("unreachable")
+
         async def one(n: int) -> Intent:
             async with semaphore:
-                invoice = await client.post(
-                    "/graphql",
-                    json={
+                invoice = await post(
+                    {
                         "query": CREATE_INVOICE,
                         "variables": {"input": {"total": f"{1000 + n}.00"}},
-                    },
+                    }
                 )
                 invoice_id = invoice.json()["data"]["createInvoice"]["invoice"]["id"]
-                created = await client.post(
-                    "/graphql",
-                    json={
+                created = await post(
+                    {
                         "query": CREATE_QPAY,
                         "variables": {"input": {"invoiceId": invoice_id}},
-                    },
+                    }
                 )
                 payload = created.json()["data"]["createQPayInvoice"]
                 if payload["errors"]:

@@ -250,19 +250,27 @@ async def profile(db_url: str, requests: int) -> list[dict[str, Any]]:
 
 
 def top_frames(profiler: Any, count: int) -> list[dict[str, Any]]:
+    """Own time per function (pyinstrument's "[self]" and "[await]" pseudo
+    frames are charged to the function they belong to), the top `count`."""
     totals: dict[str, float] = {}
-    session = profiler.last_session
-    root = session.root_frame()
+    root = profiler.last_session.root_frame()
 
-    def walk(frame: Any) -> None:
-        if frame is None:
+    def label(frame: Any) -> str:
+        name = Path(frame.file_path or "?").name
+        return f"{frame.function} ({name}:{frame.line_no})"
+
+    def walk(frame: Any, parent: str) -> None:
+        if str(frame.function).startswith("["):
+            # A pseudo frame holds its parent's own time (pyinstrument 5).
+            totals[parent] = totals.get(parent, 0.0) + frame.total_self_time
             return
-        key = f"{frame.function} ({Path(frame.file_path or '?').name}:{frame.line_no})"
-        totals[key] = totals.get(key, 0.0) + frame.total_self_time
+        key = label(frame)
+        if not frame.children:
+            totals[key] = totals.get(key, 0.0) + frame.total_self_time
         for child in frame.children:
-            walk(child)
+            walk(child, key)
 
-    walk(root)
+    walk(root, "root")
     whole = sum(totals.values()) or 1.0
     ranked = sorted(totals.items(), key=lambda item: item[1], reverse=True)[:count]
     return [{"frame": name, "self_share": round(t / whole, 3)} for name, t in ranked]

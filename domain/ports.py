@@ -154,7 +154,7 @@ class IntentRepository(Protocol):
         ...
 
     async def mark_watched(
-        self, intent_id: IntentId, seconds: float, poll_interval: float
+        self, intent_ids: Sequence[IntentId], seconds: float, poll_interval: float
     ) -> None:
         """A checkout screen watches: poll every `poll_interval` for `seconds`."""
         ...

@@ -62,8 +62,8 @@ class Services:
     # Abuse brake on checkQPayPayment, per intent (None: unlimited).
     check_limiter: Limiter | None = None
     resync_seconds: float = 30.0
-    # A subscription marks its intent watched for this long, renewed each resync.
-    watch_seconds: float = 65.0
+    # Subscriptions reading the database at once (the rest wait their turn).
+    reads: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
 
 
 def _loaders(uow: UnitOfWorkFactory) -> dict[str, DataLoader[Any, Any]]:

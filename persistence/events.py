@@ -46,6 +46,8 @@ class EventHub:
         self._queue_size = queue_size
         self._subscribers: dict[UUID, set[asyncio.Queue[Wakeup]]] = {}
         self.connected = asyncio.Event()
+        # Set when an intent gets its first local subscriber.
+        self.new_watch = asyncio.Event()
 
     @property
     def subscription_count(self) -> int:
@@ -56,6 +58,8 @@ class EventHub:
         """Register synchronously (no await: no race between two first
         subscribers), yield the queue, unregister on exit."""
         queue: asyncio.Queue[Wakeup] = asyncio.Queue(maxsize=self._queue_size)
+        if intent_id not in self._subscribers:
+            self.new_watch.set()
         self._subscribers.setdefault(intent_id, set()).add(queue)
         try:
             yield queue
@@ -65,6 +69,10 @@ class EventHub:
                 queues.discard(queue)
                 if not queues:
                     del self._subscribers[intent_id]
+
+    def watched(self) -> list[UUID]:
+        """The intents this process's subscriptions watch right now."""
+        return list(self._subscribers)
 
     def deliver(self, intent_id: UUID, version: int | None) -> None:
         for queue in tuple(self._subscribers.get(intent_id, ())):

@@ -365,11 +365,14 @@ class SqlAlchemyIntentRepository:
         )
 
     async def mark_watched(
-        self, intent_id: IntentId, seconds: float, poll_interval: float
+        self, intent_ids: Sequence[IntentId], seconds: float, poll_interval: float
     ) -> None:
         await self._session.execute(
             intents.update()
-            .where(intents.c.id == intent_id)
+            .where(
+                intents.c.id.in_(list(intent_ids)),
+                intents.c.status == IntentStatus.PENDING.value,
+            )
             .values(
                 watched_until=func.now() + _seconds(seconds),
                 next_check_at=func.least(

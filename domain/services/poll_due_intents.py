@@ -3,8 +3,9 @@
 Due intents are claimed with a lease (FOR UPDATE SKIP LOCKED, database clock)
 so no two processes check one intent at a time; QPay is called outside any
 transaction; the result goes through settle_qpay_intent like every other path.
-Cadence: `poll_interval` while a checkout screen watches, backing off to
-`max_interval` otherwise. At expiry: one last check, then cancel at QPay, then
+Cadence: `poll_interval` while a checkout screen watches (or the relaxed
+`watched_interval` the caller sets while callbacks are flowing), backing off
+to `max_interval` otherwise. At expiry: one last check, then cancel at QPay, then
 EXPIRED (or settlement, if the check or the cancel finds money). QPay errors
 only postpone: an intent is never failed or expired because QPay is down.
 """
@@ -32,6 +33,9 @@ class PollPolicy:
     lease_seconds: float = 30.0
     batch: int = 20
     concurrency: int = 8
+    # Cadence for watched intents; None means poll_interval. The poller
+    # relaxes it while QPay's callbacks are announcing the payments.
+    watched_interval: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,8 @@ class PollResult:
     expired: int
     failed: int
     max_lag_seconds: float = 0.0
+    # Intents in which this pass found money nobody had recorded yet.
+    found_money: int = 0
 
 
 async def poll_due_intents(
@@ -62,7 +68,7 @@ async def poll_due_intents(
         await tx.commit()
     semaphore = asyncio.Semaphore(policy.concurrency)
 
-    async def one(item: DueIntent) -> QPayIntent | None:
+    async def one(item: DueIntent) -> tuple[QPayIntent | None, bool]:
         async with semaphore:
             if on_check is not None:
                 await on_check()
@@ -70,21 +76,23 @@ async def poll_due_intents(
                 item, owner, uow=uow, gateway=gateway, clock=clock, policy=policy
             )
 
-    results = await asyncio.gather(*(one(item) for item in due))
+    checked = await asyncio.gather(*(one(item) for item in due))
+    results = [intent for intent, _ in checked]
     settled = sum(1 for r in results if r is not None and r.settled)
     expired = sum(
         1 for r in results if r is not None and r.status is IntentStatus.EXPIRED
     )
     failed = sum(1 for r in results if r is None)
     lag = max((item.lag_seconds for item in due), default=0.0)
-    return PollResult(len(due), settled, expired, failed, lag)
+    found = sum(1 for _, recorded in checked if recorded)
+    return PollResult(len(due), settled, expired, failed, lag, found)
 
 
 def next_delay(item: DueIntent, policy: PollPolicy, *, failed: bool) -> float:
     """Seconds until the next check: the poll interval while watched, otherwise
     doubling per unwatched check up to the ceiling; errors back off too."""
     if item.watched and not failed:
-        return policy.poll_interval
+        return policy.watched_interval or policy.poll_interval
     exponent = min(item.check_count, 16)
     return float(min(policy.poll_interval * (2**exponent), policy.max_interval))
 
@@ -97,18 +105,20 @@ async def _check_one(
     gateway: PaymentGateway,
     clock: Clock,
     policy: PollPolicy,
-) -> QPayIntent | None:
+) -> tuple[QPayIntent | None, bool]:
+    """(the intent after the check or None on a QPay failure, whether this
+    check recorded a payment)."""
+    recorded = False
     try:
         if item.expired:
             intent = await expire_qpay_intent(
                 item, uow=uow, gateway=gateway, clock=clock
             )
         else:
-            intent = (
-                await settle_qpay_intent(
-                    item.intent_id, uow=uow, gateway=gateway, clock=clock
-                )
-            ).intent
+            outcome = await settle_qpay_intent(
+                item.intent_id, uow=uow, gateway=gateway, clock=clock
+            )
+            intent, recorded = outcome.intent, bool(outcome.recorded)
     except DomainError as error:
         logger.warning("poll of intent %s failed: %s", item.intent_id, error.code)
         intent = None
@@ -117,7 +127,7 @@ async def _check_one(
             item.intent_id, owner, next_delay(item, policy, failed=intent is None)
         )
         await tx.commit()
-    return intent
+    return intent, recorded
 
 
 async def expire_qpay_intent(

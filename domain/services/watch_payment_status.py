@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from domain.ebarimt import EbarimtStatus
 from domain.intents import IntentId, QPayIntent
 from domain.invoices import Invoice
-from domain.ports import UnitOfWorkFactory
+from domain.ports import UnitOfWork, UnitOfWorkFactory
 from domain.secrets import secret_matches
+
+# Compared when an intent is unknown, so unknown and known take the same time.
+NO_HASH = ("0" * 64,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,41 +28,63 @@ class PaymentStatus:
         return self.intent.is_terminal and not self.receipt_pending
 
 
+async def read_payment_status(
+    intent_id: IntentId,
+    *,
+    uow: UnitOfWorkFactory,
+    client_secret: str | None = None,
+    check_secret: bool = False,
+) -> PaymentStatus | None:
+    """The intent and its invoice now. With `check_secret`, None unless
+    `client_secret` is one this intent handed out (compared in constant time;
+    an unknown intent and a wrong secret look the same)."""
+    async with uow() as tx:
+        if check_secret:
+            stored = await tx.intents.secrets(intent_id)
+            hashes = stored.client_secret_hashes if stored else NO_HASH
+            if not secret_matches(client_secret, hashes) or stored is None:
+                return None
+        return await _status(tx, intent_id)
+
+
+async def _status(tx: UnitOfWork, intent_id: IntentId) -> PaymentStatus | None:
+    intent = await tx.intents.get(intent_id)
+    if intent is None or not intent.is_created:
+        return None
+    invoice = await tx.invoices.get(intent.invoice_id)
+    if invoice is None:
+        return None
+    pending = False
+    if intent.ebarimt is not None and intent.settled:
+        payments = await tx.payments.list_for_invoices([intent.invoice_id])
+        mine = [p.id for p in payments if p.intent_id == intent.id]
+        receipts = await tx.receipts.list_for_payments(mine)
+        pending = any(r.status is EbarimtStatus.PENDING for r in receipts)
+    return PaymentStatus(intent, invoice, receipt_pending=pending)
+
+
 async def client_secret_valid(
     intent_id: IntentId, client_secret: str | None, *, uow: UnitOfWorkFactory
 ) -> bool:
     """True when `client_secret` is one this intent handed out (constant time)."""
     async with uow() as tx:
         stored = await tx.intents.secrets(intent_id)
-    if stored is None:
-        # Compare anyway so unknown and known intents take the same time.
-        secret_matches(client_secret, ("0" * 64,))
-        return False
-    return secret_matches(client_secret, stored.client_secret_hashes)
+    hashes = stored.client_secret_hashes if stored else NO_HASH
+    return secret_matches(client_secret, hashes) and stored is not None
 
 
-async def read_payment_status(
-    intent_id: IntentId,
+async def note_watched(
+    intent_ids: Sequence[IntentId],
     *,
     uow: UnitOfWorkFactory,
-    watch_seconds: float | None = None,
-    poll_interval: float | None = None,
-) -> PaymentStatus | None:
-    """The intent and its invoice now; with `watch_seconds`, also tell the
-    poller (on any process) that a checkout screen is watching."""
+    seconds: float,
+    poll_interval: float,
+) -> None:
+    """Checkout screens watch these intents: tell the poller (on any process)
+    to check them every `poll_interval` for the next `seconds`. One statement
+    for all of them; commits."""
+    if not intent_ids:
+        return
     async with uow() as tx:
-        if watch_seconds is not None and poll_interval is not None:
-            await tx.intents.mark_watched(intent_id, watch_seconds, poll_interval)
-        intent = await tx.intents.get(intent_id)
-        invoice = await tx.invoices.get(intent.invoice_id) if intent else None
-        pending = False
-        if intent is not None and intent.ebarimt is not None and intent.settled:
-            payments = await tx.payments.list_for_invoices([intent.invoice_id])
-            mine = [p.id for p in payments if p.intent_id == intent.id]
-            receipts = await tx.receipts.list_for_payments(mine)
-            pending = any(r.status is EbarimtStatus.PENDING for r in receipts)
-        if watch_seconds is not None:
-            await tx.commit()
-    if intent is None or invoice is None or not intent.is_created:
-        return None
-    return PaymentStatus(intent, invoice, receipt_pending=pending)
+        await tx.intents.mark_watched(intent_ids, seconds, poll_interval)
+        await tx.commit()

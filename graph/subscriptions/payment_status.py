@@ -4,12 +4,14 @@
 Registration with the hub happens before the snapshot is read, so no change
 can fall between them. Every wake-up re-reads the row (the database is the
 truth; pushes are hints), only a higher version is sent, and a re-read every
-`resync_seconds` covers a lost push. No session is held across a yield.
+`resync_seconds` covers a lost push. No session is held across a yield. The
+poller learns which intents are watched from the hub (app/watching.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncGenerator
 from datetime import datetime
 
@@ -19,7 +21,6 @@ from domain.errors import DomainError, ErrorCode
 from domain.intents import IntentId
 from domain.services.watch_payment_status import (
     PaymentStatus,
-    client_secret_valid,
     read_payment_status,
 )
 from graph.context import Info, Services
@@ -50,30 +51,15 @@ class PaymentStatusEvent:
 FORBIDDEN = "not allowed to watch this payment"
 
 
-async def _authorize(
-    info: Info, intent_id: IntentId, client_secret: str | None
-) -> None:
-    services = info.context.services
-    viewer = info.context.viewer
-    if viewer is not None:
-        if viewer.expires_at <= services.clock.now():
-            raise PublicError("the staff token has expired", ErrorCode.FORBIDDEN.value)
-        return
-    if not await client_secret_valid(intent_id, client_secret, uow=services.uow):
-        raise PublicError(FORBIDDEN, ErrorCode.FORBIDDEN.value)
-
-
 async def _read(
-    services: Services, intent_id: IntentId, *, watch: bool
+    services: Services, intent_id: IntentId, secret: str | None = None, *, check: bool
 ) -> PaymentStatus | None:
-    if not watch:
-        return await read_payment_status(intent_id, uow=services.uow)
-    return await read_payment_status(
-        intent_id,
-        uow=services.uow,
-        watch_seconds=services.watch_seconds,
-        poll_interval=services.poll_interval_seconds,
-    )
+    # At most a few subscriptions read at once: a burst of thousands of
+    # screens connecting queues here instead of exhausting the pool.
+    async with services.reads:
+        return await read_payment_status(
+            intent_id, uow=services.uow, client_secret=secret, check_secret=check
+        )
 
 
 @strawberry.type
@@ -90,24 +76,28 @@ class Subscription:
             parsed = IntentId(parse_uuid(intent_id, "intentId"))
         except DomainError as error:
             raise public_error(error) from None
-        await _authorize(info, parsed, client_secret)
+        viewer = info.context.viewer
+        if viewer is not None and viewer.expires_at <= services.clock.now():
+            raise PublicError("the staff token has expired", ErrorCode.FORBIDDEN.value)
         with services.events.subscribe(parsed) as wakeups:
-            current = await _read(services, parsed, watch=True)
+            # Registered before the snapshot is read: no change falls between.
+            current = await _read(services, parsed, client_secret, check=viewer is None)
             if current is None:
+                if viewer is None:
+                    raise PublicError(FORBIDDEN, ErrorCode.FORBIDDEN.value)
                 raise PublicError("QPay intent not found", ErrorCode.NOT_FOUND.value)
             yield PaymentStatusEvent.from_status(current)
             while not current.is_final:
-                timed_out = False
+                # The safety-net re-read, jittered so thousands of idle
+                # screens do not all re-read in the same second.
+                resync = services.resync_seconds * random.uniform(0.8, 1.2)  # noqa: S311
                 try:
-                    wakeup = await asyncio.wait_for(
-                        wakeups.get(), timeout=services.resync_seconds
-                    )
+                    wakeup = await asyncio.wait_for(wakeups.get(), timeout=resync)
                 except TimeoutError:
-                    wakeup, timed_out = None, True
+                    wakeup = None
                 if wakeup is not None and wakeup <= current.intent.version:
                     continue
-                # The safety-net re-read also renews "a screen is watching".
-                fresh = await _read(services, parsed, watch=timed_out)
+                fresh = await _read(services, parsed, check=False)
                 if fresh is None:
                     return
                 if fresh.intent.version > current.intent.version:

@@ -217,9 +217,12 @@ class FakeIntents(_Repo):
         )
 
     async def mark_watched(
-        self, intent_id: IntentId, seconds: float, poll_interval: float
+        self, intent_ids: Sequence[IntentId], seconds: float, poll_interval: float
     ) -> None:
-        self.w.secrets[intent_id].watched_until = self.now + timedelta(seconds=seconds)
+        for intent_id in intent_ids:
+            self.w.secrets[intent_id].watched_until = self.now + timedelta(
+                seconds=seconds
+            )
 
     async def claim_due(
         self, owner: str, limit: int, lease_seconds: float

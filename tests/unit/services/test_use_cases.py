@@ -267,3 +267,23 @@ async def test_key_reused_with_another_amount_is_a_conflict_when_settling(
 
     assert raised.value.code is ErrorCode.IDEMPOTENCY_CONFLICT
     assert len(world.store.payments) == 1
+
+
+async def test_poll_reports_found_money_when_the_callback_was_lost(
+    world: World,
+) -> None:
+    invoice = await new_invoice(world)
+    created = await new_intent(world, invoice.id)
+    world.gateway.pay(str(created.intent.qpay_invoice_id))
+    world.clock.advance(3)
+
+    result = await poll_due_intents(
+        "me",
+        uow=world.uow,
+        gateway=world.gateway,
+        clock=world.clock,
+        policy=PollPolicy(3, 60),
+        budget=5,
+    )
+
+    assert result.found_money == 1 and result.settled == 1

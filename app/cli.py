@@ -58,6 +58,10 @@ class DrainingServer(uvicorn.Server):
             drain = self._drain
             if callable(drain):
                 await asyncio.wait_for(drain(), DRAIN_TIMEOUT_SECONDS)
+        except TimeoutError:
+            logger.warning(
+                "drain took over %ss; shutting down anyway", DRAIN_TIMEOUT_SECONDS
+            )
         except Exception:
             logger.exception("drain before shutdown failed")
         finally:

@@ -35,6 +35,7 @@ from qpay.simulator import QPaySimulator
 logger = logging.getLogger(__name__)
 
 READY_TIMEOUT_SECONDS = 2.0
+BACKGROUND_GRACE_SECONDS = 5.0
 # Abuse brakes (per process): a person checks a payment a few times a minute;
 # QPay sends a handful of callbacks; staff do not mistype tokens 30 times.
 CHECKS_PER_INTENT_PER_MINUTE = 30
@@ -62,7 +63,14 @@ class Runtime:
             return
         self.draining = True
         self.stop.set()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.tasks:
+            # A poll or receipt pass finishes its step, unless it is stuck on a
+            # slow QPay: a check in flight is only a read, safe to abandon
+            # (its lease lapses and another process takes the intent).
+            _, stuck = await asyncio.wait(self.tasks, timeout=BACKGROUND_GRACE_SECONDS)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.runner.drain()
         await self.view.close_sockets()
 

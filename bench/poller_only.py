@@ -36,8 +36,16 @@ POLL_INTERVAL = 3.0
 
 
 async def scenario(
-    name: str, db_url: str, work: Path, count: int, drop_callbacks: bool, dwell: float
+    name: str,
+    db_url: str,
+    work: Path,
+    count: int,
+    drop_callbacks: bool,
+    dwell: float,
+    warm: int = 0,
 ) -> dict[str, Any]:
+    """`warm`: payments made (and not counted) before the measured ones, so a
+    running service is measured rather than its first minute."""
     async with simulator_server() as (simulator, simulator_url):
         env = service_env(
             db_url,
@@ -46,6 +54,14 @@ async def scenario(
             QPAY_MAX_CHECKS_PER_SECOND="5",
         )
         async with services(1, env, work / name) as (service,):
+            if warm:
+                simulator.set_callbacks(drop=drop_callbacks)
+                earlier = await make_intents(service.url, warm)
+                watchers = Subscribers()
+                await watchers.start([service.ws_url], earlier, work / name / "warm")
+                for intent in earlier:
+                    simulator.pay(intent.qpay_invoice_id)
+                await watchers.results(within=60)
             intents = await make_intents(service.url, count)
             subscribers = Subscribers()
             await subscribers.start([service.ws_url], intents, work / name / "subs")
@@ -94,10 +110,34 @@ def main() -> None:
 async def run(args: argparse.Namespace, db_url: str, work: Path) -> None:
     count = 4 if args.quick else 12
     dwell = 3.0 if args.quick else 12.0
+    warm = 0 if args.quick else 8
     rows = [
         await scenario("callbacks dropped", db_url, work, count, True, dwell),
-        await scenario("callbacks on", db_url, work, count, False, dwell),
+        await scenario(
+            "callbacks on, service just started", db_url, work, count, False, dwell
+        ),
     ]
+    if warm:
+        rows += [
+            await scenario(
+                "callbacks dropped, running service",
+                db_url,
+                work,
+                count,
+                True,
+                dwell,
+                warm,
+            ),
+            await scenario(
+                "callbacks on, running service",
+                db_url,
+                work,
+                count,
+                False,
+                dwell,
+                warm,
+            ),
+        ]
     print_table(
         f"poller_only: poll interval {POLL_INTERVAL:g} s, watched intents, "
         f"payments spread over {dwell:g} s",

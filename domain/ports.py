@@ -155,8 +155,9 @@ class IntentRepository(Protocol):
 
     async def mark_watched(
         self, intent_ids: Sequence[IntentId], seconds: float, poll_interval: float
-    ) -> None:
-        """A checkout screen watches: poll every `poll_interval` for `seconds`."""
+    ) -> Sequence[tuple[IntentId, int]]:
+        """Checkout screens watch these: poll each every `poll_interval` for
+        `seconds`. Returns each intent's current version."""
         ...
 
     async def claim_due(

@@ -61,7 +61,9 @@ class Services:
     checkout_url: Callable[[UUID, str], str] | None = None
     # Abuse brake on checkQPayPayment, per intent (None: unlimited).
     check_limiter: Limiter | None = None
-    resync_seconds: float = 30.0
+    # Each subscription's own re-read, a last resort: the watch keeper
+    # (app/watching.py) re-checks every watched intent's version every 10 s.
+    resync_seconds: float = 300.0
     # Subscriptions reading the database at once (the rest wait their turn).
     reads: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
 

@@ -366,20 +366,19 @@ class SqlAlchemyIntentRepository:
 
     async def mark_watched(
         self, intent_ids: Sequence[IntentId], seconds: float, poll_interval: float
-    ) -> None:
-        await self._session.execute(
+    ) -> Sequence[tuple[IntentId, int]]:
+        result = await self._session.execute(
             intents.update()
-            .where(
-                intents.c.id.in_(list(intent_ids)),
-                intents.c.status == IntentStatus.PENDING.value,
-            )
+            .where(intents.c.id.in_(list(intent_ids)))
             .values(
                 watched_until=func.now() + _seconds(seconds),
                 next_check_at=func.least(
                     intents.c.next_check_at, func.now() + _seconds(poll_interval)
                 ),
             )
+            .returning(intents.c.id, intents.c.version)
         )
+        return [(IntentId(row.id), int(row.version)) for row in result]
 
     async def claim_due(
         self, owner: str, limit: int, lease_seconds: float

@@ -79,12 +79,13 @@ async def note_watched(
     uow: UnitOfWorkFactory,
     seconds: float,
     poll_interval: float,
-) -> None:
+) -> Sequence[tuple[IntentId, int]]:
     """Checkout screens watch these intents: tell the poller (on any process)
-    to check them every `poll_interval` for the next `seconds`. One statement
-    for all of them; commits."""
+    to check them every `poll_interval` for the next `seconds`, and return
+    each one's current version. One statement for all of them; commits."""
     if not intent_ids:
-        return
+        return []
     async with uow() as tx:
-        await tx.intents.mark_watched(intent_ids, seconds, poll_interval)
+        versions = await tx.intents.mark_watched(intent_ids, seconds, poll_interval)
         await tx.commit()
+    return versions

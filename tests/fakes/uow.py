@@ -218,11 +218,14 @@ class FakeIntents(_Repo):
 
     async def mark_watched(
         self, intent_ids: Sequence[IntentId], seconds: float, poll_interval: float
-    ) -> None:
+    ) -> Sequence[tuple[IntentId, int]]:
         for intent_id in intent_ids:
             self.w.secrets[intent_id].watched_until = self.now + timedelta(
                 seconds=seconds
             )
+        return [
+            (i, self.w.intents[i].version) for i in intent_ids if i in self.w.intents
+        ]
 
     async def claim_due(
         self, owner: str, limit: int, lease_seconds: float

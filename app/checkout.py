@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from uuid import UUID
 
@@ -89,7 +88,7 @@ def checkout_routes(container: Container, *, simulate: bool) -> list[BaseRoute]:
         if not simulate or container.simulator is None or intent is None:
             return not_found()
         assert intent.qpay_invoice_id is not None  # noqa: S101  # created intents only
-        payment_id = await _pay(container, intent.qpay_invoice_id)
+        payment_id = container.simulator.pay(intent.qpay_invoice_id)
         return JSONResponse({"paymentId": payment_id})
 
     return [
@@ -104,13 +103,3 @@ def checkout_routes(container: Container, *, simulate: bool) -> list[BaseRoute]:
             name="checkout-assets",
         ),
     ]
-
-
-async def _pay(container: Container, qpay_invoice_id: str) -> str:
-    simulator = container.simulator
-    assert simulator is not None  # noqa: S101  # checked by the caller
-    pay: Callable[..., str | Awaitable[str]] = simulator.pay
-    result = pay(qpay_invoice_id)
-    if isinstance(result, str):
-        return result
-    return await result

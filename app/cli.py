@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import httpx
 import uvicorn
@@ -19,6 +20,9 @@ from app.auth import StaffTokens, jwt_secret
 from app.logging_setup import configure_logging
 from app.settings import ConfigError, Settings, load_settings
 from domain.services.reconcile import ReconciledIntent, reconcile_open_intents
+
+if TYPE_CHECKING:
+    from app.embedded import EmbeddedPostgres
 
 logger = logging.getLogger("qpay_graph")
 
@@ -114,7 +118,7 @@ def serve(host: str, port: int) -> None:
         DrainingServer(config, app.state.runtime.drain).run()
     finally:
         if embedded is not None:
-            embedded.stop()  # type: ignore[attr-defined]
+            embedded.stop()
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -146,7 +150,7 @@ def qpay_sim(host: str, port: int) -> None:
     uvicorn.run(simulator.app, host=host, port=port, log_config=None)
 
 
-def _with_database(settings: Settings) -> tuple[Settings, object | None]:
+def _with_database(settings: Settings) -> tuple[Settings, EmbeddedPostgres | None]:
     """DATABASE_URL, or the embedded PostgreSQL of DATA_DIR (joined if running)."""
     if settings.database_url is not None:
         return settings, None
@@ -165,7 +169,7 @@ def reconcile() -> int:
         rows = asyncio.run(_reconcile(settings))
     finally:
         if embedded is not None:
-            embedded.stop()  # type: ignore[attr-defined]
+            embedded.stop()
     now = datetime.now(UTC)
     say(
         f"{'intent':36}  {'invoice':36}  {'before':12}  {'after':12}  "

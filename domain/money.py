@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from domain.errors import DomainError, ErrorCode
 
@@ -28,32 +28,19 @@ def parse_amount_text(text: str) -> Decimal:
     return Decimal(text).quantize(CENT)
 
 
-def money(value: Decimal | int | str) -> Decimal:
-    """An exact amount with two places; ValueError when it needs more."""
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"not a number: {value!r}") from None
-    if not amount.is_finite():
-        raise ValueError("amount must be finite")
-    quantized = amount.quantize(CENT)
-    if quantized != amount:
-        raise ValueError("amount has more than 2 decimals")
-    return quantized
-
-
 def require_positive_amount(amount: Decimal, field: str) -> Decimal:
     """Check a client amount: > 0, at most 2 decimals, fits NUMERIC(14,2)."""
     if not amount.is_finite():
         raise DomainError(ErrorCode.INVALID_AMOUNT, "amount must be finite", field)
-    if amount.as_tuple().exponent < -2 and amount != amount.quantize(CENT):  # type: ignore[operator]  # exponent is int for finite values
-        raise DomainError(
-            ErrorCode.INVALID_AMOUNT, "amount has more than 2 decimals", field
-        )
-    if amount <= 0:
-        raise DomainError(ErrorCode.INVALID_AMOUNT, "amount must be above 0", field)
+    # Range first: quantizing a huge value would overflow Decimal's precision.
     if amount > MAX_AMOUNT:
         raise DomainError(
             ErrorCode.INVALID_AMOUNT, f"amount must not exceed {MAX_AMOUNT}", field
+        )
+    if amount <= 0:
+        raise DomainError(ErrorCode.INVALID_AMOUNT, "amount must be above 0", field)
+    if amount != amount.quantize(CENT):
+        raise DomainError(
+            ErrorCode.INVALID_AMOUNT, "amount has more than 2 decimals", field
         )
     return amount.quantize(CENT)

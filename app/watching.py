@@ -1,13 +1,14 @@
 """Tells the poller which intents checkout screens watch, in batches, and is
 the subscriptions' safety net.
 
-One statement per round, for every intent this process's subscriptions
-watch: immediately when an intent gets its first subscriber, then every
-REFRESH_EVERY seconds. It keeps the watched-until time ahead of now (so the
-poller on any process checks these intents often) and returns each intent's
-version, which is handed to the hub like a notification: a subscription
-whose push was lost sees the higher version and re-reads. Thousands of idle
-screens cost one query per round instead of one re-read each.
+Each intent a subscription of this process watches is marked at once when it
+gets its first subscriber, then every REFRESH_EVERY seconds, in one statement
+per round for all that are due. The statement keeps the watched-until time
+ahead of now (so the poller on any process checks these intents often) and
+returns each intent's version, which is handed to the hub like a
+notification: a subscription whose push was lost sees the higher version and
+re-reads. Thousands of idle screens cost one small query per round instead of
+one re-read each.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from uuid import UUID
 
 from app.bootstrap import Container
 from domain.intents import IntentId
@@ -24,25 +27,38 @@ logger = logging.getLogger(__name__)
 
 WATCH_SECONDS = 30.0
 REFRESH_EVERY = 10.0
-DEBOUNCE = 0.2
+ROUND_SECONDS = 1.0
+
+
+def due(watched: list[UUID], marked: dict[UUID, float], now: float) -> list[UUID]:
+    """Intents never marked, or marked REFRESH_EVERY seconds ago or more."""
+    return [i for i in watched if now - marked.get(i, float("-inf")) >= REFRESH_EVERY]
 
 
 async def run_watch_keeper(container: Container, stop: asyncio.Event) -> None:
     hub = container.hub
+    marked: dict[UUID, float] = {}
     while not stop.is_set():
         hub.new_watch.clear()
-        ids = [IntentId(i) for i in hub.watched()]
+        now = time.monotonic()
+        watched = hub.watched()
+        batch = due(watched, marked, now)
         try:
             versions = await note_watched(
-                ids,
+                [IntentId(i) for i in batch],
                 uow=container.uow,
                 seconds=WATCH_SECONDS,
                 poll_interval=container.settings.qpay_poll_interval_seconds,
             )
             for intent_id, version in versions:
                 hub.deliver(intent_id, version)
+            for key in batch:
+                marked[key] = now
         except Exception as error:  # the database may be away for a while
             logger.warning("could not mark watched intents: %s", type(error).__name__)
+        current = set(watched)
+        for gone in [i for i in marked if i not in current]:
+            del marked[gone]
         waiters = [
             asyncio.ensure_future(stop.wait()),
             asyncio.ensure_future(hub.new_watch.wait()),
@@ -50,8 +66,9 @@ async def run_watch_keeper(container: Container, stop: asyncio.Event) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
                 asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED),
-                REFRESH_EVERY,
+                ROUND_SECONDS,
             )
         for waiter in waiters:
             waiter.cancel()
-        await asyncio.sleep(DEBOUNCE)
+        # A burst of new screens is marked together, a moment later.
+        await asyncio.sleep(0.2)

@@ -3,9 +3,12 @@ and the per-process ceiling on QPay checks."""
 
 from __future__ import annotations
 
+from uuid import uuid4
+
 import pytest
 
 from app.poller import CallbackHealth, TokenBucket, policy_for
+from app.watching import REFRESH_EVERY, due
 from domain.services.poll_due_intents import PollPolicy
 
 BASE = PollPolicy(poll_interval=3, max_interval=60)
@@ -66,3 +69,10 @@ async def test_bucket_holds_checks_to_its_rate_when_drained() -> None:
         await bucket.acquire()
 
     assert bucket.available() == 0
+
+
+def test_watch_keeper_marks_new_and_stale_intents_only_when_due() -> None:
+    fresh, stale, new = uuid4(), uuid4(), uuid4()
+    marked = {fresh: 100.0, stale: 100.0 - REFRESH_EVERY}
+
+    assert due([fresh, stale, new], marked, now=100.0) == [stale, new]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import httpx
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth import StaffTokens, jwt_secret
 from app.clock import SystemClock
@@ -18,7 +18,7 @@ from app.settings import Settings
 from domain.gateway import QPayEnvironment
 from domain.services.create_qpay_invoice import QPayInvoicePolicy
 from domain.services.poll_due_intents import PollPolicy
-from persistence.engine import make_engine, make_sessionmaker
+from persistence.engine import make_engine
 from persistence.events import EventHub, Transport, make_transport
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
 from qpay.client import QPayClient, make_http_client
@@ -33,7 +33,6 @@ SIMULATOR_CREDENTIALS = ("TEST_MERCHANT", "123456", "TEST_INVOICE")
 class Container:
     settings: Settings
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
     hub: EventHub
     transport: Transport
     http: httpx.AsyncClient
@@ -51,7 +50,7 @@ class Container:
 
     def uow(self) -> SqlAlchemyUnitOfWork:
         """A fresh unit of work (the UnitOfWorkFactory the use cases take)."""
-        return SqlAlchemyUnitOfWork(self.sessions, self.transport)
+        return SqlAlchemyUnitOfWork(self.engine, self.transport)
 
     @property
     def qpay_policy(self) -> QPayInvoicePolicy:
@@ -141,7 +140,6 @@ def build_container(
     return Container(
         settings=settings,
         engine=engine,
-        sessions=make_sessionmaker(engine),
         hub=hub,
         transport=transport,
         http=http,

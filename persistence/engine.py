@@ -1,4 +1,4 @@
-"""Engine and session factory, built by app/ from settings; no globals."""
+"""The engine, built by app/ from settings; no globals."""
 
 from __future__ import annotations
 
@@ -6,12 +6,7 @@ import time
 from typing import Any
 
 from sqlalchemy import event, exc
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 # A connection idle for longer than this is pinged before use.
 PING_IF_IDLE_SECONDS = 5.0
@@ -55,7 +50,3 @@ def make_engine(
             raise exc.DisconnectionError("connection failed its ping")
 
     return engine
-
-
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

@@ -28,7 +28,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from persistence.unit_of_work import IntentChange
 
@@ -167,10 +167,10 @@ class PostgresTransport(_Reconnecting):
         self._watchdog = watchdog_seconds
 
     async def in_transaction(
-        self, session: AsyncSession, changes: Sequence[IntentChange]
+        self, connection: AsyncConnection, changes: Sequence[IntentChange]
     ) -> None:
         for change in changes:
-            await session.execute(
+            await connection.execute(
                 text("SELECT pg_notify(:channel, :payload)"),
                 {"channel": CHANNEL, "payload": encode(change)},
             )
@@ -224,7 +224,7 @@ class RedisTransport(_Reconnecting):
         return self._publisher
 
     async def in_transaction(
-        self, session: AsyncSession, changes: Sequence[IntentChange]
+        self, connection: AsyncConnection, changes: Sequence[IntentChange]
     ) -> None:
         return None
 
@@ -279,7 +279,7 @@ class MemoryTransport:
         self.hub.connected.clear()
 
     async def in_transaction(
-        self, session: AsyncSession, changes: Sequence[IntentChange]
+        self, connection: AsyncConnection, changes: Sequence[IntentChange]
     ) -> None:
         return None
 

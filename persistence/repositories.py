@@ -1,4 +1,5 @@
-"""Repositories over one AsyncSession. They return domain objects, never rows."""
+"""Repositories over one AsyncConnection (SQLAlchemy Core, no ORM session).
+They return domain objects, never rows."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from uuid import UUID
 from sqlalchemy import Table, bindparam, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.callbacks import ReceivedCallback
 from domain.ebarimt import (
@@ -121,12 +122,12 @@ _KEY_COMPLETE = (
 
 
 class SqlAlchemyInvoiceRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
 
     async def add(self, invoice: Invoice) -> None:
         try:
-            await self._session.execute(
+            await self._conn.execute(
                 invoices.insert().values(mapping.invoice_values(invoice))
             )
         except IntegrityError as error:
@@ -139,17 +140,17 @@ class SqlAlchemyInvoiceRepository:
             raise
 
     async def get(self, invoice_id: InvoiceId) -> Invoice | None:
-        result = await self._session.execute(_INVOICE_BY_ID, {"id": invoice_id})
+        result = await self._conn.execute(_INVOICE_BY_ID, {"id": invoice_id})
         row = result.mappings().first()
         return mapping.invoice_from_row(row) if row else None
 
     async def get_for_update(self, invoice_id: InvoiceId) -> Invoice | None:
-        result = await self._session.execute(_INVOICE_FOR_UPDATE, {"id": invoice_id})
+        result = await self._conn.execute(_INVOICE_FOR_UPDATE, {"id": invoice_id})
         row = result.mappings().first()
         return mapping.invoice_from_row(row) if row else None
 
     async def update(self, invoice: Invoice) -> None:
-        await self._session.execute(
+        await self._conn.execute(
             _INVOICE_UPDATE,
             {
                 "invoice_id": invoice.id,
@@ -160,7 +161,7 @@ class SqlAlchemyInvoiceRepository:
         )
 
     async def next_number(self) -> str:
-        value = await self._session.scalar(select(invoice_number_seq.next_value()))
+        value = await self._conn.scalar(select(invoice_number_seq.next_value()))
         return f"INV-{int(cast(int, value)):06d}"
 
     async def list(
@@ -171,28 +172,28 @@ class SqlAlchemyInvoiceRepository:
             query = query.where(invoices.c.status == status.value)
         if after is not None:
             query = query.where(invoices.c.id > after)
-        result = await self._session.execute(query)
+        result = await self._conn.execute(query)
         return [mapping.invoice_from_row(row) for row in result.mappings()]
 
 
 class SqlAlchemyPaymentRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
 
     async def add(self, payment: Payment) -> None:
         values = mapping.payment_values(payment)
         if payment.qpay_payment_id is None:
-            await self._session.execute(_PAYMENT_INSERT, values)
+            await self._conn.execute(_PAYMENT_INSERT, values)
             return
         try:
-            await self._session.execute(_PAYMENT_INSERT, values)
+            await self._conn.execute(_PAYMENT_INSERT, values)
         except IntegrityError as error:
             if "uq_payments_qpay_txn_id" in str(error.orig):
                 raise DuplicateQPayPayment(payment.qpay_payment_id) from None
             raise
 
     async def get(self, payment_id: UUID) -> Payment | None:
-        result = await self._session.execute(_PAYMENT_BY_ID, {"id": payment_id})
+        result = await self._conn.execute(_PAYMENT_BY_ID, {"id": payment_id})
         row = result.mappings().first()
         return mapping.payment_from_row(row) if row else None
 
@@ -201,7 +202,7 @@ class SqlAlchemyPaymentRepository:
     ) -> Sequence[Payment]:
         if not invoice_ids:
             return []
-        result = await self._session.execute(
+        result = await self._conn.execute(
             select(payments)
             .where(payments.c.invoice_id.in_(list(invoice_ids)))
             .order_by(payments.c.created_at, payments.c.id)
@@ -209,7 +210,7 @@ class SqlAlchemyPaymentRepository:
         return [mapping.payment_from_row(row) for row in result.mappings()]
 
     async def qpay_payment_ids(self, invoice_id: InvoiceId) -> frozenset[str]:
-        result = await self._session.execute(
+        result = await self._conn.execute(
             select(payments.c.qpay_txn_id).where(
                 payments.c.invoice_id == invoice_id,
                 payments.c.qpay_txn_id.is_not(None),
@@ -219,8 +220,8 @@ class SqlAlchemyPaymentRepository:
 
 
 class SqlAlchemyIntentRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
 
     async def add(
         self, intent: QPayIntent, *, client_secret_hash: str, callback_token_hash: str
@@ -231,17 +232,17 @@ class SqlAlchemyIntentRepository:
             client_secret_hashes=[client_secret_hash],
             callback_token_hash=callback_token_hash,
         )
-        await self._session.execute(intents.insert().values(values))
+        await self._conn.execute(intents.insert().values(values))
 
     async def get(self, intent_id: IntentId) -> QPayIntent | None:
-        result = await self._session.execute(
+        result = await self._conn.execute(
             select(*_INTENT_COLUMNS).where(intents.c.id == intent_id)
         )
         row = result.mappings().first()
         return mapping.intent_from_row(row) if row else None
 
     async def get_for_update(self, intent_id: IntentId) -> QPayIntent | None:
-        result = await self._session.execute(
+        result = await self._conn.execute(
             select(*_INTENT_COLUMNS)
             .where(intents.c.id == intent_id)
             .with_for_update(of=intents)
@@ -262,7 +263,7 @@ class SqlAlchemyIntentRepository:
         }
         if raw is not None:
             values["raw"] = intents.c.raw.op("||")(cast_jsonb(raw))
-        await self._session.execute(
+        await self._conn.execute(
             intents.update().where(intents.c.id == intent.id).values(values)
         )
 
@@ -283,14 +284,14 @@ class SqlAlchemyIntentRepository:
         }
         values["raw"] = intents.c.raw.op("||")(cast_jsonb(raw))
         values["next_check_at"] = func.now() + _seconds(first_check_in)
-        await self._session.execute(
+        await self._conn.execute(
             intents.update().where(intents.c.id == intent.id).values(values)
         )
 
     async def remember_ebarimt(
         self, intent_id: IntentId, request: EbarimtRequest
     ) -> None:
-        await self._session.execute(
+        await self._conn.execute(
             intents.update()
             .where(intents.c.id == intent_id, intents.c.ebarimt_receiver_type.is_(None))
             .values(
@@ -304,7 +305,7 @@ class SqlAlchemyIntentRepository:
     ) -> Sequence[QPayIntent]:
         if not invoice_ids:
             return []
-        result = await self._session.execute(
+        result = await self._conn.execute(
             select(*_INTENT_COLUMNS)
             .where(
                 intents.c.invoice_id.in_(list(invoice_ids)),
@@ -315,7 +316,7 @@ class SqlAlchemyIntentRepository:
         return [mapping.intent_from_row(row) for row in result.mappings()]
 
     async def list_open(self) -> Sequence[QPayIntent]:
-        result = await self._session.execute(
+        result = await self._conn.execute(
             select(*_INTENT_COLUMNS)
             .where(
                 intents.c.qpay_invoice_id.is_not(None),
@@ -330,7 +331,7 @@ class SqlAlchemyIntentRepository:
     async def list_creating(
         self, invoice_id: InvoiceId, amount: Decimal
     ) -> Sequence[QPayIntent]:
-        result = await self._session.execute(
+        result = await self._conn.execute(
             select(*_INTENT_COLUMNS).where(
                 intents.c.invoice_id == invoice_id,
                 intents.c.amount == amount,
@@ -341,7 +342,7 @@ class SqlAlchemyIntentRepository:
 
     async def add_client_secret(self, intent_id: IntentId, secret_hash: str) -> None:
         # Keep the newest few: each createQPayInvoice answer stays usable.
-        await self._session.execute(
+        await self._conn.execute(
             intents.update()
             .where(intents.c.id == intent_id)
             .values(
@@ -352,7 +353,7 @@ class SqlAlchemyIntentRepository:
         )
 
     async def secrets(self, intent_id: IntentId) -> IntentSecrets | None:
-        result = await self._session.execute(_INTENT_SECRETS, {"id": intent_id})
+        result = await self._conn.execute(_INTENT_SECRETS, {"id": intent_id})
         row = result.first()
         if row is None:
             return None
@@ -367,7 +368,7 @@ class SqlAlchemyIntentRepository:
     async def mark_watched(
         self, intent_ids: Sequence[IntentId], seconds: float, poll_interval: float
     ) -> Sequence[tuple[IntentId, int]]:
-        result = await self._session.execute(
+        result = await self._conn.execute(
             intents.update()
             .where(intents.c.id.in_(list(intent_ids)))
             .values(
@@ -383,7 +384,7 @@ class SqlAlchemyIntentRepository:
     async def claim_due(
         self, owner: str, limit: int, lease_seconds: float
     ) -> Sequence[DueIntent]:
-        result = await self._session.execute(
+        result = await self._conn.execute(
             text(
                 """
                 WITH due AS (
@@ -422,7 +423,7 @@ class SqlAlchemyIntentRepository:
     async def release(
         self, intent_id: IntentId, owner: str, delay_seconds: float
     ) -> None:
-        await self._session.execute(
+        await self._conn.execute(
             intents.update()
             .where(intents.c.id == intent_id, intents.c.lease_owner == owner)
             .values(
@@ -433,7 +434,7 @@ class SqlAlchemyIntentRepository:
         )
 
     async def claim_check(self, intent_id: IntentId, min_interval: float) -> bool:
-        result = await self._session.execute(
+        result = await self._conn.execute(
             update(intents)
             .where(
                 intents.c.id == intent_id,
@@ -447,13 +448,13 @@ class SqlAlchemyIntentRepository:
 
 
 class SqlAlchemyIdempotencyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
 
     async def claim(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
         # ON CONFLICT waits for a concurrent inserter of the same key to finish,
         # so exactly one request proceeds and the others read its result.
-        inserted = await self._session.execute(
+        inserted = await self._conn.execute(
             _KEY_CLAIM,
             {
                 "key": record.key,
@@ -464,7 +465,7 @@ class SqlAlchemyIdempotencyRepository:
         )
         if inserted.first() is not None:
             return None
-        result = await self._session.execute(_KEY_BY_ID, {"key": record.key})
+        result = await self._conn.execute(_KEY_BY_ID, {"key": record.key})
         row = result.mappings().one()
         return IdempotencyRecord(
             key=row["key"],
@@ -475,17 +476,17 @@ class SqlAlchemyIdempotencyRepository:
         )
 
     async def complete(self, key: str, payment_id: UUID) -> None:
-        await self._session.execute(
+        await self._conn.execute(
             _KEY_COMPLETE, {"key_id": key, "payment_id": payment_id}
         )
 
 
 class SqlAlchemyReceiptRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
 
     async def add_pending(self, receipt: EbarimtReceipt, intent_id: IntentId) -> None:
-        await self._session.execute(
+        await self._conn.execute(
             insert(receipts)
             .values(
                 id=receipt.id,
@@ -502,7 +503,7 @@ class SqlAlchemyReceiptRepository:
         )
 
     async def claim_due(self, limit: int, lease_seconds: float) -> Sequence[DueReceipt]:
-        result = await self._session.execute(
+        result = await self._conn.execute(
             text(
                 """
                 WITH due AS (
@@ -539,7 +540,7 @@ class SqlAlchemyReceiptRepository:
     async def mark_issued(
         self, receipt_id: UUID, issued: IssuedReceipt, *, now: datetime
     ) -> int | None:
-        intent_id = await self._session.scalar(
+        intent_id = await self._conn.scalar(
             receipts.update()
             .where(receipts.c.id == receipt_id)
             .values(
@@ -576,7 +577,7 @@ class SqlAlchemyReceiptRepository:
             values["status"] = EbarimtStatus.FAILED.value
         else:
             values["next_attempt_at"] = func.now() + _seconds(retry_in)
-        intent_id = await self._session.scalar(
+        intent_id = await self._conn.scalar(
             receipts.update()
             .where(receipts.c.id == receipt_id)
             .values(values)
@@ -587,7 +588,7 @@ class SqlAlchemyReceiptRepository:
     async def _touch_intent(self, intent_id: UUID | None, now: datetime) -> int | None:
         if intent_id is None:
             return None
-        version = await self._session.scalar(
+        version = await self._conn.scalar(
             intents.update()
             .where(intents.c.id == intent_id)
             .values(version=intents.c.version + 1, updated_at=now)
@@ -600,18 +601,18 @@ class SqlAlchemyReceiptRepository:
     ) -> Sequence[EbarimtReceipt]:
         if not payment_ids:
             return []
-        result = await self._session.execute(
+        result = await self._conn.execute(
             select(receipts).where(receipts.c.payment_id.in_(list(payment_ids)))
         )
         return [mapping.receipt_from_row(row) for row in result.mappings()]
 
 
 class SqlAlchemyCallbackRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
 
     async def add(self, callback: ReceivedCallback) -> None:
-        await self._session.execute(
+        await self._conn.execute(
             callbacks.insert().values(
                 intent_id=callback.intent_id,
                 method=callback.method[:8],
@@ -626,11 +627,11 @@ class SqlAlchemyCallbackRepository:
 
 
 class SqlAlchemyMethodConfigRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
 
     async def list(self) -> Sequence[PaymentMethodConfig]:
-        result = await self._session.execute(
+        result = await self._conn.execute(
             select(method_configs).order_by(
                 method_configs.c.position, method_configs.c.method
             )
@@ -638,7 +639,7 @@ class SqlAlchemyMethodConfigRepository:
         return [mapping.method_config_from_row(row) for row in result.mappings()]
 
     async def get(self, method: PaymentMethod) -> PaymentMethodConfig | None:
-        result = await self._session.execute(
+        result = await self._conn.execute(
             select(method_configs).where(method_configs.c.method == method.value)
         )
         row = result.mappings().first()

@@ -1,4 +1,9 @@
-"""The unit of work: one AsyncSession, one transaction, explicit commit."""
+"""The unit of work: one connection, one transaction, explicit commit.
+
+It holds an AsyncConnection, not an ORM AsyncSession: the repositories run
+prebuilt Core statements and map rows to domain objects themselves, so the
+session's identity map and state tracking were pure cost (measured in
+docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.intents import IntentId
 from persistence.repositories import (
@@ -26,7 +31,7 @@ class ChangePublisher(Protocol):
     """Announces committed intent changes to subscribers (persistence/events.py)."""
 
     async def in_transaction(
-        self, session: AsyncSession, changes: Sequence[IntentChange]
+        self, connection: AsyncConnection, changes: Sequence[IntentChange]
     ) -> None:
         """Runs inside the transaction just before COMMIT (pg_notify)."""
         ...
@@ -37,7 +42,8 @@ class ChangePublisher(Protocol):
 
 
 class SqlAlchemyUnitOfWork:
-    """`async with uow:` opens a session; leaving it without commit() rolls back."""
+    """`async with uow:` takes a pooled connection; leaving it without commit()
+    rolls back."""
 
     invoices: SqlAlchemyInvoiceRepository
     payments: SqlAlchemyPaymentRepository
@@ -49,31 +55,31 @@ class SqlAlchemyUnitOfWork:
 
     def __init__(
         self,
-        session_factory: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         publisher: ChangePublisher | None = None,
     ) -> None:
-        self._session_factory = session_factory
+        self._engine = engine
         self._publisher = publisher
-        self._session: AsyncSession | None = None
+        self._connection: AsyncConnection | None = None
         self._changes: dict[IntentId, int] = {}
 
     @property
-    def session(self) -> AsyncSession:
-        if self._session is None:
+    def connection(self) -> AsyncConnection:
+        if self._connection is None:
             raise RuntimeError("unit of work used outside `async with`")
-        return self._session
+        return self._connection
 
     async def __aenter__(self) -> Self:
-        session = self._session_factory()
-        self._session = session
+        connection = await self._engine.connect().start()
+        self._connection = connection
         self._changes = {}
-        self.invoices = SqlAlchemyInvoiceRepository(session)
-        self.payments = SqlAlchemyPaymentRepository(session)
-        self.intents = SqlAlchemyIntentRepository(session)
-        self.idempotency = SqlAlchemyIdempotencyRepository(session)
-        self.receipts = SqlAlchemyReceiptRepository(session)
-        self.methods = SqlAlchemyMethodConfigRepository(session)
-        self.callbacks = SqlAlchemyCallbackRepository(session)
+        self.invoices = SqlAlchemyInvoiceRepository(connection)
+        self.payments = SqlAlchemyPaymentRepository(connection)
+        self.intents = SqlAlchemyIntentRepository(connection)
+        self.idempotency = SqlAlchemyIdempotencyRepository(connection)
+        self.receipts = SqlAlchemyReceiptRepository(connection)
+        self.methods = SqlAlchemyMethodConfigRepository(connection)
+        self.callbacks = SqlAlchemyCallbackRepository(connection)
         return self
 
     async def __aexit__(
@@ -82,12 +88,12 @@ class SqlAlchemyUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        session = self.session
-        self._session = None
+        connection = self.connection
+        self._connection = None
         try:
-            await session.rollback()
+            await connection.rollback()
         finally:
-            await session.close()
+            await connection.close()
 
     def intent_changed(self, intent_id: IntentId, version: int) -> None:
         current = self._changes.get(intent_id, -1)
@@ -97,11 +103,11 @@ class SqlAlchemyUnitOfWork:
         changes = list(self._changes.items())
         self._changes = {}
         if changes and self._publisher is not None:
-            await self._publisher.in_transaction(self.session, changes)
-        await self.session.commit()
+            await self._publisher.in_transaction(self.connection, changes)
+        await self.connection.commit()
         if changes and self._publisher is not None:
             await self._publisher.after_commit(changes)
 
     async def rollback(self) -> None:
         self._changes = {}
-        await self.session.rollback()
+        await self.connection.rollback()

@@ -58,7 +58,13 @@ def make_http_client(
         timeout=httpx.Timeout(
             read_timeout, connect=connect_timeout, pool=connect_timeout
         ),
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        # Idle connections are dropped before a 5 s server keep-alive timeout
+        # (uvicorn's and many proxies' default) could close one just as we
+        # reuse it: that race fails an invoice create with a ReadError, and a
+        # create is never retried because it may have reached QPay.
+        limits=httpx.Limits(
+            max_connections=50, max_keepalive_connections=20, keepalive_expiry=4.0
+        ),
         transport=transport,
         headers={"Accept": "application/json"},
         follow_redirects=False,

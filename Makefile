@@ -42,6 +42,8 @@ test: $(DEV) ## pytest (TEST_DATABASE_URL, or an embedded PostgreSQL)
 
 bench: $(DEV) ## the full benchmarks (minutes); figures go to bench/results/
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 \
+	  || echo "wrk is not installed: settle_throughput's load then comes from Python, on the same CPU"
 	$(BIN)/python -m bench.push_latency
 	$(BIN)/python -m bench.poller_only
 	$(BIN)/python -m bench.subscriber_capacity

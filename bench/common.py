@@ -335,6 +335,20 @@ async def make_intents(
                     }
                 )
                 payload = created.json()["data"]["createQPayInvoice"]
+                for _ in range(2):
+                    # QPAY_UNAVAILABLE is never retried by the service (the
+                    # create may have reached QPay); a cashier presses again.
+                    codes = {e["code"] for e in payload["errors"]}
+                    if codes != {"QPAY_UNAVAILABLE"}:
+                        break
+                    await asyncio.sleep(0.5)
+                    created = await post(
+                        {
+                            "query": CREATE_QPAY,
+                            "variables": {"input": {"invoiceId": invoice_id}},
+                        }
+                    )
+                    payload = created.json()["data"]["createQPayInvoice"]
                 if payload["errors"]:
                     raise RuntimeError(str(payload["errors"]))
                 return Intent(

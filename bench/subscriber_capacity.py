@@ -91,10 +91,15 @@ async def run(args: argparse.Namespace, db_url: str, work: Path, fd_limit: int) 
     rate = 50 if args.quick else 200
     rows = []
     for size in sizes:
-        rows.append(
-            await one_size(
-                db_url, work, size, rate, min(size, 20 if args.quick else 1000)
-            )
+        row = await one_size(
+            db_url, work, size, rate, min(size, 20 if args.quick else 1000)
+        )
+        rows.append(row)
+        # Each size takes minutes: show it as soon as it is known.
+        print(
+            f"{size} subscribers: {row['kib_per_subscriber']} KiB each, "
+            f"p99 {row.get('p99_ms')} ms, missing {row['missing']}",
+            flush=True,
         )
     print_table(
         f"subscriber_capacity: idle subscribers on one process (fd limit {fd_limit})",

@@ -6,6 +6,8 @@ the simulator pays them at R payments/s with callbacks on. Variants: the
 subscriber on the same process as the callback; on a second process with
 EVENTS_URL=postgres; and with redis. Baseline in the same run: the replaced
 design, a client that polls checkQPayPayment every 3 s, measured the same way.
+Payments start 3 s after every subscriber holds its snapshot; the service
+processes' CPU time per payment is reported beside the latencies.
 
     python -m bench.push_latency [--quick]
 """
@@ -20,10 +22,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from app.auth import StaffTokens
 from bench.common import (
     JWT_SECRET,
     Intent,
+    Service,
     Subscribers,
     arguments,
     database,
@@ -38,6 +43,16 @@ from bench.common import (
 )
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+SETTLE_SECONDS = 3.0
+
+
+def service_cpu(running: list[Service]) -> float:
+    """CPU seconds (user + system) the service processes have used so far."""
+    total = 0.0
+    for service in running:
+        times = psutil.Process(service.process.pid).cpu_times()
+        total += times.user + times.system
+    return total
 
 
 def redis_up() -> bool:
@@ -99,9 +114,15 @@ async def measure(
                     workdir / name / str(rate),
                     poll=poll_spec,
                 )
+                # A patient pays seconds after the QR appears, not in the same
+                # instant that every screen subscribes: let the subscriptions'
+                # start (snapshots, the watch keeper's first mark) finish first.
+                await asyncio.sleep(SETTLE_SECONDS)
                 simulator.callbacks_sent.clear()
+                cpu_before = service_cpu(running)
                 await pay_at_rate(simulator, intents, rate)
                 seen = await subscribers.results(within=60)
+                cpu = service_cpu(running) - cpu_before
                 values = latencies(simulator, intents, seen)
                 rows.append(
                     {
@@ -109,6 +130,7 @@ async def measure(
                         "rate": rate,
                         "payments": count,
                         "missing": count - len(values),
+                        "service_cpu_ms_per_payment": round(1000 * cpu / count, 1),
                         **percentiles(values),
                         "latencies_s": values,
                     }
@@ -150,7 +172,17 @@ async def run(args: argparse.Namespace, db_url: str, work: Path) -> None:
         )
     print_table(
         "push_latency: callback sent -> subscriber holds settled PAID",
-        ["variant", "rate/s", "n", "missing", "p50 ms", "p90 ms", "p99 ms", "max ms"],
+        [
+            "variant",
+            "rate/s",
+            "n",
+            "missing",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "max ms",
+            "CPU ms/payment",
+        ],
         [
             [
                 r["variant"],
@@ -161,6 +193,7 @@ async def run(args: argparse.Namespace, db_url: str, work: Path) -> None:
                 r.get("p90_ms"),
                 r.get("p99_ms"),
                 r.get("max_ms"),
+                r["service_cpu_ms_per_payment"],
             ]
             for r in results
         ],

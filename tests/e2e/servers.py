@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -107,3 +108,48 @@ class ServiceProcess:
             await asyncio.wait_for(asyncio.to_thread(self.process.wait), 30)
         except TimeoutError:
             self.kill()
+
+
+class ThrowawayRedis:
+    """A redis-server of our own on a free port (nothing kept on disk), which a
+    test may stop and start again to play an outage."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> None:
+        executable = shutil.which("redis-server")
+        if executable is None:
+            raise RuntimeError("no redis-server binary")
+        self._process = subprocess.Popen(  # noqa: S603 - a fixed command
+            [
+                executable,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            async with asyncio.timeout(10):
+                while True:
+                    with socket.socket() as probe:
+                        if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                            return
+                    await asyncio.sleep(0.05)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(10)
+            self._process = None

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import shutil
 import socket
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -17,7 +16,12 @@ import pytest
 from app.auth import StaffTokens
 from qpay.simulator import QPaySimulator
 from tests.conftest import TEST_JWT_SECRET
-from tests.e2e.servers import ServiceProcess, free_port, serve_in_process
+from tests.e2e.servers import (
+    ServiceProcess,
+    ThrowawayRedis,
+    free_port,
+    serve_in_process,
+)
 from tests.e2e.ws import graphql_socket
 from tests.integration.gql import CREATE_INVOICE, CREATE_QPAY
 
@@ -125,39 +129,23 @@ async def test_push_crosses_processes_when_events_go_through_redis(
 async def test_subscriber_ends_paid_when_redis_restarts_mid_payment(
     clean_db: str, tmp_path: Path
 ) -> None:
-    port = free_port()
-    command = [
-        "redis-server",
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
-    redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
-    await asyncio.sleep(0.3)
-    holder = {"redis": redis}
+    redis = ThrowawayRedis()
+    await redis.start()
 
     async def restart_redis() -> None:
-        holder["redis"].terminate()
-        holder["redis"].wait(10)
+        redis.stop()
         await asyncio.sleep(1.0)
-        holder["redis"] = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
-        await asyncio.sleep(0.5)
+        await redis.start()
 
     try:
-        async with two_processes(clean_db, f"redis://127.0.0.1:{port}/0", tmp_path) as (
+        async with two_processes(clean_db, redis.url, tmp_path) as (
             a,
             b,
             simulator,
         ):
             statuses = await pay_across(a, b, simulator, during=restart_redis)
     finally:
-        holder["redis"].terminate()
-        holder["redis"].wait(10)
+        redis.stop()
 
     assert statuses[0] == "PENDING"
     assert statuses[-1] == "PAID"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import subprocess
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from app.main import create_app
 from qpay.simulator import QPaySimulator
 from tests import db
 from tests.conftest import TEST_JWT_SECRET, SettingsFactory
-from tests.e2e.servers import free_port, serve_in_process
+from tests.e2e.servers import ThrowawayRedis, free_port, serve_in_process
 from tests.e2e.ws import graphql_socket
 from tests.integration.gql import CREATE_INVOICE, CREATE_QPAY, SETTLE
 
@@ -152,20 +151,8 @@ async def test_no_payment_is_lost_when_postgres_restarts_under_traffic(
 async def test_settlement_continues_and_subscribers_resync_when_redis_is_down(
     clean_db: str, make_settings: SettingsFactory
 ) -> None:
-    port = free_port()
-    command = [
-        "redis-server",
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
-    redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
-    await asyncio.sleep(0.3)
+    redis = ThrowawayRedis()
+    await redis.start()
     simulator = QPaySimulator()
     try:
         async with (
@@ -174,7 +161,7 @@ async def test_settlement_continues_and_subscribers_resync_when_redis_is_down(
                 make_settings,
                 clean_db,
                 simulator_url,
-                events_url=f"redis://127.0.0.1:{port}/0",
+                events_url=redis.url,
                 qpay_poll_interval_seconds=30,
             ) as (base, client),
         ):
@@ -190,8 +177,7 @@ async def test_settlement_continues_and_subscribers_resync_when_redis_is_down(
                 sub = await socket.payment_status(intent["id"], secret)
                 await sub.wait_for(lambda e: e["intent"]["status"] == "PENDING")
 
-                redis.terminate()
-                redis.wait(10)
+                redis.stop()
                 simulator.pay(intent["qpayInvoiceId"])
                 await simulator.wait_callbacks()
                 async with asyncio.timeout(20):  # settled despite Redis being down
@@ -208,14 +194,13 @@ async def test_settlement_continues_and_subscribers_resync_when_redis_is_down(
                     lambda e: e["intent"]["status"] == "PAID", within=30
                 )
 
-                redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
+                await redis.start()
                 async with asyncio.timeout(30):
                     while (await client.get("/readyz")).status_code != 200:
                         await asyncio.sleep(0.2)
             ready_after = (await client.get("/readyz")).status_code
     finally:
-        redis.terminate()
-        redis.wait(10)
+        redis.stop()
         await simulator.aclose()
 
     assert ready_without == 503

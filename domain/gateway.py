@@ -14,6 +14,8 @@ from enum import StrEnum
 from domain.ebarimt import EbarimtReceiverType
 
 PAID = "PAID"
+# payments.qpay_txn_id is VARCHAR(64): a longer id cannot be QPay's.
+MAX_PAYMENT_ID_LENGTH = 64
 
 
 class QPayEnvironment(StrEnum):
@@ -62,11 +64,24 @@ class PaymentRow:
 
 
 @dataclass(frozen=True, slots=True)
+class MalformedRow:
+    """A row that may be a payment but cannot be recorded as QPay sent it
+    (amount 0 or with 3 decimals, an over-long id, ...): a person must look."""
+
+    payment_id: str | None
+    reason: str
+
+    def describe(self) -> str:
+        return f"QPay payment {self.payment_id or '(no id)'}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
 class PaymentCheck:
     """QPay's payment/check answer for one QPay invoice (all pages)."""
 
     rows: tuple[PaymentRow, ...] = ()
     raw: Mapping[str, object] = field(default_factory=dict)
+    malformed: tuple[MalformedRow, ...] = ()
 
 
 class CancelOutcome(StrEnum):

@@ -113,6 +113,11 @@ class QPayIntent:
         return self.paid_amount > ZERO
 
     @property
+    def paid_in_full(self) -> bool:
+        """True once QPay took at least the intent's amount (in tögrög)."""
+        return self.paid_amount >= self.amount
+
+    @property
     def is_terminal(self) -> bool:
         """Nothing more is expected: a subscription completes here."""
         if self.status is IntentStatus.PENDING:
@@ -136,8 +141,10 @@ class QPayIntent:
         status: IntentStatus | None = None,
         added: Decimal = ZERO,
         payment_id: str | None = None,
+        error: str | None = None,
     ) -> QPayIntent:
-        """The intent after one change (new status and/or more money): version + 1.
+        """The intent after one change (new status, more money and/or a new
+        `error` for a person to read): version + 1.
 
         Raises IllegalTransition when the state machine forbids the move; returns
         the intent itself when nothing changes.
@@ -145,13 +152,15 @@ class QPayIntent:
         target = self.status if status is None else status
         if target is not self.status and target not in ALLOWED_TRANSITIONS[self.status]:
             raise IllegalTransition(f"{self.status} -> {target}")
-        if target is self.status and added == ZERO:
+        last_error = self.last_error if error is None else error
+        if target is self.status and added == ZERO and last_error == self.last_error:
             return self
         return replace(
             self,
             status=target,
             paid_amount=self.paid_amount + added,
             qpay_payment_id=self.qpay_payment_id or payment_id,
+            last_error=last_error,
             version=self.version + 1,
             updated_at=now,
         )

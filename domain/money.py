@@ -28,19 +28,24 @@ def parse_amount_text(text: str) -> Decimal:
     return Decimal(text).quantize(CENT)
 
 
-def require_positive_amount(amount: Decimal, field: str) -> Decimal:
-    """Check a client amount: > 0, at most 2 decimals, fits NUMERIC(14,2)."""
+def amount_problem(amount: Decimal) -> str | None:
+    """What is wrong with an amount of money (None: it is > 0, has at most 2
+    decimals and fits NUMERIC(14,2)). Nothing is ever rounded."""
     if not amount.is_finite():
-        raise DomainError(ErrorCode.INVALID_AMOUNT, "amount must be finite", field)
+        return "amount must be finite"
     # Range first: quantizing a huge value would overflow Decimal's precision.
     if amount > MAX_AMOUNT:
-        raise DomainError(
-            ErrorCode.INVALID_AMOUNT, f"amount must not exceed {MAX_AMOUNT}", field
-        )
+        return f"amount must not exceed {MAX_AMOUNT}"
     if amount <= 0:
-        raise DomainError(ErrorCode.INVALID_AMOUNT, "amount must be above 0", field)
+        return "amount must be above 0"
     if amount != amount.quantize(CENT):
-        raise DomainError(
-            ErrorCode.INVALID_AMOUNT, "amount has more than 2 decimals", field
-        )
+        return "amount has more than 2 decimals"
+    return None
+
+
+def require_positive_amount(amount: Decimal, field: str) -> Decimal:
+    """Check a client amount (see amount_problem); INVALID_AMOUNT otherwise."""
+    problem = amount_problem(amount)
+    if problem is not None:
+        raise DomainError(ErrorCode.INVALID_AMOUNT, problem, field)
     return amount.quantize(CENT)

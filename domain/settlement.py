@@ -66,7 +66,12 @@ def decide_settlement(
     added = sum((row.amount for row in counted), ZERO)
 
     status: IntentStatus | None = None
-    if foreign:
+    error: str | None = None
+    if check.malformed:
+        # A row that may be money but cannot be recorded: a person decides.
+        status = IntentStatus.NEEDS_REVIEW
+        error = _malformed_error(check)
+    elif foreign:
         status = IntentStatus.NEEDS_REVIEW
     elif intent.status is IntentStatus.PENDING:
         if added == ZERO:
@@ -83,6 +88,7 @@ def decide_settlement(
         status=status,
         added=added,
         payment_id=counted[0].payment_id if counted else None,
+        error=error,
     )
     payments = tuple(
         Payment(
@@ -109,3 +115,11 @@ def decide_settlement(
         events=tuple(events),
         foreign_currency_rows=foreign,
     )
+
+
+def _malformed_error(check: PaymentCheck) -> str:
+    rows = sorted(check.malformed, key=lambda row: row.payment_id or "")
+    text = rows[0].describe()
+    if len(rows) > 1:
+        text += f" (and {len(rows) - 1} more unreadable rows)"
+    return text[:1000]

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from persistence import json_codec
+
 # A connection idle for longer than this is pinged before use.
 PING_IF_IDLE_SECONDS = 5.0
 
@@ -30,6 +32,9 @@ def make_engine(
         max_overflow=max_overflow,
         pool_timeout=10,
         echo=echo,
+        # QPay's answers are stored with exact Decimal numbers (json_codec).
+        json_serializer=json_codec.dumps,
+        json_deserializer=json_codec.loads,
     )
     dialect = engine.sync_engine.dialect
 

@@ -44,8 +44,10 @@ from qpay.schemas import (
     PaymentAnswer,
     PaymentListAnswer,
     ReceiptAnswer,
+    RowProblem,
     encode_body,
     parse_answer,
+    split_rows,
 )
 from qpay.tokens import Token, TokenKeeper
 from qpay.transport import Failure, backoff_delay, make_http_client, read_answer, send
@@ -64,12 +66,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class PaymentCheckResult:
-    """payment/check of one invoice, every page merged; `pages` are QPay's JSON."""
+    """payment/check of one invoice, every page merged; `pages` are QPay's JSON.
+    `problems` are the rows that could not be read (see schemas.split_rows)."""
 
     count: int
     paid_amount: Decimal | None
     rows: tuple[CheckRowAnswer, ...]
     pages: tuple[JsonDict, ...]
+    problems: tuple[RowProblem, ...] = ()
 
 
 def _segment(value: str) -> str:
@@ -279,6 +283,7 @@ class QPayClient:
             raise ValueError("page_limit must be within 1..100")
         parse = _parser(CheckPageAnswer, "payment check")
         rows: list[CheckRowAnswer] = []
+        problems: list[RowProblem] = []
         pages: list[JsonDict] = []
         page_number = 1
         while True:
@@ -295,10 +300,16 @@ class QPayClient:
                 read=True,
             )
             pages.append(page.raw)
-            rows.extend(page.rows)
-            if not page.rows or len(rows) >= page.count:
+            parsed, unreadable = split_rows(page.rows)
+            rows.extend(parsed)
+            problems.extend(unreadable)
+            if not page.rows or len(rows) + len(problems) >= page.count:
                 return PaymentCheckResult(
-                    page.count, page.paid_amount, tuple(rows), tuple(pages)
+                    page.count,
+                    page.paid_amount,
+                    tuple(rows),
+                    tuple(pages),
+                    tuple(problems),
                 )
             if page_number >= MAX_CHECK_PAGES:
                 raise QPayUnavailable(

@@ -148,7 +148,7 @@ def parse_error_body(content: bytes | str) -> ErrorBody:
     )
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return ErrorBody(None, excerpt(text) or "(empty body)")
     if not isinstance(data, Mapping):
         return ErrorBody(None, excerpt(text))

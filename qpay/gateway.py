@@ -8,32 +8,44 @@ domain's values and QPay's errors to the domain's:
 
 except on cancel_invoice, where INVOICE_ALREADY_CANCELED and INVOICE_PAID
 are answers (ALREADY_CANCELLED, ALREADY_PAID), not errors.
+
+payment/check rows are checked against what the payments table can hold
+(amount > 0 with at most 2 decimals within NUMERIC(14,2), an id of at most 64
+characters, a three-letter currency): a PAID row that fails becomes a
+MalformedRow for a person to look at, never a row that fails an insert.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Literal
 
 from domain.errors import GatewayRejected, GatewayUnavailable
 from domain.gateway import (
+    MAX_PAYMENT_ID_LENGTH,
+    PAID,
     CancelOutcome,
     CreatedInvoice,
     Deeplink,
     InvoiceRequest,
     IssuedReceipt,
+    MalformedRow,
     PaymentCheck,
     PaymentRow,
     QPayEnvironment,
     ReceiptRequest,
 )
+from domain.money import amount_problem
 from qpay.client import QPayClient
 from qpay.errors import QPayError, QPayUnavailable
-from qpay.schemas import CheckRowAnswer, ReceiptAnswer
+from qpay.schemas import CheckRowAnswer, ReceiptAnswer, RowProblem
 
 ALREADY_CANCELLED = "INVOICE_ALREADY_CANCELED"  # QPay's spelling
 ALREADY_PAID = "INVOICE_PAID"
 MAX_DESCRIPTION = 255
 DEFAULT_CURRENCY = "MNT"
+CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 
 
 def _domain_error(error: QPayError) -> GatewayUnavailable | GatewayRejected:
@@ -49,9 +61,46 @@ def _row(row: CheckRowAnswer) -> PaymentRow:
         payment_id=row.payment_id,
         status=row.payment_status,
         amount=row.payment_amount,
-        currency=row.payment_currency or DEFAULT_CURRENCY,
+        currency=_currency(row),
         payment_type=row.kind,
     )
+
+
+def _currency(row: CheckRowAnswer) -> str:
+    return (row.payment_currency or DEFAULT_CURRENCY).strip().upper()
+
+
+def _row_problem(row: CheckRowAnswer) -> str | None:
+    """Why this row cannot be recorded as it is (None: it can)."""
+    if len(row.payment_id) > MAX_PAYMENT_ID_LENGTH:
+        return f"payment id longer than {MAX_PAYMENT_ID_LENGTH} characters"
+    if CURRENCY_CODE.fullmatch(_currency(row)) is None:
+        return f"currency {(row.payment_currency or '')[:16]!r} is not a code"
+    problem = amount_problem(row.payment_amount)
+    if problem is not None:
+        return f"{problem} ({str(row.payment_amount)[:32]})"
+    return None
+
+
+def _checked(
+    answers: Iterable[CheckRowAnswer], problems: Iterable[RowProblem]
+) -> tuple[tuple[PaymentRow, ...], tuple[MalformedRow, ...]]:
+    """The rows we can record, and the ones that may be a payment but cannot
+    be recorded as QPay sent them. A bad row that is not PAID changes nothing
+    and is left out."""
+    rows: list[PaymentRow] = []
+    malformed: list[MalformedRow] = []
+    for answer in answers:
+        problem = _row_problem(answer)
+        if problem is None:
+            rows.append(_row(answer))
+        elif answer.payment_status == PAID:
+            malformed.append(MalformedRow(answer.payment_id[:64], problem))
+    for unreadable in problems:
+        # A row whose status cannot even be read may be a payment.
+        if unreadable.status in (None, PAID):
+            malformed.append(MalformedRow(unreadable.payment_id, unreadable.reason))
+    return tuple(rows), tuple(malformed)
 
 
 class QPayGateway:
@@ -122,9 +171,11 @@ class QPayGateway:
             result = await self._client.check_payment(qpay_invoice_id)
         except QPayError as error:
             raise _domain_error(error) from None
+        rows, malformed = _checked(result.rows, result.problems)
         return PaymentCheck(
-            rows=tuple(_row(row) for row in result.rows),
+            rows=rows,
             raw={"count": result.count, "pages": list(result.pages)},
+            malformed=malformed,
         )
 
     async def cancel_invoice(self, qpay_invoice_id: str) -> CancelOutcome:

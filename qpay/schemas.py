@@ -2,10 +2,14 @@
 
 Answers: unknown fields are ignored, statuses stay plain strings (only exact
 "PAID" counts as paid, and the domain decides that), both payment/check row
-shapes are read, and every amount goes through `Decimal(str(x))` whether QPay
-sent a JSON number or a string. Each parsed answer keeps QPay's JSON dict in
+shapes are read, and every amount becomes a Decimal whether QPay sent a JSON
+number or a string. Each parsed answer keeps QPay's JSON dict in
 `.raw` for audit. A malformed answer becomes QPayUnavailable (QPay answered,
-so the request may well have been processed), never a pydantic error.
+so the request may well have been processed), never a pydantic error; the
+rows of payment/check are read one by one (`split_rows`), so a row that does
+not parse is reported as a RowProblem and the others still count.
+Numbers arrive as Decimal (qpay/transport.py parses JSON with
+parse_float=Decimal), so no amount ever passes through a float.
 
 Requests: `encode_body` writes amounts as JSON integers when whole and as
 decimal strings otherwise (QPay accepts both, reference/qpay-v2.md §11), and
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
 
@@ -175,7 +180,43 @@ class CheckRowAnswer(Answer):
 class CheckPageAnswer(Answer):
     count: int = Field(ge=0)
     paid_amount: Amount | None = None
-    rows: list[CheckRowAnswer] = Field(default_factory=list)
+    # Read one by one with `split_rows`: one bad row must not hide the others.
+    rows: list[Any] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """A payment/check row we could not read; what QPay said of it, and why."""
+
+    payment_id: str | None
+    status: str | None
+    reason: str
+
+
+def split_rows(
+    rows: Sequence[object],
+) -> tuple[list[CheckRowAnswer], list[RowProblem]]:
+    """The rows that parse, and a RowProblem for each that does not."""
+    parsed: list[CheckRowAnswer] = []
+    problems: list[RowProblem] = []
+    for data in rows:
+        try:
+            parsed.append(parse_answer(CheckRowAnswer, data, what="payment row"))
+        except QPayUnavailable as error:
+            problems.append(_problem(data, error.message))
+    return parsed, problems
+
+
+def _problem(data: object, reason: str) -> RowProblem:
+    if not isinstance(data, dict):
+        return RowProblem(None, None, reason)
+    payment_id = _as_text(data.get("payment_id"))
+    status = data.get("payment_status")
+    return RowProblem(
+        payment_id[:64] if isinstance(payment_id, str) else None,
+        status[:32] if isinstance(status, str) else None,
+        reason,
+    )
 
 
 class PaymentAnswer(Answer):

@@ -9,9 +9,11 @@ failure carries the observer's outcome label and whether a read may retry it.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import httpx
@@ -117,13 +119,24 @@ async def send(
     )
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_exact(content: bytes | str) -> Any:
+    """JSON with every non-integer number as a Decimal, never a float (an
+    amount must not pass through binary floating point), and NaN/Infinity
+    refused. Raises ValueError for anything that is not JSON."""
+    return json.loads(content, parse_float=Decimal, parse_constant=_no_constant)
+
+
 def json_or_none(response: httpx.Response) -> Any:
     """The JSON of an answer, {} for an empty body, None when not JSON."""
     if not response.content.strip():
         return {}
     try:
-        return response.json()
-    except ValueError:
+        return loads_exact(response.content)
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return None
 
 

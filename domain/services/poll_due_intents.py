@@ -109,6 +109,7 @@ async def _check_one(
     """(the intent after the check or None on a QPay failure, whether this
     check recorded a payment)."""
     recorded = False
+    intent: QPayIntent | None = None
     try:
         if item.expired:
             intent = await expire_qpay_intent(
@@ -121,7 +122,11 @@ async def _check_one(
             intent, recorded = outcome.intent, bool(outcome.recorded)
     except DomainError as error:
         logger.warning("poll of intent %s failed: %s", item.intent_id, error.code)
-        intent = None
+    except Exception:
+        # A bug or the database: this intent backs off, the others go on.
+        logger.exception("poll of intent %s failed", item.intent_id)
+    # Released whatever the check raised; only a cancellation (shutdown) skips
+    # this, and then the lease lapses by itself.
     async with uow() as tx:
         await tx.intents.release(
             item.intent_id, owner, next_delay(item, policy, failed=intent is None)

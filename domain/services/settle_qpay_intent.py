@@ -60,7 +60,11 @@ async def settle_qpay_intent(
     assert ref.qpay_invoice_id is not None  # noqa: S101  # checked just above
     if check is None:
         check = await gateway.check_payment(ref.qpay_invoice_id)
-    if close_as is None and not any(row.is_paid for row in check.rows):
+    if (
+        close_as is None
+        and not check.malformed
+        and not any(row.is_paid for row in check.rows)
+    ):
         # Nothing paid at QPay: nothing can change, skip the locking transaction.
         async with uow() as tx:
             current = await tx.intents.get(ref.intent_id)

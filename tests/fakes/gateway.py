@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from uuid import uuid4
 
-from domain.errors import DomainError
 from domain.gateway import (
     CancelOutcome,
     CreatedInvoice,
     Deeplink,
     InvoiceRequest,
     IssuedReceipt,
+    MalformedRow,
     PaymentCheck,
     PaymentRow,
     QPayEnvironment,
@@ -24,6 +24,7 @@ from domain.gateway import (
 class FakeInvoice:
     request: InvoiceRequest
     rows: list[PaymentRow] = field(default_factory=list)
+    malformed: list[MalformedRow] = field(default_factory=list)
     cancelled: bool = False
 
 
@@ -31,7 +32,8 @@ class FakePaymentGateway:
     def __init__(self) -> None:
         self.invoices: dict[str, FakeInvoice] = {}
         self.calls: list[str] = []
-        self.fail_with: dict[str, DomainError] = {}
+        # A DomainError as QPay's refusal; any other exception as a bug.
+        self.fail_with: dict[str, Exception] = {}
         self.receipts: list[ReceiptRequest] = []
 
     @property
@@ -60,7 +62,10 @@ class FakePaymentGateway:
 
     async def check_payment(self, qpay_invoice_id: str) -> PaymentCheck:
         self._maybe_fail("check_payment")
-        return PaymentCheck(rows=tuple(self.invoices[qpay_invoice_id].rows))
+        invoice = self.invoices[qpay_invoice_id]
+        return PaymentCheck(
+            rows=tuple(invoice.rows), malformed=tuple(invoice.malformed)
+        )
 
     async def cancel_invoice(self, qpay_invoice_id: str) -> CancelOutcome:
         self._maybe_fail("cancel_invoice")

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.events import IntentChanged, PaymentRecorded
-from domain.gateway import PaymentCheck, PaymentRow
+from domain.gateway import MalformedRow, PaymentCheck, PaymentRow
 from domain.intents import IntentStatus, QPayIntent
 from domain.invoices import Invoice, InvoiceStatus, status_for
 from domain.settlement import SettlementDecision, decide_settlement
@@ -204,3 +204,35 @@ def test_invariants_hold_when_checks_arrive_in_any_sequence(
             assert intent.paid_amount == intent.amount
         if intent.status is IntentStatus.PENDING:
             assert intent.paid_amount == Decimal("0.00")
+
+
+def test_malformed_paid_row_sends_the_intent_to_review_and_records_the_rest() -> None:
+    invoice = make_invoice(total=Decimal("10000.00"))
+    intent = make_intent(invoice)
+    check = PaymentCheck(
+        rows=(make_row("10000.00", payment_id="P1"),),
+        malformed=(MalformedRow("P2", "amount must be above 0 (0)"),),
+    )
+
+    decision = decide_settlement(intent, invoice, frozenset(), check, now=T0)
+
+    assert decision.intent.status is IntentStatus.NEEDS_REVIEW
+    assert decision.intent.last_error == "QPay payment P2: amount must be above 0 (0)"
+    assert [p.qpay_payment_id for p in decision.payments] == ["P1"]
+    assert decision.invoice.paid_amount == Decimal("10000.00")
+
+
+@pytest.mark.parametrize("status", list(IntentStatus))
+def test_malformed_row_needs_review_in_every_state_and_only_once(
+    status: IntentStatus,
+) -> None:
+    invoice = make_invoice()
+    intent = make_intent(invoice, status=status)
+    check = PaymentCheck(malformed=(MalformedRow(None, "unreadable"),))
+
+    first = decide_settlement(intent, invoice, frozenset(), check, now=T0)
+    again = decide_settlement(first.intent, invoice, frozenset(), check, now=T0)
+
+    assert first.intent.status is IntentStatus.NEEDS_REVIEW
+    assert first.intent.last_error == "QPay payment (no id): unreadable"
+    assert first.changed and not again.changed

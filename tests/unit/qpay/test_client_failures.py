@@ -263,14 +263,21 @@ async def test_raises_unavailable_reached_when_invoice_create_answers_garbage(
     assert rig.observed[-1] == ("invoice_create", "malformed")
 
 
-async def test_raises_unavailable_when_a_check_row_has_a_bad_amount(rig: Rig) -> None:
-    row = {"payment_id": "p1", "payment_status": "PAID", "payment_amount": "NaN"}
+async def test_reports_the_row_not_the_page_when_a_check_row_has_a_bad_amount(
+    rig: Rig,
+) -> None:
+    bad = {"payment_id": "p1", "payment_status": "PAID", "payment_amount": "NaN"}
+    good = {"payment_id": "p2", "payment_status": "PAID", "payment_amount": "5.00"}
     rig.router.post("/payment/check").respond(
-        200, json={"count": 1, "paid_amount": 0, "rows": [row]}
+        200, json={"count": 2, "paid_amount": 5, "rows": [bad, good]}
     )
 
-    with pytest.raises(QPayUnavailable, match="payment_amount"):
-        await rig.client.check_payment(INVOICE_ID)
+    result = await rig.client.check_payment(INVOICE_ID)
+
+    assert [row.payment_id for row in result.rows] == ["p2"]
+    (problem,) = result.problems
+    assert (problem.payment_id, problem.status) == ("p1", "PAID")
+    assert "payment_amount" in problem.reason
 
 
 async def test_reports_each_attempt_once_to_the_observer_when_calls_run(

@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,7 +22,9 @@ from qpay.schemas import (
     encode_body,
     parse_amount,
     parse_answer,
+    split_rows,
 )
+from qpay.transport import json_or_none
 
 DOCUMENTED_ROW = {
     "payment_id": "493622150113497",
@@ -190,7 +193,8 @@ def test_reads_both_row_shapes_and_ignores_unknown_fields_when_checking() -> Non
 
     parsed = parse_answer(CheckPageAnswer, page, what="payment check")
 
-    documented, live = parsed.rows
+    (documented, live), problems = split_rows(parsed.rows)
+    assert problems == []
     assert (documented.kind, documented.wallet, documented.fee) == (
         "P2P",
         "qPay wallet",
@@ -273,8 +277,6 @@ def test_reads_lottery_and_qr_data_when_a_receipt_comes_back() -> None:
     "data",
     [
         {"count": 1, "rows": "not a list"},
-        {"count": 1, "rows": [{"payment_id": "p", "payment_status": "PAID"}]},
-        {"count": 1, "rows": [{**DOCUMENTED_ROW, "payment_amount": "-5"}]},
         {"count": "many", "rows": []},
         [],
     ],
@@ -287,3 +289,51 @@ def test_raises_unavailable_not_a_pydantic_error_when_the_answer_is_malformed(
 
     assert caught.value.may_have_reached is True
     assert caught.value.__context__ is None
+
+
+@pytest.mark.parametrize(
+    ("row", "payment_id", "status"),
+    [
+        ({"payment_id": "p", "payment_status": "PAID"}, "p", "PAID"),
+        ({**DOCUMENTED_ROW, "payment_amount": "-5"}, "493622150113497", "PAID"),
+        ({"payment_status": "PAID", "payment_amount": "5"}, None, "PAID"),
+        ({"payment_id": 42, "payment_amount": "5"}, "42", None),
+        ("not a row", None, None),
+    ],
+)
+def test_keeps_the_good_rows_and_reports_the_bad_one_when_a_row_is_malformed(
+    row: Any, payment_id: str | None, status: str | None
+) -> None:
+    page = {"count": 2, "rows": [row, LIVE_ROW]}
+
+    parsed = parse_answer(CheckPageAnswer, page, what="payment check")
+    rows, problems = split_rows(parsed.rows)
+
+    assert [r.payment_id for r in rows] == [LIVE_ROW["payment_id"]]
+    (problem,) = problems
+    assert (problem.payment_id, problem.status) == (payment_id, status)
+    assert problem.reason
+
+
+def test_reads_json_numbers_as_exact_decimals_never_floats() -> None:
+    response = httpx.Response(
+        200, content=b'{"count": 1, "paid_amount": 0.1, "rows": [{"x": 1.10}]}'
+    )
+
+    data = json_or_none(response)
+
+    assert data["paid_amount"] == Decimal("0.1")
+    assert isinstance(data["paid_amount"], Decimal)
+    assert str(data["rows"][0]["x"]) == "1.10"
+
+
+@pytest.mark.parametrize("body", [b'{"paid_amount": NaN}', b'{"a": Infinity}'])
+def test_refuses_nan_and_infinity_when_reading_json(body: bytes) -> None:
+    assert json_or_none(httpx.Response(200, content=body)) is None
+
+
+def test_reads_deeply_nested_bodies_as_not_json_rather_than_crashing() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+
+    assert json_or_none(httpx.Response(200, content=deep)) is None
+    assert parse_error_body(deep).code is None

@@ -230,3 +230,64 @@ async def test_reports_the_environment_and_hides_secrets_when_printed(
 
     assert adapter.environment is QPayEnvironment.SANDBOX
     assert "s3cret" not in repr(adapter)
+
+
+GOOD_ROW = {"payment_id": "p-good", "payment_status": "PAID", "payment_amount": "5.00"}
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ({"payment_amount": "0"}, "above 0"),
+        ({"payment_amount": "0.001"}, "more than 2 decimals"),
+        ({"payment_amount": 10.005}, "more than 2 decimals"),
+        ({"payment_amount": "1000000000000000.00"}, "must not exceed"),
+        ({"payment_id": "9" * 65}, "longer than 64"),
+        ({"payment_currency": "US Dollar"}, "not a code"),
+        ({"payment_amount": "abc"}, "payment_amount"),
+    ],
+)
+async def test_flags_a_paid_row_that_cannot_be_recorded_and_keeps_the_others(
+    rig: Rig, row: dict[str, object], reason: str
+) -> None:
+    bad = {
+        "payment_id": "p-bad",
+        "payment_status": "PAID",
+        "payment_amount": "5.00",
+        **row,
+    }
+    rig.router.post("/payment/check").respond(
+        200, json={"count": 2, "rows": [bad, GOOD_ROW]}
+    )
+
+    check = await gateway(rig).check_payment("inv-42")
+
+    assert check.rows == (PaymentRow("p-good", "PAID", Decimal("5.00"), "MNT"),)
+    (malformed,) = check.malformed
+    assert malformed.payment_id == str(bad["payment_id"])[:64]
+    assert reason in malformed.reason
+
+
+async def test_leaves_out_a_bad_row_that_is_not_paid_when_checking(rig: Rig) -> None:
+    failed = {
+        "payment_id": "p-old",
+        "payment_status": "FAILED",
+        "payment_amount": "0",
+    }
+    rig.router.post("/payment/check").respond(
+        200, json={"count": 2, "rows": [failed, GOOD_ROW]}
+    )
+
+    check = await gateway(rig).check_payment("inv-42")
+
+    assert [row.payment_id for row in check.rows] == ["p-good"]
+    assert check.malformed == ()
+
+
+async def test_reads_a_foreign_currency_in_capitals_when_checking(rig: Rig) -> None:
+    row = {**GOOD_ROW, "payment_currency": "usd"}
+    rig.router.post("/payment/check").respond(200, json={"count": 1, "rows": [row]})
+
+    check = await gateway(rig).check_payment("inv-42")
+
+    assert check.rows[0].currency == "USD"

@@ -287,3 +287,26 @@ async def test_poll_reports_found_money_when_the_callback_was_lost(
     )
 
     assert result.found_money == 1 and result.settled == 1
+
+
+async def test_poller_releases_the_lease_and_logs_a_traceback_when_a_check_crashes(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    invoice = await new_invoice(world)
+    created = await new_intent(world, invoice.id)
+    world.clock.advance(3)
+    world.gateway.fail_with["check_payment"] = RuntimeError("a bug")
+
+    result = await poll_due_intents(
+        "me",
+        uow=world.uow,
+        gateway=world.gateway,
+        clock=world.clock,
+        policy=PollPolicy(3, 60),
+        budget=5,
+    )
+
+    assert result.failed == 1
+    assert world.store.secrets[created.intent.id].leased_by is None
+    (record,) = [r for r in caplog.records if "poll of intent" in r.getMessage()]
+    assert record.exc_info is not None

@@ -20,13 +20,13 @@ async def check_qpay_payment(
     window_seconds: float = CHECK_WINDOW_SECONDS,
 ) -> QPayIntent:
     """Settle from QPay's answer, at most one QPay call per intent per window;
-    inside the window (or once terminal) the stored state is returned."""
+    inside the window the stored state is returned. QPay is asked whatever the
+    intent's state: a paid, cancelled or expired QR can still take money (a
+    second scan, a payment racing the cancel), and it is recorded."""
     async with uow() as tx:
         intent = await tx.intents.get(intent_id)
         if intent is None or not intent.is_created:
             raise not_found("QPay intent", "intentId")
-        if intent.is_terminal:
-            return intent
         claimed = await tx.intents.claim_check(intent_id, window_seconds)
         await tx.commit()
     if not claimed:

@@ -27,6 +27,7 @@ from domain.invoices import (
 )
 from domain.money import ZERO, require_positive_amount
 from domain.ports import Clock, PaymentGateway, UnitOfWork, UnitOfWorkFactory
+from domain.services.check_qpay_payment import CHECK_WINDOW_SECONDS
 from domain.services.settle_qpay_intent import settle_qpay_intent
 from domain.text import clean_text
 
@@ -172,26 +173,32 @@ async def _settle_qpay(
                 f"amount must equal the QPay intent's amount {intent.amount}",
                 "input.amount",
             )
+        config = await tx.methods.get(PaymentMethod.QPAY)
+        if config is None or not config.enabled:
+            raise DomainError(
+                ErrorCode.METHOD_DISABLED, "QPAY is disabled", "input.method"
+            )
         if cmd.ebarimt is not None and intent.ebarimt is None:
             await tx.intents.remember_ebarimt(intent.id, cmd.ebarimt)
-            await tx.commit()
-    if intent.settled:
-        return await _existing(intent.id, uow=uow)
-    outcome = await settle_qpay_intent(intent.id, uow=uow, gateway=gateway, clock=clock)
-    if not outcome.intent.settled:
-        raise DomainError(
-            ErrorCode.PAYMENT_NOT_CONFIRMED,
-            "QPay does not show this invoice as paid",
-            "input.qpayIntentId",
+        # Paid in full: the answer is already known, but QPay is still asked (at
+        # most once per window) for money taken since, such as a second scan.
+        ask = not intent.paid_in_full or await tx.intents.claim_check(
+            intent.id, CHECK_WINDOW_SECONDS
         )
-    if outcome.recorded:
-        return InvoiceSettled(
-            outcome.invoice, outcome.recorded[0], already_settled=False
+        await tx.commit()
+    recorded: tuple[Payment, ...] = ()
+    if ask:
+        outcome = await settle_qpay_intent(
+            intent.id, uow=uow, gateway=gateway, clock=clock
         )
-    return await _existing(intent.id, uow=uow)
+        recorded = outcome.recorded
+    return await _qpay_answer(intent.id, recorded, uow=uow)
 
 
-async def _existing(intent_id: IntentId, *, uow: UnitOfWorkFactory) -> InvoiceSettled:
+async def _qpay_answer(
+    intent_id: IntentId, recorded: tuple[Payment, ...], *, uow: UnitOfWorkFactory
+) -> InvoiceSettled:
+    """The intent's first payment, once QPay took its whole amount."""
     async with uow() as tx:
         intent = await tx.intents.get(intent_id)
         if intent is None:
@@ -200,5 +207,19 @@ async def _existing(intent_id: IntentId, *, uow: UnitOfWorkFactory) -> InvoiceSe
         payments = await tx.payments.list_for_invoices([intent.invoice_id])
     if invoice is None:
         raise not_found("invoice", "input.invoiceId")
-    payment = next((p for p in payments if p.intent_id == intent_id), None)
-    return InvoiceSettled(invoice, payment, already_settled=True)
+    if intent.paid_amount == ZERO:
+        raise DomainError(
+            ErrorCode.PAYMENT_NOT_CONFIRMED,
+            "QPay does not show this invoice as paid",
+            "input.qpayIntentId",
+        )
+    if not intent.paid_in_full:
+        raise DomainError(
+            ErrorCode.PAYMENT_NOT_CONFIRMED,
+            f"QPay shows {intent.paid_amount} of {intent.amount} paid for this QPay "
+            f"invoice; the intent is {intent.status.value}",
+            "input.qpayIntentId",
+        )
+    first = next(p for p in payments if p.intent_id == intent_id)
+    fresh = {payment.id for payment in recorded}
+    return InvoiceSettled(invoice, first, already_settled=first.id not in fresh)

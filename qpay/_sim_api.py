@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Collection
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -21,10 +20,12 @@ from starlette.routing import Route
 
 from qpay._sim_checks import (
     COMPANY_REGISTER,
-    LIST_DATE,
+    MAX_PAGE_LIMIT,
     answer,
     invoice_problem,
+    list_date,
     page_offset,
+    utc_offset,
 )
 from qpay._sim_payloads import (
     deeplinks,
@@ -40,6 +41,7 @@ from qpay._sim_payloads import (
 from qpay._sim_state import (
     RowShape,
     SimInvoice,
+    SimPayment,
     SimState,
     SimToken,
     decode_basic,
@@ -73,6 +75,9 @@ class SimulatorLike(Protocol):
 
     @property
     def row_shape(self) -> RowShape: ...
+
+    @property
+    def list_utc_offset_hours(self) -> float: ...
 
     def clock(self) -> float: ...
 
@@ -311,36 +316,57 @@ class QPayApi:
         body = await read_json(request)
         if not isinstance(body, dict):
             return answer(error_body("OBJECT_DATA_ERROR"), 400)
-        offset = page_offset(body, required=True)
+        offset = page_offset(body, required=True, limit_checked=False)
         if isinstance(offset, Response):
             return offset
         page_number, page_limit = offset
+        if page_limit > MAX_PAGE_LIMIT:
+            # Where payment/check refuses with a 400, the sandbox answers large
+            # pages of this endpoint with a 500 (reference §5.3).
+            return answer(error_body("SYSTEM_BUSY"), 500)
+        # The dates' timezone is not documented (reference §5.3): UTC unless a
+        # test models QPay reading them as local time (Ulaanbaatar is UTC+8).
+        zone = utc_offset(self.sim.list_utc_offset_hours)
+        start_at = list_date(body, "start_date", zone)
+        if isinstance(start_at, Response):
+            return start_at
+        end_at = list_date(body, "end_date", zone)
+        if isinstance(end_at, Response):
+            return end_at
         object_type, object_id = body.get("object_type"), body.get("object_id")
-        dates: list[float] = []
-        for name in ("start_date", "end_date"):
-            try:
-                # The timezone is not documented (reference §5.3): read as UTC.
-                text = f"{body.get(name)} +0000"
-                moment = datetime.strptime(text, f"{LIST_DATE} %z")
-            except ValueError:
-                return answer(validation_error(name, "DATE", "Invalid date!"), 400)
-            dates.append(moment.timestamp())
         if object_type == "MERCHANT" and object_id != self.state.merchant_id:
             return answer(error_body("PERMISSION_DENIED"), 401)
         if object_type not in ("INVOICE", "MERCHANT", "QR"):
             return answer(error_body("INVALID_OBJECT_TYPE"), 400)
-        rows = [
-            list_row_json(payment, invoice)
-            for invoice in self.state.invoices.values()
-            if object_type == "MERCHANT"
-            # For INVOICE the object id is the invoice_code (reference §5.3).
-            or (object_type == "INVOICE" and invoice.invoice_code == object_id)
-            or (object_type == "QR" and invoice.qr_text == object_id)
-            for payment in self.state.invoice_payments(invoice)
-            if dates[0] <= payment.paid_at <= dates[1]
+        listed = [
+            (payment, invoice)
+            for payment, invoice in self._payments_of(object_type, object_id)
+            if start_at <= payment.paid_at <= end_at
         ]
+        # Oldest first, ties by id: pages stay stable while payments arrive.
+        listed.sort(key=lambda pair: (pair[0].paid_at, pair[0].payment_id))
         start = (page_number - 1) * page_limit
-        return answer({"count": len(rows), "rows": rows[start : start + page_limit]})
+        page = listed[start : start + page_limit]
+        return answer(
+            {
+                "count": len(listed),
+                "rows": [list_row_json(payment, invoice) for payment, invoice in page],
+            }
+        )
+
+    def _payments_of(
+        self, object_type: str, object_id: object
+    ) -> Iterator[tuple[SimPayment, SimInvoice]]:
+        """The payments payment/list reports for one object, with invoices."""
+        for invoice in self.state.invoices.values():
+            if (
+                object_type == "MERCHANT"
+                # For INVOICE the object id is the invoice_code (reference §5.3).
+                or (object_type == "INVOICE" and invoice.invoice_code == object_id)
+                or (object_type == "QR" and invoice.qr_text == object_id)
+            ):
+                for payment in self.state.invoice_payments(invoice):
+                    yield payment, invoice
 
     # --- e-Barimt ---------------------------------------------------------------
 
@@ -363,10 +389,9 @@ class QPayApi:
                 return answer(error_body("PAYMENT_NOTFOUND"), 422)
             if payment.status != "PAID":
                 return answer(error_body("PAYMENT_NOT_PAID"), 400)
-            for existing in self.state.receipts.values():
-                same = existing.payment is payment and existing.family == family
-                if same and existing.status == "REGISTERED":
-                    return answer(receipt_json(existing, self.state.merchant_id))
+            # Every create makes a new receipt. Nothing says QPay's create is
+            # idempotent, so the simulator models the worst case: a replayed
+            # create registers the sale twice.
             receipt = new_receipt(
                 family,
                 payment,
@@ -403,13 +428,7 @@ class QPayApi:
     async def ebarimt_v3_cancel(self, request: Request) -> Response:
         payment_id = request.path_params["id"]
         async with self.state.lock:
-            found = [
-                r
-                for r in self.state.receipts.values()
-                if r.family == "v3"
-                and r.payment.payment_id == payment_id
-                and r.status == "REGISTERED"
-            ]
+            found = self.state.registered_receipts(payment_id, "v3")
             if not found:
                 return answer(error_body("BARIMT_NOT_FOUND"), 422)
             for receipt in found:

@@ -1,10 +1,13 @@
 """Request checks of the QPay simulator, answering QPay's error shapes:
-invoice create fields and limits (reference §4.1), page offsets (§9)."""
+invoice create fields and limits (reference §4.1), page offsets (§9),
+payment/list dates (§5.3); and checks of its own controls' inputs."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
 from starlette.responses import JSONResponse, Response
@@ -30,6 +33,7 @@ MAX_LENGTHS = {
 }
 LINE_REQUIRED = ("line_description", "line_quantity", "line_unit_price")
 LIST_DATE = "%Y-%m-%d %H:%M:%S"
+MAX_PAGE_LIMIT = 100
 COMPANY_REGISTER = re.compile(r"^\d{7}$")
 
 
@@ -47,10 +51,15 @@ def decimal_or_none(value: object) -> Decimal | None:
     return amount if amount.is_finite() else None
 
 
-def page_offset(body: JsonObject, *, required: bool) -> tuple[int, int] | Response:
+def page_offset(
+    body: JsonObject, *, required: bool, limit_checked: bool = True
+) -> tuple[int, int] | Response:
+    """(page_number, page_limit), or QPay's nested 400. With `limit_checked`
+    False a page_limit above 100 passes: payment/list does not refuse it, it
+    fails later (reference §5.3)."""
     offset = body.get("offset")
     if offset is None and not required:
-        return 1, 100
+        return 1, MAX_PAGE_LIMIT
     if not isinstance(offset, dict):
         return answer(validation_error("offset", "REQUIRED", "Required!"), 400)
     values = []
@@ -62,10 +71,28 @@ def page_offset(body: JsonObject, *, required: bool) -> tuple[int, int] | Respon
             error = validation_error(name, "MIN_NUMBER", "Number min value [1]!")
             return answer(error, 400)
         values.append(value)
-    if values[1] > 100:
+    if limit_checked and values[1] > MAX_PAGE_LIMIT:
         error = validation_error("page_limit", "MAX_NUMBER", "Number max value [100]!")
         return answer(error, 400)
     return values[0], values[1]
+
+
+def utc_offset(hours: float) -> timezone:
+    """The fixed zone `hours` east of UTC; ValueError unless within ±24 h."""
+    if not math.isfinite(hours) or not -24 < hours < 24:
+        raise ValueError("the UTC offset must lie strictly within -24..24 hours")
+    return timezone(timedelta(hours=hours))
+
+
+def list_date(body: JsonObject, name: str, zone: timezone) -> float | Response:
+    """A payment/list date ("YYYY-MM-DD HH:mm:ss", read in `zone`) as an
+    epoch, or QPay's nested 400."""
+    value = body.get(name)
+    try:
+        moment = datetime.strptime(str(value), LIST_DATE).replace(tzinfo=zone)
+    except ValueError:
+        return answer(validation_error(name, "DATE", "Invalid date!"), 400)
+    return moment.timestamp()
 
 
 def invoice_problem(
@@ -111,3 +138,34 @@ def invoice_problem(
     if body["invoice_code"] not in invoice_codes:
         return answer(error_body("INVOICE_CODE_INVALID"), 400)
     return amount
+
+
+# --- controls -------------------------------------------------------------
+
+
+def payment_amount(
+    invoice_amount: Decimal,
+    amount: Decimal | str | int | None,
+    raw_amount: str | None,
+) -> Decimal:
+    """What a payment counts for: `amount` (positive, else ValueError), the
+    invoice amount when there is none, or the value of an unchecked
+    `raw_amount` (0 when it is not a finite number)."""
+    if amount is None and raw_amount is not None:
+        parsed = decimal_or_none(raw_amount)
+        return Decimal(0) if parsed is None else parsed
+    try:
+        paid = invoice_amount if amount is None else Decimal(str(amount))
+    except InvalidOperation:
+        raise ValueError(f"not an amount: {amount!r}") from None
+    if not paid.is_finite() or paid <= 0:
+        raise ValueError("amount must be positive")
+    return paid
+
+
+def control_flag(body: JsonObject, name: str) -> bool:
+    """An optional boolean of a control body; TypeError when not a bool."""
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool")
+    return value

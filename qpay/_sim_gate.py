@@ -1,5 +1,13 @@
 """ASGI middleware of the simulator: logs every /v2 request and applies the
-injected faults (delay, then fail) before QPay's routes see it.
+injected faults around QPay's routes.
+
+    delay (before)   wait, then let the route run
+    fail (before)    answer the failure; the route never runs
+    delay (after)    the route runs (state changes), its answer waits
+    fail (after)     the route runs (state changes), its answer is replaced
+
+The "after" kinds model a request QPay processed whose answer was lost: a
+create that timed out or came back 502 but made the invoice or receipt anyway.
 
 The log keeps method, path, query, JSON body, the auth scheme and the time;
 never an Authorization value.
@@ -67,16 +75,33 @@ class SimGate:
         if failure is not None:
             await fault_response(failure)(scope, receive, send)
             return
-        replayed = False
+        # Taken before the route runs, so `count` means the next requests in
+        # the order they arrived, even when they overlap.
+        late_delay = state.take_fault(method, path, delay=True, after=True)
+        late_failure = state.take_fault(method, path, delay=False, after=True)
+        route_receive = _replaying(body, receive)
+        if late_delay is None and late_failure is None:
+            await self.app(scope, route_receive, send)
+        else:
+            held = await self._held_answer(scope, route_receive)
+            if late_delay is not None:
+                await asyncio.sleep(late_delay.delay)
+            if late_failure is not None:
+                await fault_response(late_failure)(scope, receive, send)
+            else:
+                for message in held:
+                    await send(message)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
+    async def _held_answer(self, scope: Scope, receive: Receive) -> list[Message]:
+        """Run the route to the end (its state changes happen) and keep its
+        answer instead of sending it."""
+        held: list[Message] = []
 
-        await self.app(scope, replay, send)
+        async def hold(message: Message) -> None:
+            held.append(message)
+
+        await self.app(scope, receive, hold)
+        return held
 
     def _log(
         self, state: SimState, method: str, path: str, scope: Scope, body: bytes
@@ -103,6 +128,21 @@ class SimGate:
         )
         if len(state.requests) > self.log_limit:
             del state.requests[: len(state.requests) - self.log_limit]
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives the route the body already read, then defers to
+    the server's (for a disconnect)."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 async def _read_body(receive: Receive) -> bytes:

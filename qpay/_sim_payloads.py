@@ -70,6 +70,14 @@ def amount_text(amount: Decimal) -> str:
     return f"{amount:.2f}"
 
 
+def payment_amount_text(payment: SimPayment) -> str:
+    """A payment's `payment_amount`: "100.00", or the raw text a test forced
+    on it to see how the client copes ("abc", "0.001")."""
+    if payment.raw_amount is not None:
+        return payment.raw_amount
+    return amount_text(payment.amount)
+
+
 def qr_text_for(invoice_id: str, amount: Decimal) -> str:
     """An EMVCo merchant-presented QR payload, checksum included."""
     reference = invoice_id.replace("-", "")[:20]
@@ -161,7 +169,7 @@ def iso(epoch: float) -> str:
 
 
 def _transactions(payment: SimPayment) -> tuple[list[JsonObject], list[JsonObject]]:
-    amount = amount_text(payment.amount)
+    amount, currency = payment_amount_text(payment), payment.currency
     if payment.payment_type == "P2P":
         p2p = {
             "transaction_bank_code": "050000",
@@ -170,7 +178,7 @@ def _transactions(payment: SimPayment) -> tuple[list[JsonObject], list[JsonObjec
             "account_number": "50******12",
             "status": "SUCCESS",
             "amount": amount,
-            "currency": "MNT",
+            "currency": currency,
             "settlement_status": "SETTLED",
         }
         return [], [p2p]
@@ -182,7 +190,7 @@ def _transactions(payment: SimPayment) -> tuple[list[JsonObject], list[JsonObjec
         "is_cross_border": False,
         "amount": amount,
         "transaction_amount": amount,
-        "currency": "MNT",
+        "currency": currency,
         "date": iso(payment.paid_at),
         "status": "SUCCESS",
         "settlement_status": "PENDING",
@@ -193,7 +201,7 @@ def _transactions(payment: SimPayment) -> tuple[list[JsonObject], list[JsonObjec
 
 def row_json(payment: SimPayment, shape: RowShape) -> JsonObject:
     """A payment/check row in the documented or the live shape."""
-    amount = amount_text(payment.amount)
+    amount = payment_amount_text(payment)
     if shape == "documented":
         return {
             "payment_id": payment.payment_id,
@@ -201,7 +209,7 @@ def row_json(payment: SimPayment, shape: RowShape) -> JsonObject:
             "payment_date": iso(payment.paid_at),
             "payment_fee": "0.00",
             "payment_amount": amount,
-            "payment_currency": "MNT",
+            "payment_currency": payment.currency,
             "payemnt_wallet": "qPay wallet",  # sic: QPay's documented key
             "transaction_type": payment.payment_type,
         }
@@ -211,7 +219,7 @@ def row_json(payment: SimPayment, shape: RowShape) -> JsonObject:
         "payment_status": payment.status,
         "payment_amount": amount,
         "trx_fee": "0.00",
-        "payment_currency": "MNT",
+        "payment_currency": payment.currency,
         "payment_wallet": "qPay wallet",
         "payment_type": payment.payment_type,
         "next_payment_date": None,
@@ -227,8 +235,8 @@ def payment_json(payment: SimPayment) -> JsonObject:
         "payment_id": payment.payment_id,
         "payment_status": payment.status,
         "payment_fee": "0.00",
-        "payment_amount": amount_text(payment.amount),
-        "payment_currency": "MNT",
+        "payment_amount": payment_amount_text(payment),
+        "payment_currency": payment.currency,
         "payment_date": iso(payment.paid_at),
         "payment_wallet": "qPay wallet",
         "transaction_type": payment.payment_type,
@@ -247,8 +255,8 @@ def list_row_json(payment: SimPayment, invoice: SimInvoice) -> JsonObject:
         "payment_date": iso(payment.paid_at),
         "payment_status": payment.status,
         "payment_fee": "0.00",
-        "payment_amount": amount_text(payment.amount),
-        "payment_currency": "MNT",
+        "payment_amount": payment_amount_text(payment),
+        "payment_currency": payment.currency,
         "payment_wallet": "qPay wallet",
         "payment_name": invoice.description,
         "payment_description": invoice.description,

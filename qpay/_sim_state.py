@@ -34,10 +34,12 @@ class SimToken:
 class SimPayment:
     payment_id: str
     invoice_id: str
-    amount: Decimal
+    amount: Decimal  # what it counts for; 0 when raw_amount is not a number
     payment_type: PaymentType
     paid_at: float
-    status: str = "PAID"
+    status: str = "PAID"  # PAID, CANCELLED, REFUNDED
+    currency: str = "MNT"
+    raw_amount: str | None = None  # written verbatim instead of `amount`
 
 
 @dataclass
@@ -74,7 +76,9 @@ class SimReceipt:
 
 @dataclass
 class Fault:
-    """The next `remaining` matching calls fail (status/body) or wait `delay`."""
+    """The next `remaining` matching calls fail (status/body) or wait `delay`:
+    before QPay's route runs, or, when `after`, once it has run (the request
+    was processed and only the answer is late or lost)."""
 
     pattern: str
     remaining: int
@@ -82,6 +86,7 @@ class Fault:
     status: int = 500
     body: object = None
     delay: float = 0.0
+    after: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         return (
@@ -113,10 +118,13 @@ class SimState:
     tokens_issued: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def take_fault(self, method: str, path: str, *, delay: bool) -> Fault | None:
+    def take_fault(
+        self, method: str, path: str, *, delay: bool, after: bool = False
+    ) -> Fault | None:
         """Consume one matching fault of the kind asked for, if any."""
         for fault in self.faults:
-            if (fault.delay > 0) == delay and fault.matches(method, path):
+            kind = (fault.delay > 0, fault.after)
+            if kind == (delay, after) and fault.matches(method, path):
                 fault.remaining -= 1
                 self.faults = [f for f in self.faults if f.remaining > 0]
                 return fault
@@ -130,6 +138,19 @@ class SimState:
 
     def invoice_payments(self, invoice: SimInvoice) -> list[SimPayment]:
         return [self.payments[p] for p in invoice.payment_ids]
+
+    def registered_receipts(
+        self, payment_id: str, family: Literal["v2", "v3"] | None = None
+    ) -> list[SimReceipt]:
+        """The payment's REGISTERED receipts (of one family, or both), oldest
+        first."""
+        return [
+            receipt
+            for receipt in self.receipts.values()
+            if receipt.payment.payment_id == payment_id
+            and receipt.status == "REGISTERED"
+            and family in (None, receipt.family)
+        ]
 
 
 # --- tokens ------------------------------------------------------------------

@@ -4,21 +4,27 @@
 codes and error bodies as QPay (reference/qpay-v2.md; qpay/_sim_api.py), and
 control endpoints under /_sim, each also a Python method:
 
-    POST /_sim/pay            {invoice_id, amount?, payment_type?, force?}
+    POST /_sim/pay            {invoice_id, amount?, payment_type?, force?,
+                               currency?, payment_id?, raw_amount?}
                               -> {payment_id}
-    POST /_sim/fail           {path, count?, status?, body?, method?}
-    POST /_sim/delay          {path, seconds, count?, method?}
+    POST /_sim/refund         {payment_id}: refunded in QPay's portal (404 unknown)
+    POST /_sim/fail           {path, count?, status?, body?, method?, after?}
+    POST /_sim/delay          {path, seconds, count?, method?, after?}
     POST /_sim/expire-tokens
     POST /_sim/callbacks      {drop?, duplicate?}
     GET  /_sim/callbacks      the callbacks sent: [{url, sent_at, status}]
     POST /_sim/row-shape      {shape: "documented" | "live"}
+    POST /_sim/list-timezone  {utc_offset_hours}: how payment/list reads dates
     GET  /_sim/requests       the request log: [{method, path, query, json, auth, time}]
     POST /_sim/reset
 
 Paying calls the invoice's callback_url the way QPay does: a GET with
 `qpay_payment_id=<id>` appended to its query string, in the background
 (tracked tasks; failures are logged, never raised). Paths given to fail/delay
-may omit the /v2 prefix and may use shell wildcards (`/invoice/*`).
+may omit the /v2 prefix and may use shell wildcards (`/invoice/*`). With
+`after`, the fault strikes once QPay's route has run: the request was
+processed (the invoice or receipt exists) and only its answer is late or lost.
+`registered_receipts(payment_id)` lists the e-Barimt receipts a payment has.
 
 The development run mounts it in process (QPAY_ENV=mock); `qpay-graph
 qpay-sim` serves it alone; tests use it through ASGITransport or a real port.
@@ -43,7 +49,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from qpay._sim_api import QPayApi, read_json
-from qpay._sim_checks import answer
+from qpay._sim_checks import answer, control_flag, payment_amount, utc_offset
 from qpay._sim_gate import SimGate
 from qpay._sim_state import (
     Fault,
@@ -51,6 +57,7 @@ from qpay._sim_state import (
     PaymentType,
     RowShape,
     SimPayment,
+    SimReceipt,
     SimState,
     new_payment_id,
     v2_path,
@@ -83,6 +90,7 @@ class QPaySimulator:
         invoice_codes: Iterable[str] = ("TEST_INVOICE",),
         token_ttl_seconds: int = 86400,
         row_shape: RowShape = "live",
+        list_utc_offset_hours: float = 0.0,
         callback_http: httpx.AsyncClient | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
@@ -91,6 +99,8 @@ class QPaySimulator:
         self.invoice_codes = frozenset(invoice_codes)
         self.token_ttl_seconds = token_ttl_seconds
         self.row_shape: RowShape = row_shape
+        self.list_utc_offset_hours = 0.0
+        self.set_list_utc_offset(list_utc_offset_hours)
         self._now = now
         self._callback_http = callback_http
         self._owns_callback_http = False
@@ -130,11 +140,21 @@ class QPaySimulator:
         *,
         payment_type: PaymentType = "P2P",
         force: bool = False,
+        currency: str = "MNT",
+        payment_id: str | None = None,
+        raw_amount: str | None = None,
     ) -> str:
         """A patient pays (all, part or more than the amount): returns QPay's
         payment id and sends the callback in the background. Raises KeyError
         for an unknown invoice, ValueError for a cancelled or closed one (unless
-        `force`, modelling a payment that raced a cancel) or a bad amount."""
+        `force`, modelling a payment that raced a cancel), a bad amount or a
+        payment id already taken.
+
+        `currency`, `payment_id` and `raw_amount` write arbitrary data into the
+        rows, to see how our client copes with malformed ones: `raw_amount` is
+        the `payment_amount` text, verbatim and unchecked; without `amount` it
+        counts as its value, or 0 when it is not a number. A payment worth 0
+        never closes the invoice."""
         state = self.state
         invoice = state.invoices.get(invoice_id)
         if invoice is None:
@@ -143,25 +163,40 @@ class QPaySimulator:
             raise ValueError(f"invoice is {invoice.status} (force=True pays anyway)")
         if payment_type not in get_args(PaymentType):
             raise ValueError("payment_type must be P2P or CARD")
-        try:
-            paid = invoice.amount if amount is None else Decimal(str(amount))
-        except InvalidOperation:
-            raise ValueError(f"not an amount: {amount!r}") from None
-        if not paid.is_finite() or paid <= 0:
-            raise ValueError("amount must be positive")
+        if payment_id is not None and payment_id in state.payments:
+            raise ValueError(f"payment id {payment_id!r} is taken")
         payment = SimPayment(
-            payment_id=new_payment_id(payment_type),
+            payment_id=new_payment_id(payment_type)
+            if payment_id is None
+            else payment_id,
             invoice_id=invoice_id,
-            amount=paid,
+            amount=payment_amount(invoice.amount, amount, raw_amount),
             payment_type=payment_type,
             paid_at=self._now(),
+            currency=currency,
+            raw_amount=raw_amount,
         )
         state.payments[payment.payment_id] = payment
         invoice.payment_ids.append(payment.payment_id)
-        if invoice.status == "OPEN" and state.paid_total(invoice) >= invoice.amount:
+        closes = payment.amount > 0 and state.paid_total(invoice) >= invoice.amount
+        if invoice.status == "OPEN" and closes:
             invoice.status = "CLOSED"
         self._send_callbacks(invoice.callback_url, payment.payment_id)
         return payment.payment_id
+
+    def refund_outside(self, payment_id: str) -> None:
+        """The merchant refunds a payment in QPay's merchant portal, outside
+        our service: it is REFUNDED whatever its type (the API refunds card
+        payments only) and no callback is sent. KeyError for an unknown id."""
+        payment = self.state.payments.get(payment_id)
+        if payment is None:
+            raise KeyError(f"unknown payment {payment_id}")
+        payment.status = "REFUNDED"
+
+    def registered_receipts(self, payment_id: str) -> list[SimReceipt]:
+        """The payment's REGISTERED e-Barimt receipts, both families, oldest
+        first: more than one means the sale was declared twice."""
+        return self.state.registered_receipts(payment_id)
 
     def fail_next(
         self,
@@ -171,13 +206,17 @@ class QPaySimulator:
         status: int = 500,
         body: object = None,
         method: str | None = None,
+        after: bool = False,
     ) -> None:
         """The next `count` calls of `path` answer `status` with `body` (a
-        JSON object or list, or raw text; None: QPay's usual error body)."""
+        JSON object or list, or raw text; None: QPay's usual error body).
+        With `after`, QPay processes each call first and the failure replaces
+        its answer (a create that reached QPay but came back 502)."""
         if count < 1 or not 100 <= status <= 599:
             raise ValueError("count must be >= 1 and status an HTTP status")
+        pattern = v2_path(path)
         self.state.faults.append(
-            Fault(v2_path(path), count, method=method, status=status, body=body)
+            Fault(pattern, count, method=method, status=status, body=body, after=after)
         )
 
     def delay_next(
@@ -187,12 +226,15 @@ class QPaySimulator:
         *,
         count: int = 1,
         method: str | None = None,
+        after: bool = False,
     ) -> None:
-        """The next `count` calls of `path` wait `seconds`, then go through."""
+        """The next `count` calls of `path` wait `seconds`, then go through.
+        With `after`, QPay processes each call first and its answer waits (a
+        create that reached QPay but whose answer timed out)."""
         if count < 1 or seconds <= 0:
             raise ValueError("count must be >= 1 and seconds > 0")
         self.state.faults.append(
-            Fault(v2_path(path), count, method=method, delay=seconds)
+            Fault(v2_path(path), count, method=method, delay=seconds, after=after)
         )
 
     def expire_tokens(self) -> None:
@@ -217,8 +259,15 @@ class QPaySimulator:
             raise ValueError("shape must be documented or live")
         self.row_shape = shape
 
+    def set_list_utc_offset(self, hours: float) -> None:
+        """payment/list reads start_date/end_date as local time `hours` east
+        of UTC (8: Ulaanbaatar); QPay does not say which zone it uses."""
+        utc_offset(hours)  # ValueError unless within ±24 h
+        self.list_utc_offset_hours = float(hours)
+
     def reset(self) -> None:
-        """Forget everything: tokens, invoices, payments, faults, logs."""
+        """Forget everything: tokens, invoices, payments, receipts, faults,
+        logs. The row shape and the list timezone stay."""
         self.state = SimState()
         self.callbacks_sent.clear()
         self.drop_callbacks = False
@@ -275,11 +324,13 @@ class QPaySimulator:
     def _build_app(self) -> Starlette:
         control = [
             Route("/_sim/pay", self._control_pay, methods=["POST"]),
+            Route("/_sim/refund", self._control_refund, methods=["POST"]),
             Route("/_sim/fail", self._control_fail, methods=["POST"]),
             Route("/_sim/delay", self._control_delay, methods=["POST"]),
             Route("/_sim/expire-tokens", self._control_expire, methods=["POST"]),
             Route("/_sim/callbacks", self._control_callbacks, methods=["GET", "POST"]),
             Route("/_sim/row-shape", self._control_row_shape, methods=["POST"]),
+            Route("/_sim/list-timezone", self._control_list_tz, methods=["POST"]),
             Route("/_sim/requests", self._control_requests, methods=["GET"]),
             Route("/_sim/reset", self._control_reset, methods=["POST"]),
         ]
@@ -308,6 +359,13 @@ class QPaySimulator:
         amount, payment_type = body.get("amount"), body.get("payment_type", "P2P")
         if payment_type not in get_args(PaymentType):
             return answer({"error": "payment_type must be P2P or CARD"}, 400)
+        currency = body.get("currency", "MNT")
+        payment_id, raw_amount = body.get("payment_id"), body.get("raw_amount")
+        if not isinstance(currency, str) or not all(
+            isinstance(text, str | None) for text in (payment_id, raw_amount)
+        ):
+            error = "currency, payment_id and raw_amount must be strings"
+            return answer({"error": error}, 400)
         try:
             paid = None if amount is None else Decimal(str(amount))
         except InvalidOperation:
@@ -315,17 +373,31 @@ class QPaySimulator:
         if paid is not None and (not paid.is_finite() or paid <= 0):
             return answer({"error": "amount must be a positive decimal"}, 400)
         try:
-            payment_id = self.pay(
+            paid_id = self.pay(
                 str(body.get("invoice_id", "")),
                 paid,
                 payment_type=payment_type,
                 force=body.get("force") is True,
+                currency=currency,
+                payment_id=payment_id,
+                raw_amount=raw_amount,
             )
         except KeyError as error:
             return answer({"error": str(error.args[0])}, 404)
-        except ValueError as error:  # the invoice is not open
+        except ValueError as error:  # the invoice is not open, the id is taken
             return answer({"error": str(error)}, 409)
-        return answer({"payment_id": payment_id})
+        return answer({"payment_id": paid_id})
+
+    async def _control_refund(self, request: Request) -> Response:
+        body = await self._control_body(request)
+        if isinstance(body, Response):
+            return body
+        payment_id = str(body.get("payment_id", ""))
+        try:
+            self.refund_outside(payment_id)
+        except KeyError as error:
+            return answer({"error": str(error.args[0])}, 404)
+        return answer({"payment_id": payment_id, "payment_status": "REFUNDED"})
 
     async def _control_fail(self, request: Request) -> Response:
         body = await self._control_body(request)
@@ -338,6 +410,7 @@ class QPaySimulator:
                 status=int(body.get("status", 500)),
                 body=body.get("body"),
                 method=body.get("method"),
+                after=control_flag(body, "after"),
             )
         except (KeyError, TypeError, ValueError) as error:
             return answer({"error": f"bad fault: {error}"}, 400)
@@ -353,6 +426,7 @@ class QPaySimulator:
                 float(body["seconds"]),
                 count=int(body.get("count", 1)),
                 method=body.get("method"),
+                after=control_flag(body, "after"),
             )
         except (KeyError, TypeError, ValueError) as error:
             return answer({"error": f"bad delay: {error}"}, 400)
@@ -388,6 +462,19 @@ class QPaySimulator:
         except ValueError as error:
             return answer({"error": str(error)}, 400)
         return answer({"shape": self.row_shape})
+
+    async def _control_list_tz(self, request: Request) -> Response:
+        body = await self._control_body(request)
+        if isinstance(body, Response):
+            return body
+        hours = body.get("utc_offset_hours")
+        if isinstance(hours, bool) or not isinstance(hours, int | Decimal):
+            return answer({"error": "utc_offset_hours must be a number"}, 400)
+        try:
+            self.set_list_utc_offset(float(hours))
+        except ValueError as error:
+            return answer({"error": str(error)}, 400)
+        return answer({"utc_offset_hours": self.list_utc_offset_hours})
 
     async def _control_requests(self, _: Request) -> Response:
         return answer(self.requests)

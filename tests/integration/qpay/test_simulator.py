@@ -16,6 +16,7 @@ import httpx
 import pytest
 import segno
 
+from domain.errors import GatewayUnavailable
 from qpay._sim_payloads import crc16_ccitt
 from qpay.simulator import QPaySimulator
 from tests.integration.qpay.conftest import CALLBACK_URL, Rig, in_process
@@ -417,9 +418,18 @@ async def test_rejects_bad_control_requests_with_400_when_fields_are_wrong(
         await rig.control("row-shape", {"shape": "excel"}),
         await rig.control("callbacks", {"duplicate": 0}),
         await rig.control("pay", {"invoice_id": "unknown"}),
+        await rig.control("fail", {"path": "/invoice", "after": "yes"}),
+        await rig.control("delay", {"path": "/invoice", "seconds": 1, "after": 1}),
+        await rig.control("pay", {"invoice_id": "unknown", "currency": 840}),
+        await rig.control("list-timezone", {}),
+        await rig.control("refund", {"payment_id": "unknown"}),
     ]
 
-    assert [a.status_code for a in answers] == [400, 400, 400, 400, 404]
+    assert [a.status_code for a in answers] == [
+        *(400, 400, 400, 400, 404),
+        *(400, 400, 400, 400, 404),
+    ]
+    assert rig.sim.state.faults == []
 
 
 async def test_keeps_every_payment_when_fifty_invoices_are_paid_concurrently(
@@ -445,3 +455,87 @@ async def test_keeps_every_payment_when_fifty_invoices_are_paid_concurrently(
     assert {s.status for s in rig.sim.state.invoices.values()} == {"CLOSED"}
     assert len(rig.receiver.received) == 50
     assert rig.calls("POST", "/v2/auth/token") == 1
+
+
+# --- processed, then the answer is lost -----------------------------------------
+
+
+async def test_makes_the_invoice_then_answers_502_when_failed_after_processing(
+    rig: Rig,
+) -> None:
+    rig.sim.fail_next("/invoice", status=502, body="upstream down", after=True)
+
+    with pytest.raises(GatewayUnavailable) as caught:
+        await rig.new_invoice()
+
+    assert caught.value.may_have_reached is True
+    assert rig.calls("POST", "/v2/invoice") == 1
+    assert len(rig.sim.state.invoices) == 1
+    assert rig.sim.state.faults == []
+
+
+async def test_registers_the_receipt_then_answers_502_when_failed_after_processing(
+    raw: Raw,
+) -> None:
+    created = await raw.invoice()
+    payment_id = raw.sim.pay(created["invoice_id"])
+    body = {"payment_id": payment_id, "ebarimt_receiver_type": "CITIZEN"}
+
+    await raw.http.post(
+        "/_sim/fail",
+        json={"path": "/ebarimt/create", "status": 502, "after": True},
+    )
+    lost = await raw.call("POST", "/v2/ebarimt/create", body)
+    replayed = await raw.call("POST", "/v2/ebarimt/create", body)
+
+    assert (lost.status_code, lost.json()["error"]) == (502, "SYSTEM_BUSY")
+    assert replayed.status_code == 200
+    assert len(raw.sim.registered_receipts(payment_id)) == 2
+
+
+async def test_holds_the_answer_of_a_made_invoice_when_delayed_after_processing(
+    raw: Raw,
+) -> None:
+    await raw.http.post(
+        "/_sim/delay",
+        json={"path": "/invoice", "seconds": 3600, "method": "POST", "after": True},
+    )
+
+    pending = asyncio.ensure_future(raw.call("POST", "/v2/invoice", INVOICE_BODY))
+    for _ in range(1000):  # the route runs within a few turns of the loop
+        if raw.sim.state.invoices or pending.done():
+            break
+        await asyncio.sleep(0)
+    made_while_pending = not pending.done()
+    pending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pending
+
+    assert made_while_pending
+    assert len(raw.sim.state.invoices) == 1
+    assert [r["path"] for r in raw.sim.requests].count("/v2/invoice") == 1
+
+
+async def test_answers_what_the_route_answered_when_delayed_after_processing(
+    raw: Raw,
+) -> None:
+    raw.sim.delay_next("/invoice", 0.01, method="POST", after=True)
+
+    created = await raw.invoice()
+    invoice = (await raw.call("GET", f"/v2/invoice/{created['invoice_id']}")).json()
+
+    assert list(raw.sim.state.invoices) == [created["invoice_id"]]
+    assert invoice["invoice_status"] == "OPEN"
+    assert raw.sim.state.faults == []
+
+
+async def test_runs_the_route_once_when_a_fault_is_set_before_processing(
+    raw: Raw,
+) -> None:
+    raw.sim.fail_next("/invoice", status=502, method="POST")
+
+    failed = await raw.call("POST", "/v2/invoice", INVOICE_BODY)
+    created = await raw.invoice()
+
+    assert failed.status_code == 502
+    assert list(raw.sim.state.invoices) == [created["invoice_id"]]

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.auth import StaffTokens, jwt_secret
 from app.clock import SystemClock
 from app.metrics import Metrics
+from app.ratelimit import CheckCeiling
 from app.settings import Settings
 from domain.gateway import QPayEnvironment
 from domain.services.create_qpay_invoice import QPayInvoicePolicy
@@ -40,6 +41,8 @@ class Container:
     simulator: QPaySimulator | None
     metrics: Metrics
     tokens: StaffTokens
+    # QPAY_MAX_CHECKS_PER_SECOND: counts every payment/check of this process.
+    check_ceiling: CheckCeiling
     clock: SystemClock = field(default_factory=SystemClock)
     instance: str = field(
         default_factory=lambda: (
@@ -118,6 +121,7 @@ def build_container(
         client_secret = secret.get_secret_value() if secret else ""
         invoice_code = settings.qpay_invoice_code or ""
         base_url = settings.resolved_qpay_base_url
+    ceiling = CheckCeiling(settings.qpay_max_checks_per_second)
     http = make_http_client(
         base_url,
         connect_timeout=settings.qpay_connect_timeout_seconds,
@@ -129,6 +133,7 @@ def build_container(
         client_id=client_id,
         client_secret=client_secret,
         observer=metrics.observe_qpay,
+        on_check=ceiling.spend,
     )
     gateway = QPayGateway(
         client,
@@ -147,6 +152,7 @@ def build_container(
         simulator=simulator,
         metrics=metrics,
         tokens=StaffTokens(jwt_secret(settings)),
+        check_ceiling=ceiling,
         owns_simulator=owns_simulator,
     )
 

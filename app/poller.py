@@ -18,35 +18,6 @@ logger = logging.getLogger(__name__)
 IDLE_TICK_SECONDS = 0.25
 
 
-class TokenBucket:
-    """The per-process ceiling on QPay payment checks (QPAY_MAX_CHECKS_PER_SECOND)."""
-
-    def __init__(self, rate: float, capacity: float | None = None) -> None:
-        self.rate = rate
-        self.capacity = capacity if capacity is not None else max(rate, 1.0)
-        self._tokens = self.capacity
-        self._stamp = time.monotonic()
-
-    def _refill(self) -> None:
-        now = time.monotonic()
-        self._tokens = min(
-            self.capacity, self._tokens + (now - self._stamp) * self.rate
-        )
-        self._stamp = now
-
-    def available(self) -> int:
-        self._refill()
-        return int(self._tokens)
-
-    async def acquire(self) -> None:
-        while True:
-            self._refill()
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return
-            await asyncio.sleep((1 - self._tokens) / self.rate)
-
-
 class CallbackHealth:
     """Who finds the payments. While QPay's callbacks announce (nearly) all of
     them, watched intents are polled `relax` times less often: QPay asks
@@ -95,7 +66,7 @@ async def run_poller(
     container: Container, stop: asyncio.Event, health: CallbackHealth | None = None
 ) -> None:
     """Poll until `stop` is set; a pass in flight is finished, never cut."""
-    bucket = TokenBucket(container.settings.qpay_max_checks_per_second)
+    ceiling = container.check_ceiling
     metrics = container.metrics
     health = health or CallbackHealth()
     failures = 0
@@ -107,8 +78,10 @@ async def run_poller(
                 gateway=container.gateway,
                 clock=container.clock,
                 policy=policy_for(container.poll_policy, health),
-                budget=bucket.available(),
-                on_check=bucket.acquire,
+                # The poller spends only what callbacks and people left of the
+                # ceiling; the QPay client counts every check (and retry).
+                budget=ceiling.available(),
+                on_check=ceiling.wait_for_token,
             )
         except Exception as error:  # the database may be away for a while
             failures += 1

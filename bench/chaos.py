@@ -226,7 +226,7 @@ async def db_state(db_url: str) -> dict[str, Any]:
         mismatched = await connection.fetchval(
             "SELECT count(*) FROM invoices i WHERE i.paid_amount <> "
             "(SELECT coalesce(sum(amount), 0) FROM payments p "
-            "WHERE p.invoice_id = i.id)"
+            "WHERE p.invoice_id = i.id AND p.currency = 'MNT')"
         )
         callbacks = {
             (r["intent_id"], r["qpay_payment_id"] or ""): r["n"]

@@ -63,6 +63,7 @@ class IntentRef:
     intent_id: IntentId
     invoice_id: InvoiceId
     qpay_invoice_id: str | None
+    environment: QPayEnvironment
 
 
 @dataclass(frozen=True, slots=True)

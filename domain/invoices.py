@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import NewType
 from uuid import UUID
 
-from domain.money import ZERO
+from domain.money import CURRENCY, ZERO
 
 InvoiceId = NewType("InvoiceId", UUID)
 PaymentId = NewType("PaymentId", UUID)
@@ -80,6 +80,13 @@ class Payment:
     created_at: datetime
     qpay_payment_id: str | None = None
     intent_id: UUID | None = None
+    # Only CURRENCY (MNT) counts towards the invoice; see domain/settlement.py.
+    currency: str = CURRENCY
+
+    @property
+    def counts(self) -> bool:
+        """True when this payment counts towards its invoice's paid amount."""
+        return self.currency == CURRENCY
 
 
 @dataclass(frozen=True, slots=True)

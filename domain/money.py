@@ -12,20 +12,21 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 # NUMERIC(14,2) holds at most 12 integer digits.
 MAX_AMOUNT = Decimal("999999999999.99")
-_AMOUNT_TEXT = re.compile(r"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?")
+_AMOUNT_TEXT = re.compile(r"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,20})?")
 
 
 def parse_amount_text(text: str) -> Decimal:
     """Parse a decimal string such as "15000.00"; raise ValueError otherwise.
 
-    Accepts an optional sign, no exponent, no NaN or infinity, at most two
-    decimals and at most 15 integer digits (longer text is refused unread).
+    Accepts an optional sign, no exponent, no NaN or infinity, at most 15
+    integer digits and 20 decimals (longer text is refused unread). A third
+    decimal is kept, never rounded, so the amount checks refuse it with
+    INVALID_AMOUNT (amount_problem) instead of a parse error.
     """
-    if len(text) > 20 or _AMOUNT_TEXT.fullmatch(text) is None:
-        raise ValueError(
-            'expected a decimal string with at most 2 decimals, e.g. "15000.00"'
-        )
-    return Decimal(text).quantize(CENT)
+    if len(text) > 40 or _AMOUNT_TEXT.fullmatch(text) is None:
+        raise ValueError('expected a decimal string, e.g. "15000.00"')
+    amount = Decimal(text)
+    return amount.quantize(CENT) if amount == amount.quantize(CENT) else amount
 
 
 def amount_problem(amount: Decimal) -> str | None:

@@ -124,9 +124,10 @@ class IntentRepository(Protocol):
         ...
 
     async def remember_ebarimt(
-        self, intent_id: IntentId, request: EbarimtRequest
+        self, intent_id: IntentId, request: EbarimtRequest, *, overwrite: bool = False
     ) -> None:
-        """Set the e-Barimt request if none is remembered yet."""
+        """Set the e-Barimt request if none is remembered yet (or, with
+        `overwrite`, whatever was remembered)."""
         ...
 
     async def list_for_invoices(
@@ -135,14 +136,16 @@ class IntentRepository(Protocol):
         """The invoices' intents whose QPay invoice exists, newest first."""
         ...
 
-    async def list_open(self) -> Sequence[QPayIntent]:
-        """Created intents that are PENDING or NEEDS_REVIEW, oldest first."""
+    async def list_open(self, environment: QPayEnvironment) -> Sequence[QPayIntent]:
+        """The environment's created intents that are PENDING or NEEDS_REVIEW,
+        oldest first."""
         ...
 
     async def list_creating(
-        self, invoice_id: InvoiceId, amount: Decimal
+        self, invoice_id: InvoiceId, amount: Decimal, environment: QPayEnvironment
     ) -> Sequence[QPayIntent]:
-        """PENDING intents of this invoice and amount (made or still being made)."""
+        """PENDING intents of this invoice, amount and QPay environment (made
+        or still being made)."""
         ...
 
     async def add_client_secret(
@@ -161,10 +164,15 @@ class IntentRepository(Protocol):
         ...
 
     async def claim_due(
-        self, owner: str, limit: int, lease_seconds: float
+        self,
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        environment: QPayEnvironment,
     ) -> Sequence[DueIntent]:
-        """Lease up to `limit` PENDING intents whose next check is due, skipping
-        rows other pollers hold (FOR UPDATE SKIP LOCKED, database clock)."""
+        """Lease up to `limit` PENDING intents of `environment` whose next check
+        is due, skipping rows other pollers hold (FOR UPDATE SKIP LOCKED,
+        database clock)."""
         ...
 
     async def release(
@@ -193,8 +201,11 @@ class ReceiptRepository(Protocol):
         self, receipt: EbarimtReceipt, intent_id: IntentId
     ) -> None: ...
 
-    async def claim_due(self, limit: int, lease_seconds: float) -> Sequence[DueReceipt]:
-        """Lease PENDING receipts whose next attempt is due."""
+    async def claim_due(
+        self, limit: int, lease_seconds: float, environment: QPayEnvironment
+    ) -> Sequence[DueReceipt]:
+        """Lease PENDING receipts of `environment`'s payments whose next
+        attempt is due."""
         ...
 
     async def mark_issued(

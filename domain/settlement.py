@@ -3,7 +3,9 @@
 Pure: given the intent, its billing invoice, the QPay payment ids already
 recorded and QPay's rows, it returns the payments to record and the new states.
 It never trusts a row twice: one Payment per distinct QPay payment id whose
-status is exactly PAID, ignoring ids already recorded.
+status is exactly PAID, ignoring ids already recorded. Money in a currency
+other than MNT is recorded with its currency but not counted on the invoice,
+and sends the intent to NEEDS_REVIEW; so does a row that cannot be recorded.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ class SettlementDecision:
     invoice: Invoice
     payments: tuple[Payment, ...]
     events: tuple[DomainEvent, ...]
-    foreign_currency_rows: tuple[PaymentRow, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -61,8 +62,8 @@ def decide_settlement(
     if close_as is not None and close_as not in CLOSING_STATUSES:
         raise ValueError(f"cannot close an intent as {close_as}")
     fresh = new_paid_rows(check.rows, known_payment_ids)
-    counted = [row for row in fresh if (row.currency or CURRENCY).upper() == CURRENCY]
-    foreign = tuple(row for row in fresh if row not in counted)
+    counted = [row for row in fresh if row.currency == CURRENCY]
+    foreign = tuple(row for row in fresh if row.currency != CURRENCY)
     added = sum((row.amount for row in counted), ZERO)
 
     status: IntentStatus | None = None
@@ -72,7 +73,13 @@ def decide_settlement(
         status = IntentStatus.NEEDS_REVIEW
         error = _malformed_error(check)
     elif foreign:
+        # Recorded as it came, never counted in tögrög: a person converts it.
         status = IntentStatus.NEEDS_REVIEW
+        first = foreign[0]
+        error = (
+            f"QPay payment {first.payment_id} is in {first.currency} "
+            f"({first.amount} {first.currency}): recorded, not counted"
+        )
     elif intent.status is IntentStatus.PENDING:
         if added == ZERO:
             status = close_as
@@ -99,8 +106,9 @@ def decide_settlement(
             created_at=now,
             qpay_payment_id=row.payment_id,
             intent_id=intent.id,
+            currency=row.currency,
         )
-        for row in counted
+        for row in (*counted, *foreign)
     )
     events: list[DomainEvent] = [
         PaymentRecorded(p.id, p.invoice_id, p.amount, p.qpay_payment_id)
@@ -113,7 +121,6 @@ def decide_settlement(
         invoice=invoice.with_payments(added, now),
         payments=payments,
         events=tuple(events),
-        foreign_currency_rows=foreign,
     )
 
 

@@ -36,6 +36,10 @@ def _amount(text: str) -> Decimal:
 
 
 def _serialize_decimal(value: Decimal) -> str:
+    # Amounts are stored with two decimals; one with a third would be a bug,
+    # and rounding it for display would hide a difference from the database.
+    if value != value.quantize(CENT):
+        raise ValueError(f"amount {value} has more than 2 decimals")
     return str(value.quantize(CENT))
 
 

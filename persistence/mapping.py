@@ -62,6 +62,7 @@ def payment_from_row(row: RowMapping) -> Payment:
         created_at=row["created_at"],
         qpay_payment_id=row["qpay_txn_id"],
         intent_id=row["intent_id"],
+        currency=row["currency"],
     )
 
 
@@ -72,6 +73,7 @@ def payment_values(payment: Payment) -> dict[str, Any]:
         "intent_id": payment.intent_id,
         "method": payment.method.value,
         "amount": payment.amount,
+        "currency": payment.currency,
         "qpay_txn_id": payment.qpay_payment_id,
         "created_at": payment.created_at,
     }

@@ -22,7 +22,7 @@ from domain.ebarimt import (
     EbarimtStatus,
 )
 from domain.errors import DomainError, ErrorCode
-from domain.gateway import IssuedReceipt
+from domain.gateway import IssuedReceipt, QPayEnvironment
 from domain.idempotency import IdempotencyRecord
 from domain.intents import IntentId, IntentRef, IntentSecrets, IntentStatus, QPayIntent
 from domain.invoices import (
@@ -99,6 +99,7 @@ _INTENT_SECRETS = select(
     intents.c.callback_token_hash,
     intents.c.invoice_id,
     intents.c.qpay_invoice_id,
+    intents.c.environment,
 ).where(intents.c.id == bindparam("id"))
 _PAYMENT_INSERT = payments.insert()
 _PAYMENT_BY_ID = select(payments).where(payments.c.id == bindparam("id"))
@@ -289,11 +290,14 @@ class SqlAlchemyIntentRepository:
         )
 
     async def remember_ebarimt(
-        self, intent_id: IntentId, request: EbarimtRequest
+        self, intent_id: IntentId, request: EbarimtRequest, *, overwrite: bool = False
     ) -> None:
+        condition = intents.c.id == intent_id
+        if not overwrite:
+            condition &= intents.c.ebarimt_receiver_type.is_(None)
         await self._conn.execute(
             intents.update()
-            .where(intents.c.id == intent_id, intents.c.ebarimt_receiver_type.is_(None))
+            .where(condition)
             .values(
                 ebarimt_receiver_type=request.receiver_type.value,
                 ebarimt_receiver=request.receiver,
@@ -315,10 +319,11 @@ class SqlAlchemyIntentRepository:
         )
         return [mapping.intent_from_row(row) for row in result.mappings()]
 
-    async def list_open(self) -> Sequence[QPayIntent]:
+    async def list_open(self, environment: QPayEnvironment) -> Sequence[QPayIntent]:
         result = await self._conn.execute(
             select(*_INTENT_COLUMNS)
             .where(
+                intents.c.environment == environment.value,
                 intents.c.qpay_invoice_id.is_not(None),
                 intents.c.status.in_(
                     [IntentStatus.PENDING.value, IntentStatus.NEEDS_REVIEW.value]
@@ -329,12 +334,13 @@ class SqlAlchemyIntentRepository:
         return [mapping.intent_from_row(row) for row in result.mappings()]
 
     async def list_creating(
-        self, invoice_id: InvoiceId, amount: Decimal
+        self, invoice_id: InvoiceId, amount: Decimal, environment: QPayEnvironment
     ) -> Sequence[QPayIntent]:
         result = await self._conn.execute(
             select(*_INTENT_COLUMNS).where(
                 intents.c.invoice_id == invoice_id,
                 intents.c.amount == amount,
+                intents.c.environment == environment.value,
                 intents.c.status == IntentStatus.PENDING.value,
             )
         )
@@ -361,7 +367,10 @@ class SqlAlchemyIntentRepository:
             client_secret_hashes=tuple(row.client_secret_hashes),
             callback_token_hash=row.callback_token_hash,
             ref=IntentRef(
-                IntentId(intent_id), InvoiceId(row.invoice_id), row.qpay_invoice_id
+                IntentId(intent_id),
+                InvoiceId(row.invoice_id),
+                row.qpay_invoice_id,
+                QPayEnvironment(row.environment),
             ),
         )
 
@@ -382,7 +391,11 @@ class SqlAlchemyIntentRepository:
         return [(IntentId(row.id), int(row.version)) for row in result]
 
     async def claim_due(
-        self, owner: str, limit: int, lease_seconds: float
+        self,
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        environment: QPayEnvironment,
     ) -> Sequence[DueIntent]:
         result = await self._conn.execute(
             text(
@@ -390,6 +403,7 @@ class SqlAlchemyIntentRepository:
                 WITH due AS (
                     SELECT id, next_check_at FROM qpay_intents
                     WHERE status = 'PENDING' AND qpay_invoice_id IS NOT NULL
+                      AND environment = :environment
                       AND next_check_at <= now()
                       AND (lease_until IS NULL OR lease_until < now())
                     ORDER BY next_check_at
@@ -407,7 +421,12 @@ class SqlAlchemyIntentRepository:
                           i.check_count
                 """
             ),
-            {"limit": limit, "lease": lease_seconds, "owner": owner},
+            {
+                "limit": limit,
+                "lease": lease_seconds,
+                "owner": owner,
+                "environment": environment.value,
+            },
         )
         return [
             DueIntent(
@@ -502,17 +521,21 @@ class SqlAlchemyReceiptRepository:
             .on_conflict_do_nothing(index_elements=["payment_id"])
         )
 
-    async def claim_due(self, limit: int, lease_seconds: float) -> Sequence[DueReceipt]:
+    async def claim_due(
+        self, limit: int, lease_seconds: float, environment: QPayEnvironment
+    ) -> Sequence[DueReceipt]:
         result = await self._conn.execute(
             text(
                 """
                 WITH due AS (
-                    SELECT id FROM ebarimt_receipts
-                    WHERE status = 'PENDING' AND next_attempt_at <= now()
-                      AND (lease_until IS NULL OR lease_until < now())
-                    ORDER BY next_attempt_at
+                    SELECT r.id FROM ebarimt_receipts AS r
+                    JOIN qpay_intents AS i ON i.id = r.intent_id
+                    WHERE r.status = 'PENDING' AND r.next_attempt_at <= now()
+                      AND (r.lease_until IS NULL OR r.lease_until < now())
+                      AND i.environment = :environment
+                    ORDER BY r.next_attempt_at
                     LIMIT :limit
-                    FOR UPDATE SKIP LOCKED
+                    FOR UPDATE OF r SKIP LOCKED
                 )
                 UPDATE ebarimt_receipts AS r
                 SET lease_until = now() + make_interval(secs => :lease)
@@ -522,7 +545,7 @@ class SqlAlchemyReceiptRepository:
                           r.receiver, r.attempts, p.qpay_txn_id
                 """
             ),
-            {"limit": limit, "lease": lease_seconds},
+            {"limit": limit, "lease": lease_seconds, "environment": environment.value},
         )
         return [
             DueReceipt(

@@ -94,6 +94,7 @@ class PaymentRow(Base):
         CheckConstraint(
             "method = 'QPAY' OR qpay_txn_id IS NULL", name="qpay_txn_only_for_qpay"
         ),
+        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_code"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -103,6 +104,9 @@ class PaymentRow(Base):
     )
     method: Mapped[str] = mapped_column(String(16))
     amount: Mapped[Decimal] = mapped_column(Money)
+    # ISO 4217. Only MNT counts towards an invoice; QPay money in another
+    # currency is recorded (never dropped) and its intent goes to review.
+    currency: Mapped[str] = mapped_column(String(3), server_default="MNT")
     # QPay's payment_id: the last guard against counting one payment twice.
     qpay_txn_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())

@@ -98,6 +98,7 @@ class QPayClient:
         backoff_base: float = 0.2,
         backoff_max: float = 2.0,
         observer: Observer | None = None,
+        on_check: Callable[[], None] | None = None,
     ) -> None:
         self._http = http
         self._client_id = client_id
@@ -105,6 +106,8 @@ class QPayClient:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._observer = observer
+        # Told of every payment/check attempt (QPAY_MAX_CHECKS_PER_SECOND).
+        self._on_check = on_check
         self._tokens = TokenKeeper(
             http,
             client_id=client_id,
@@ -169,6 +172,8 @@ class QPayClient:
         replayed = False
         while True:
             token = await self._token_for_call()
+            if endpoint == "payment_check" and self._on_check is not None:
+                self._on_check()
             started = time.perf_counter()
             response = await send(
                 self._http, method, path, f"Bearer {token.access}", content

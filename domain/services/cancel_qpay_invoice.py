@@ -1,12 +1,21 @@
-"""Use case: staff cancels a QPay invoice that was not paid."""
+"""Use cases: staff cancels a QPay invoice that was not paid; a bill paid in
+full by other means closes its QPay invoices that are still payable."""
 
 from __future__ import annotations
+
+import logging
 
 from domain.errors import DomainError, ErrorCode, not_found
 from domain.gateway import CancelOutcome, PaymentCheck
 from domain.intents import IntentId, IntentStatus, QPayIntent
+from domain.invoices import InvoiceId
 from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
-from domain.services.settle_qpay_intent import settle_qpay_intent
+from domain.services.settle_qpay_intent import (
+    require_same_environment,
+    settle_qpay_intent,
+)
+
+logger = logging.getLogger(__name__)
 
 
 async def cancel_qpay_invoice(
@@ -23,6 +32,7 @@ async def cancel_qpay_invoice(
         intent = await tx.intents.get(intent_id)
     if intent is None or intent.qpay_invoice_id is None:
         raise not_found("QPay intent", "intentId")
+    require_same_environment(intent.environment, gateway)
     if intent.status is IntentStatus.CANCELLED:
         return intent
     if intent.status is not IntentStatus.PENDING:
@@ -48,3 +58,36 @@ async def cancel_qpay_invoice(
         close_as=IntentStatus.CANCELLED,
     )
     return closed.intent
+
+
+async def cancel_open_intents(
+    invoice_id: InvoiceId,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    clock: Clock,
+) -> list[QPayIntent]:
+    """The bill is paid: cancel its PENDING QPay invoices at QPay so no QR stays
+    payable. Best effort, after the payment committed: an intent QPay cannot
+    cancel now stays PENDING (the poller expires it), and money QPay still
+    takes on any of them is recorded. Returns the intents after the attempt."""
+    async with uow() as tx:
+        intents = await tx.intents.list_for_invoices([invoice_id])
+    closed: list[QPayIntent] = []
+    for intent in intents:
+        if intent.status is not IntentStatus.PENDING:
+            continue
+        try:
+            closed.append(
+                await cancel_qpay_invoice(
+                    intent.id, uow=uow, gateway=gateway, clock=clock
+                )
+            )
+        except DomainError as error:
+            logger.warning(
+                "could not cancel QPay intent %s of paid invoice %s: %s",
+                intent.id,
+                invoice_id,
+                error.code,
+            )
+    return closed

@@ -151,10 +151,14 @@ async def _reuse_or_reserve(
     now = clock.now()
     reuse_after = now + timedelta(seconds=policy.reuse_margin_seconds)
     waiting_since = now - timedelta(seconds=policy.creation_wait_seconds)
-    for intent in await tx.intents.list_creating(invoice.id, amount):
+    for intent in await tx.intents.list_creating(invoice.id, amount, environment):
         if intent.is_reusable_for(amount, reuse_after):
             secret = new_secret()
             await tx.intents.add_client_secret(intent.id, hash_secret(secret))
+            if ebarimt is not None and ebarimt != intent.ebarimt:
+                # The latest request wins: nothing is paid, so no receipt exists.
+                await tx.intents.remember_ebarimt(intent.id, ebarimt, overwrite=True)
+                intent = replace(intent, ebarimt=ebarimt)
             return QPayInvoiceCreated(intent, secret, reused=True)
         if not intent.is_created and intent.created_at > waiting_since:
             return None

@@ -40,7 +40,9 @@ async def issue_due_receipts(
 ) -> int:
     """Issue what is due; returns how many receipts were attempted."""
     async with uow() as tx:
-        due = await tx.receipts.claim_due(policy.batch, policy.lease_seconds)
+        due = await tx.receipts.claim_due(
+            policy.batch, policy.lease_seconds, gateway.environment
+        )
         await tx.commit()
     for receipt in due:
         await _issue_one(receipt, uow=uow, gateway=gateway, clock=clock, policy=policy)

@@ -64,7 +64,9 @@ async def poll_due_intents(
     if limit <= 0:
         return PollResult(0, 0, 0, 0)
     async with uow() as tx:
-        due = await tx.intents.claim_due(owner, limit, policy.lease_seconds)
+        due = await tx.intents.claim_due(
+            owner, limit, policy.lease_seconds, gateway.environment
+        )
         await tx.commit()
     semaphore = asyncio.Semaphore(policy.concurrency)
 

@@ -36,7 +36,7 @@ async def reconcile_open_intents(
 ) -> list[ReconciledIntent]:
     """Check every PENDING intent (and report those already NEEDS_REVIEW)."""
     async with uow() as tx:
-        open_intents = await tx.intents.list_open()
+        open_intents = await tx.intents.list_open(gateway.environment)
     results: list[ReconciledIntent] = []
     for intent in open_intents:
         after: IntentStatus | None = intent.status

@@ -27,6 +27,7 @@ from domain.invoices import (
 )
 from domain.money import ZERO, require_positive_amount
 from domain.ports import Clock, PaymentGateway, UnitOfWork, UnitOfWorkFactory
+from domain.services.cancel_qpay_invoice import cancel_open_intents
 from domain.services.check_qpay_payment import CHECK_WINDOW_SECONDS
 from domain.services.settle_qpay_intent import settle_qpay_intent
 from domain.text import clean_text
@@ -107,6 +108,15 @@ async def settle_invoice(
         await tx.invoices.update(paid)
         await tx.idempotency.complete(key, payment.id)
         await tx.commit()
+    if paid.balance == ZERO:
+        # Paid at the desk: a QR still on the screen must not take money too.
+        closed = await cancel_open_intents(
+            invoice.id, uow=uow, gateway=gateway, clock=clock
+        )
+        if any(intent.settled for intent in closed):
+            # QPay had taken money on one meanwhile: it is recorded; show it.
+            async with uow() as tx:
+                paid = await tx.invoices.get(invoice.id) or paid
     return InvoiceSettled(paid, payment, already_settled=False)
 
 

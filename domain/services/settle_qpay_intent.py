@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from uuid import uuid4
 
 from domain.ebarimt import EbarimtReceipt, EbarimtStatus
-from domain.errors import not_found
-from domain.gateway import PaymentCheck
+from domain.errors import DomainError, ErrorCode, not_found
+from domain.gateway import PaymentCheck, QPayEnvironment
 from domain.intents import IntentId, IntentRef, IntentStatus, QPayIntent
 from domain.invoices import Invoice, Payment
 from domain.ports import Clock, DuplicateQPayPayment, PaymentGateway, UnitOfWorkFactory
@@ -32,6 +32,19 @@ class SettlementOutcome:
     invoice: Invoice
     # Payments this call recorded; empty when nothing new (or someone else did).
     recorded: tuple[Payment, ...] = ()
+
+
+def require_same_environment(
+    environment: QPayEnvironment, gateway: PaymentGateway
+) -> None:
+    """An intent is only ever asked about at the QPay that made it: after a
+    switch of QPAY_ENV, the other environment's intents are left alone."""
+    if environment is not gateway.environment:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"this QPay invoice was made in QPay {environment.value}; this "
+            f"service talks to {gateway.environment.value}",
+        )
 
 
 async def settle_qpay_intent(
@@ -56,8 +69,11 @@ async def settle_qpay_intent(
             intent = await tx.intents.get(intent_id)
         if intent is None or intent.qpay_invoice_id is None:
             raise not_found("QPay intent")
-        ref = IntentRef(intent.id, intent.invoice_id, intent.qpay_invoice_id)
+        ref = IntentRef(
+            intent.id, intent.invoice_id, intent.qpay_invoice_id, intent.environment
+        )
     assert ref.qpay_invoice_id is not None  # noqa: S101  # checked just above
+    require_same_environment(ref.environment, gateway)
     if check is None:
         check = await gateway.check_payment(ref.qpay_invoice_id)
     if (
@@ -115,7 +131,8 @@ async def _apply(
         await tx.intents.update(decision.intent, raw={"payment_check": dict(check.raw)})
         request = locked.ebarimt
         if request is not None:
-            for payment in decision.payments:
+            # No e-Barimt for money in another currency (it is not counted).
+            for payment in (p for p in decision.payments if p.counts):
                 receipt = EbarimtReceipt(
                     id=uuid4(),
                     payment_id=payment.id,

@@ -52,6 +52,12 @@ class Payment:
     invoice_id: strawberry.ID
     method: PaymentMethod
     amount: Decimal
+    currency: str = strawberry.field(
+        description=(
+            "ISO 4217 code of `amount`. Only MNT payments count towards the "
+            "invoice; money QPay took in another currency is recorded for review."
+        )
+    )
     qpay_payment_id: str | None
 
     @strawberry.field
@@ -69,6 +75,7 @@ class Payment:
             invoice_id=strawberry.ID(str(payment.invoice_id)),
             method=payment.method,
             amount=payment.amount,
+            currency=payment.currency,
             qpay_payment_id=payment.qpay_payment_id,
             created_at=payment.created_at,
             _domain=payment,

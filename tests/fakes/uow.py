@@ -20,7 +20,7 @@ from uuid import UUID
 from domain.callbacks import ReceivedCallback
 from domain.ebarimt import EbarimtReceipt, EbarimtRequest, EbarimtStatus
 from domain.errors import DomainError, ErrorCode
-from domain.gateway import IssuedReceipt
+from domain.gateway import IssuedReceipt, QPayEnvironment
 from domain.idempotency import IdempotencyRecord
 from domain.intents import IntentId, IntentRef, IntentStatus, QPayIntent
 from domain.intents import IntentSecrets as SecretHashes
@@ -168,10 +168,10 @@ class FakeIntents(_Repo):
         )
 
     async def remember_ebarimt(
-        self, intent_id: IntentId, request: EbarimtRequest
+        self, intent_id: IntentId, request: EbarimtRequest, *, overwrite: bool = False
     ) -> None:
         intent = self.w.intents[intent_id]
-        if intent.ebarimt is None:
+        if intent.ebarimt is None or overwrite:
             self.w.intents[intent_id] = replace(intent, ebarimt=request)
 
     async def list_for_invoices(
@@ -183,16 +183,16 @@ class FakeIntents(_Repo):
             if i.invoice_id in invoice_ids and i.is_created
         ]
 
-    async def list_open(self) -> Sequence[QPayIntent]:
+    async def list_open(self, environment: QPayEnvironment) -> Sequence[QPayIntent]:
         open_states = (IntentStatus.PENDING, IntentStatus.NEEDS_REVIEW)
         return [
             i
             for i in self.w.intents.values()
-            if i.is_created and i.status in open_states
+            if i.is_created and i.status in open_states and i.environment is environment
         ]
 
     async def list_creating(
-        self, invoice_id: InvoiceId, amount: Decimal
+        self, invoice_id: InvoiceId, amount: Decimal, environment: QPayEnvironment
     ) -> Sequence[QPayIntent]:
         return [
             i
@@ -200,6 +200,7 @@ class FakeIntents(_Repo):
             if i.invoice_id == invoice_id
             and i.amount == amount
             and i.status is IntentStatus.PENDING
+            and i.environment is environment
         ]
 
     async def add_client_secret(self, intent_id: IntentId, secret_hash: str) -> None:
@@ -213,7 +214,9 @@ class FakeIntents(_Repo):
         return SecretHashes(
             tuple(found.client_hashes),
             found.callback_hash,
-            IntentRef(intent.id, intent.invoice_id, intent.qpay_invoice_id),
+            IntentRef(
+                intent.id, intent.invoice_id, intent.qpay_invoice_id, intent.environment
+            ),
         )
 
     async def mark_watched(
@@ -228,7 +231,11 @@ class FakeIntents(_Repo):
         ]
 
     async def claim_due(
-        self, owner: str, limit: int, lease_seconds: float
+        self,
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        environment: QPayEnvironment,
     ) -> Sequence[DueIntent]:
         due: list[DueIntent] = []
         for intent in self.w.intents.values():
@@ -237,6 +244,7 @@ class FakeIntents(_Repo):
             if (
                 intent.status is IntentStatus.PENDING
                 and intent.is_created
+                and intent.environment is environment
                 and s.leased_by is None
                 and ready
                 and len(due) < limit
@@ -285,10 +293,17 @@ class FakeReceipts(_Repo):
         if all(r.payment_id != receipt.payment_id for r, _ in self.w.receipts.values()):
             self.w.receipts[receipt.id] = (receipt, intent_id)
 
-    async def claim_due(self, limit: int, lease_seconds: float) -> Sequence[DueReceipt]:
+    async def claim_due(
+        self, limit: int, lease_seconds: float, environment: QPayEnvironment
+    ) -> Sequence[DueReceipt]:
         due: list[DueReceipt] = []
         for receipt, intent_id in self.w.receipts.values():
-            if receipt.status is EbarimtStatus.PENDING and len(due) < limit:
+            intent = self.w.intents[intent_id]
+            if (
+                receipt.status is EbarimtStatus.PENDING
+                and intent.environment is environment
+                and len(due) < limit
+            ):
                 payment = self.w.payments[receipt.payment_id]
                 due.append(
                     DueReceipt(

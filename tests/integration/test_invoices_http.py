@@ -119,6 +119,8 @@ async def test_nothing_executes_when_the_staff_token_is_bad(
         ("0", "INVALID_AMOUNT"),
         ("0.00", "INVALID_AMOUNT"),
         ("1000000000000.00", "INVALID_AMOUNT"),
+        ("1.001", "INVALID_AMOUNT"),
+        ("15000.505", "INVALID_AMOUNT"),
     ],
 )
 async def test_bad_total_gives_a_typed_error_and_writes_nothing_when_out_of_range(
@@ -138,7 +140,6 @@ async def test_bad_total_gives_a_typed_error_and_writes_nothing_when_out_of_rang
     [
         15000,
         15000.5,
-        "15000.505",
         "1e3",
         "NaN",
         "Infinity",
@@ -150,7 +151,6 @@ async def test_bad_total_gives_a_typed_error_and_writes_nothing_when_out_of_rang
     ids=[
         "int",
         "float",
-        "3-decimals",
         "exponent",
         "nan",
         "inf",
@@ -170,6 +170,19 @@ async def test_malformed_total_is_a_validation_error_and_writes_nothing_when_sen
         "Decimal" in body["errors"][0]["message"]
         or "decimal" in body["errors"][0]["message"]
     )
+    assert await invoice_count(harness) == 0
+
+
+async def test_third_decimal_is_invalid_amount_not_rounded_when_written_inline(
+    harness: Harness,
+) -> None:
+    body = await harness.gql(
+        'mutation { createInvoice(input: {total: "1.001"}) '
+        "{ invoice { id } errors { code field } } }"
+    )
+
+    payload = body["data"]["createInvoice"]
+    assert payload["errors"] == [{"code": "INVALID_AMOUNT", "field": "input.total"}]
     assert await invoice_count(harness) == 0
 
 

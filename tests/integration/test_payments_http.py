@@ -316,7 +316,8 @@ async def test_same_key_with_other_input_gives_idempotency_conflict_when_reused(
     [
         (None, {"key": None}, "INVALID_INPUT", "input.idempotencyKey"),
         (None, {"amount": "20000.00"}, "AMOUNT_EXCEEDS_BALANCE", "input.amount"),
-        (None, {"amount": "1.234"}, None, None),
+        (None, {"amount": "1.234"}, "INVALID_AMOUNT", "input.amount"),
+        (None, {"amount": "1e3"}, None, None),
         (None, {"amount": "0.00"}, "INVALID_AMOUNT", "input.amount"),
         ("void", {}, "INVOICE_VOID", "input.invoiceId"),
         ("paid", {"key": "k2"}, "INVOICE_ALREADY_PAID", "input.invoiceId"),
@@ -348,7 +349,7 @@ async def test_settle_errors_write_nothing_when_the_input_is_refused(
 
     body = await harness.gql(SETTLE, cash(invoice_id, **request_args))  # type: ignore[arg-type]
 
-    if code is None:  # a malformed Decimal is a GraphQL validation error
+    if code is None:  # a Decimal that is not a decimal string: a variable error
         assert body.get("data") is None and body["errors"]
     else:
         error = body["data"]["settleInvoice"]["errors"][0]

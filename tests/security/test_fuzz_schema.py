@@ -384,6 +384,13 @@ async def test_qpay_unavailable_in_the_payload_when_qpay_is_unreachable_in_produ
         invoice_id = await new_invoice(development)
         created = await new_intent(development, invoice_id, amount="5000.00")
     intent_id = created["intent"]["id"]
+    # Made as if by this production service (its QPay is the sandbox): an
+    # intent of another environment would be refused before QPay is asked.
+    await db.execute(
+        clean_db,
+        "UPDATE qpay_intents SET environment = 'SANDBOX' WHERE id = $1::uuid",
+        intent_id,
+    )
     settle = {
         "invoiceId": invoice_id,
         "method": "QPAY",

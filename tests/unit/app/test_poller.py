@@ -7,7 +7,8 @@ from uuid import uuid4
 
 import pytest
 
-from app.poller import CallbackHealth, TokenBucket, policy_for
+from app.poller import CallbackHealth, policy_for
+from app.ratelimit import CheckCeiling
 from app.watching import REFRESH_EVERY, due
 from domain.services.poll_due_intents import PollPolicy
 
@@ -61,14 +62,39 @@ def test_relaxed_cadence_never_exceeds_the_ceiling_when_the_interval_is_long() -
     assert policy_for(slow, health).watched_interval == 60
 
 
+def test_ceiling_counts_checks_made_without_waiting() -> None:
+    clock = Tick()
+    ceiling = CheckCeiling(rate=5, now=clock)
+
+    for _ in range(7):
+        ceiling.spend()
+
+    assert ceiling.available() == 0
+    clock.t += 0.2
+    assert ceiling.available() == 0  # 7 checks of a burst of 5: 1.0 in debt
+    clock.t += 0.4
+    assert ceiling.available() == 1
+
+
+def test_ceiling_debt_is_bounded_when_callbacks_flood() -> None:
+    clock = Tick()
+    ceiling = CheckCeiling(rate=5, max_debt_seconds=2, now=clock)
+
+    for _ in range(1000):
+        ceiling.spend()
+    clock.t += 2.2
+
+    assert ceiling.available() == 1
+
+
 @pytest.mark.anyio
-async def test_bucket_holds_checks_to_its_rate_when_drained() -> None:
-    bucket = TokenBucket(rate=1000, capacity=3)
+async def test_poller_waits_for_a_token_the_check_then_spends() -> None:
+    ceiling = CheckCeiling(rate=1000, capacity=1)
+    ceiling.spend()
 
-    for _ in range(3):
-        await bucket.acquire()
+    await ceiling.wait_for_token()
 
-    assert bucket.available() == 0
+    assert ceiling.available() == 1
 
 
 def test_watch_keeper_marks_new_and_stale_intents_only_when_due() -> None:

@@ -17,18 +17,22 @@ from domain.money import parse_amount_text, require_positive_amount
         ("15000.5", "15000.50"),
         ("0.01", "0.01"),
         ("-3.10", "-3.10"),
+        ("1.001", "1.001"),
+        ("15000.505", "15000.505"),
     ],
 )
-def test_parses_decimal_strings_when_at_most_two_places(
+def test_parses_decimal_strings_exactly_without_rounding(
     text: str, expected: str
 ) -> None:
-    assert parse_amount_text(text) == Decimal(expected)
+    parsed = parse_amount_text(text)
+
+    assert parsed == Decimal(expected)
+    assert str(parsed) == expected
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        "1.005",
         "1e3",
         "NaN",
         "Infinity",
@@ -38,10 +42,11 @@ def test_parses_decimal_strings_when_at_most_two_places(
         "",
         "0x10",
         "01",
-        "1" * 21,
+        "1" * 16,
+        "1." + "0" * 21,
     ],
 )
-def test_refuses_text_when_not_a_plain_two_place_decimal(text: str) -> None:
+def test_refuses_text_when_not_a_plain_decimal(text: str) -> None:
     with pytest.raises(ValueError, match="decimal string"):
         parse_amount_text(text)
 

@@ -142,14 +142,34 @@ def test_close_as_yields_to_money_when_the_last_check_finds_it() -> None:
     assert decision.intent.status is IntentStatus.PAID
 
 
-def test_foreign_currency_is_not_counted_but_needs_review_when_seen() -> None:
+def test_foreign_currency_is_recorded_not_counted_and_needs_review_when_seen() -> None:
     invoice = make_invoice()
     intent = make_intent(invoice)
+    row = make_row("12.50", payment_id="P-USD", currency="USD")
 
-    decision = decide(intent, invoice, [make_row(intent.amount, currency="USD")])
+    decision = decide(intent, invoice, [row])
 
-    assert decision.payments == ()
+    (payment,) = decision.payments
+    assert (payment.qpay_payment_id, payment.amount, payment.currency) == (
+        "P-USD",
+        Decimal("12.50"),
+        "USD",
+    )
+    assert not payment.counts
     assert decision.intent.status is IntentStatus.NEEDS_REVIEW
+    assert decision.intent.paid_amount == Decimal("0.00")
+    assert decision.invoice.paid_amount == Decimal("0.00")
+    assert "P-USD is in USD (12.50 USD)" in (decision.intent.last_error or "")
+
+
+def test_foreign_currency_already_recorded_changes_nothing_when_seen_again() -> None:
+    invoice = make_invoice()
+    intent = make_intent(invoice, status=IntentStatus.NEEDS_REVIEW)
+    row = make_row("12.50", payment_id="P-USD", currency="USD")
+
+    decision = decide(intent, invoice, [row], known=frozenset({"P-USD"}))
+
+    assert not decision.changed
 
 
 # --- properties over arbitrary sequences of check results -----------------

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import respx
 
 from qpay.client import QPayClient
 from qpay.errors import (
@@ -20,7 +21,7 @@ from qpay.errors import (
     QPayUnavailable,
 )
 from qpay.transport import backoff_delay
-from tests.unit.qpay.conftest import CLIENT_SECRET, Rig
+from tests.unit.qpay.conftest import BASE_URL, CLIENT_SECRET, FakeClock, Rig, make_rig
 
 pytestmark = pytest.mark.anyio
 
@@ -347,3 +348,23 @@ async def test_retries_a_read_but_not_a_write_when_qpay_answers_429(rig: Rig) ->
     assert read.call_count == 2
     assert write.call_count == 1
     assert caught.value.may_have_reached is False
+
+
+async def test_counts_every_payment_check_attempt_retries_included() -> None:
+    router = respx.Router(base_url=BASE_URL, assert_all_mocked=True)
+    transport = httpx.MockTransport(router.async_handler)
+    counted: list[str] = []
+    async with httpx.AsyncClient(base_url=BASE_URL, transport=transport) as http:
+        rig = make_rig(router, http, FakeClock(), on_check=lambda: counted.append("x"))
+        router.post("/payment/check").mock(
+            side_effect=[
+                httpx.Response(500, json={"error": "SYSTEM_BUSY"}),
+                httpx.Response(200, json={"count": 0, "rows": []}),
+            ]
+        )
+        router.get(f"/invoice/{INVOICE_ID}").respond(200, json=INVOICE)
+
+        await rig.client.check_payment(INVOICE_ID)
+        await rig.client.get_invoice(INVOICE_ID)
+
+    assert len(counted) == 2

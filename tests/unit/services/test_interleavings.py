@@ -165,7 +165,7 @@ class PaymentInterleavings(RuleBasedStateMachine):
                 (
                     p.amount
                     for p in store.payments.values()
-                    if p.invoice_id == invoice.id
+                    if p.invoice_id == invoice.id and p.counts
                 ),
                 Decimal("0.00"),
             )
@@ -174,7 +174,11 @@ class PaymentInterleavings(RuleBasedStateMachine):
                 assert invoice.status is status_for(invoice.total, paid)
         for intent in store.intents.values():
             mine = sum(
-                (p.amount for p in store.payments.values() if p.intent_id == intent.id),
+                (
+                    p.amount
+                    for p in store.payments.values()
+                    if p.intent_id == intent.id and p.counts
+                ),
                 Decimal("0.00"),
             )
             assert intent.paid_amount == mine

@@ -310,3 +310,79 @@ async def test_poller_releases_the_lease_and_logs_a_traceback_when_a_check_crash
     assert world.store.secrets[created.intent.id].leased_by is None
     (record,) = [r for r in caplog.records if "poll of intent" in r.getMessage()]
     assert record.exc_info is not None
+
+
+async def test_reused_intent_remembers_the_latest_ebarimt_request(
+    world: World,
+) -> None:
+    invoice = await new_invoice(world)
+    first = await new_intent(world, invoice.id)
+    citizen = EbarimtRequest(EbarimtReceiverType.CITIZEN, "99112233")
+    company = EbarimtRequest(EbarimtReceiverType.COMPANY, "5317878")
+
+    with_citizen = await new_intent(world, invoice.id, ebarimt=citizen)
+    with_company = await new_intent(world, invoice.id, ebarimt=company)
+
+    assert with_citizen.reused and with_company.reused
+    assert with_citizen.intent.id == with_company.intent.id == first.intent.id
+    assert with_citizen.intent.ebarimt == citizen
+    assert world.store.intents[first.intent.id].ebarimt == company
+
+
+async def test_cash_paying_the_whole_bill_cancels_its_open_qpay_invoices(
+    world: World,
+) -> None:
+    invoice = await new_invoice(world)
+    created = await new_intent(world, invoice.id)
+
+    await settle_invoice(
+        SettleInvoice(
+            invoice.id, PaymentMethod.CASH, Decimal("15000.00"), idempotency_key="k"
+        ),
+        uow=world.uow,
+        gateway=world.gateway,
+        clock=world.clock,
+    )
+
+    assert world.store.intents[created.intent.id].status is IntentStatus.CANCELLED
+    assert world.gateway.invoices[str(created.intent.qpay_invoice_id)].cancelled
+
+
+async def test_cash_paying_part_of_the_bill_leaves_the_qr_payable(
+    world: World,
+) -> None:
+    invoice = await new_invoice(world)
+    created = await new_intent(world, invoice.id)
+
+    await settle_invoice(
+        SettleInvoice(
+            invoice.id, PaymentMethod.CASH, Decimal("5000.00"), idempotency_key="k"
+        ),
+        uow=world.uow,
+        gateway=world.gateway,
+        clock=world.clock,
+    )
+
+    assert world.store.intents[created.intent.id].status is IntentStatus.PENDING
+    assert "cancel_invoice" not in world.gateway.calls
+
+
+async def test_cash_closing_the_bill_records_money_qpay_took_meanwhile(
+    world: World,
+) -> None:
+    invoice = await new_invoice(world)
+    created = await new_intent(world, invoice.id)
+    world.gateway.pay(str(created.intent.qpay_invoice_id))  # callback lost
+
+    result = await settle_invoice(
+        SettleInvoice(
+            invoice.id, PaymentMethod.CASH, Decimal("15000.00"), idempotency_key="k"
+        ),
+        uow=world.uow,
+        gateway=world.gateway,
+        clock=world.clock,
+    )
+
+    assert result.invoice.status is InvoiceStatus.OVERPAID
+    assert result.invoice.paid_amount == Decimal("30000.00")
+    assert world.store.intents[created.intent.id].status is IntentStatus.PAID

@@ -22,7 +22,7 @@ from domain.services.poll_due_intents import PollPolicy
 from persistence.engine import make_engine
 from persistence.events import EventHub, Transport, make_transport
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
-from qpay.client import QPayClient, make_http_client
+from qpay.client import QPayClient, longest_call_seconds, make_http_client
 from qpay.gateway import QPayGateway
 from qpay.simulator import QPaySimulator
 
@@ -61,8 +61,12 @@ class Container:
         return QPayInvoicePolicy(
             ttl_seconds=settings.qpay_invoice_ttl_seconds,
             callback_base_url=settings.public_base_url,
-            creation_wait_seconds=settings.qpay_connect_timeout_seconds
-            + settings.qpay_read_timeout_seconds
+            # Past this, a placeholder is taken for abandoned; a slower create
+            # withdraws its QR instead of showing it (create_qpay_invoice.py).
+            creation_wait_seconds=longest_call_seconds(
+                settings.qpay_connect_timeout_seconds,
+                settings.qpay_read_timeout_seconds,
+            )
             + 2,
             first_check_seconds=settings.qpay_poll_interval_seconds,
         )

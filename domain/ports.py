@@ -6,7 +6,9 @@ qpay/ for the gateway); tests use fakes with the same shape.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -57,6 +59,17 @@ class DueReceipt:
     receiver_type: EbarimtReceiverType
     receiver: str | None
     attempts: int
+
+
+class ChangeFeed(Protocol):
+    """Committed intent changes as they happen (the event hub, any process)."""
+
+    def subscribe(
+        self, intent_id: IntentId
+    ) -> AbstractContextManager[asyncio.Queue[int | None]]:
+        """Register at once (no await), yield the queue of wake-ups (a version,
+        or None for "re-read"), unregister on exit."""
+        ...
 
 
 class Clock(Protocol):

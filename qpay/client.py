@@ -52,12 +52,29 @@ from qpay.schemas import (
 from qpay.tokens import Token, TokenKeeper
 from qpay.transport import Failure, backoff_delay, make_http_client, read_answer, send
 
-__all__ = ["PaymentCheckResult", "QPayClient", "make_http_client"]
+__all__ = [
+    "PaymentCheckResult",
+    "QPayClient",
+    "longest_call_seconds",
+    "make_http_client",
+]
 
 logger = logging.getLogger(__name__)
 
 MAX_PAGE_LIMIT = 100
 MAX_CHECK_PAGES = 100
+# A call that is never retried (invoice create) can still make five HTTP
+# exchanges: the token's refresh and, when that fails, a login; the call; and
+# after a 401, a login and the call once more.
+EXCHANGES_IN_ONE_CALL = 5
+
+
+def longest_call_seconds(connect_timeout: float, read_timeout: float) -> float:
+    """The most one never-retried call can take before it fails: each exchange
+    may wait for a pooled connection and for a new one (`connect_timeout`
+    each, make_http_client) and then for the answer (`read_timeout`)."""
+    return EXCHANGES_IN_ONE_CALL * (2 * connect_timeout + read_timeout)
+
 
 Observer = Callable[[str, str, float], None]
 ReceiverType = Literal["CITIZEN", "COMPANY"]

@@ -6,17 +6,25 @@ the network:
 1. Lock the billing invoice, validate, and either return a reusable PENDING
    intent (same invoice and amount, not about to expire) or insert a
    placeholder intent with a fresh sender_invoice_no; commit. A request that
-   finds another request's placeholder still waiting for QPay waits for it,
-   so concurrent calls make exactly one QPay invoice.
+   finds another request's placeholder still waiting for QPay waits for it
+   (woken by the placeholder's change, not by polling), so concurrent calls
+   make one QPay invoice. A placeholder older than the worst case of one QPay
+   create (`creation_wait_seconds`) is taken for abandoned and closed.
 2. Ask QPay to create the invoice (never retried automatically).
 3. Store QPay's answer on the placeholder (or, on failure, close it with the
-   error); commit, then return the QR code.
+   error); commit, then return the QR code. If the placeholder was closed
+   meanwhile (abandoned by a slower-than-worst-case request), its QPay invoice
+   is recorded on it (so money paid on it is still matched and recorded),
+   cancelled at QPay, and the request answers with the bill's current intent
+   or QPAY_UNAVAILABLE: never with the QR of a closed intent.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
@@ -24,12 +32,24 @@ from uuid import uuid4
 
 from domain.ebarimt import EbarimtRequest
 from domain.errors import DomainError, ErrorCode, GatewayUnavailable, not_found
-from domain.gateway import InvoiceRequest, QPayEnvironment
+from domain.gateway import (
+    CancelOutcome,
+    CreatedInvoice,
+    InvoiceRequest,
+    QPayEnvironment,
+)
 from domain.intents import IntentId, IntentStatus, QPayIntent
 from domain.invoices import Invoice, InvoiceId, InvoiceStatus, PaymentMethod
 from domain.money import ZERO, require_positive_amount
-from domain.ports import Clock, PaymentGateway, UnitOfWork, UnitOfWorkFactory
+from domain.ports import (
+    ChangeFeed,
+    Clock,
+    PaymentGateway,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from domain.secrets import hash_secret, new_secret
+from domain.services.settle_qpay_intent import settle_qpay_intent
 from domain.text import clean_text
 
 
@@ -45,7 +65,10 @@ class CreateQPayInvoice:
 class QPayInvoicePolicy:
     ttl_seconds: int
     callback_base_url: str
-    # How long a request waits for a concurrent request's QPay call.
+    # The worst case of one QPay create (token refresh, login, create, and a
+    # re-login and replay after a 401): a request waits this long for a
+    # concurrent request's QPay call, and a placeholder older than this is
+    # taken for abandoned.
     creation_wait_seconds: float = 17.0
     # An intent this close to expiry is not handed out again.
     reuse_margin_seconds: float = 60.0
@@ -67,7 +90,18 @@ class _Placeholder:
     client_secret: str
 
 
-Sleep = Callable[[float], Awaitable[None]]
+@dataclass(frozen=True, slots=True)
+class _Wait:
+    """Another request's placeholder for this invoice and amount is at QPay."""
+
+    intent_id: IntentId
+
+
+# A waiting request re-reads at least this often, in case a wake-up is lost
+# (the event transport reconnecting); the wake-up itself is what it waits for.
+RECHECK_SECONDS = 2.0
+
+logger = logging.getLogger(__name__)
 
 
 async def create_qpay_invoice(
@@ -77,13 +111,15 @@ async def create_qpay_invoice(
     gateway: PaymentGateway,
     clock: Clock,
     policy: QPayInvoicePolicy,
-    sleep: Sleep = asyncio.sleep,
+    changes: ChangeFeed | None = None,
 ) -> QPayInvoiceCreated:
     """Return a PENDING intent with its QR code and a client secret.
 
-    Commits the intent before returning. Raises DomainError: NOT_FOUND,
-    INVOICE_VOID, INVOICE_ALREADY_PAID, METHOD_DISABLED, INVALID_AMOUNT,
-    AMOUNT_EXCEEDS_BALANCE, INVALID_INPUT, QPAY_UNAVAILABLE, QPAY_REJECTED.
+    Commits the intent before returning. `changes` wakes a request waiting for
+    a concurrent one (without it, the wait re-reads every RECHECK_SECONDS).
+    Raises DomainError: NOT_FOUND, INVOICE_VOID, INVOICE_ALREADY_PAID,
+    METHOD_DISABLED, INVALID_AMOUNT, AMOUNT_EXCEEDS_BALANCE, INVALID_INPUT,
+    QPAY_UNAVAILABLE, QPAY_REJECTED.
     """
     requested = (
         None
@@ -99,8 +135,8 @@ async def create_qpay_invoice(
     ebarimt = (
         EbarimtRequest(cmd.ebarimt.receiver_type, receiver) if cmd.ebarimt else None
     )
-    deadline = clock.now() + timedelta(seconds=policy.creation_wait_seconds)
-    while True:
+
+    async def reuse_or_reserve() -> QPayInvoiceCreated | _Placeholder | _Wait:
         async with uow() as tx:
             step = await _reuse_or_reserve(
                 tx,
@@ -113,19 +149,40 @@ async def create_qpay_invoice(
                 policy,
             )
             await tx.commit()
-        if isinstance(step, QPayInvoiceCreated | _Placeholder):
-            break
-        if clock.now() >= deadline:
-            raise GatewayUnavailable(
-                "another request is still creating this QPay invoice; try again",
-                may_have_reached=True,
-            )
-        await sleep(0.05)
+        return step
+
+    deadline = clock.now() + timedelta(seconds=policy.creation_wait_seconds)
+    step = await reuse_or_reserve()
+    while isinstance(step, _Wait):
+        with _watching(changes, step.intent_id) as wakeups:
+            # Registered first, then read again: no change can slip between.
+            step = await reuse_or_reserve()
+            if not isinstance(step, _Wait):
+                break
+            remaining = (deadline - clock.now()).total_seconds()
+            if remaining <= 0:
+                raise GatewayUnavailable(
+                    "another request is still creating this QPay invoice; try again",
+                    may_have_reached=True,
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeups.get(), min(remaining, RECHECK_SECONDS))
     if isinstance(step, QPayInvoiceCreated):
         return step
     return await _create_at_qpay(
         step, uow=uow, gateway=gateway, clock=clock, policy=policy
     )
+
+
+@contextlib.contextmanager
+def _watching(
+    changes: ChangeFeed | None, intent_id: IntentId
+) -> Iterator[asyncio.Queue[int | None]]:
+    if changes is None:
+        yield asyncio.Queue()  # nothing will come: re-read every RECHECK_SECONDS
+        return
+    with changes.subscribe(intent_id) as queue:
+        yield queue
 
 
 async def _reuse_or_reserve(
@@ -137,8 +194,8 @@ async def _reuse_or_reserve(
     environment: QPayEnvironment,
     clock: Clock,
     policy: QPayInvoicePolicy,
-) -> QPayInvoiceCreated | _Placeholder | None:
-    """Phase 1, under the invoice row lock. None means: wait for another request."""
+) -> QPayInvoiceCreated | _Placeholder | _Wait:
+    """Phase 1, under the invoice row lock."""
     invoice = await tx.invoices.get_for_update(invoice_id)
     if invoice is None:
         raise not_found("invoice", "input.invoiceId")
@@ -161,11 +218,14 @@ async def _reuse_or_reserve(
                 intent = replace(intent, ebarimt=ebarimt)
             return QPayInvoiceCreated(intent, secret, reused=True)
         if not intent.is_created and intent.created_at > waiting_since:
-            return None
+            return _Wait(intent.id)
         if not intent.is_created:
             # A request that died between phases left this behind.
-            abandoned = intent.evolved(now, status=IntentStatus.CANCELLED)
-            await tx.intents.update(replace(abandoned, last_error="creation abandoned"))
+            abandoned = intent.evolved(
+                now, status=IntentStatus.CANCELLED, error="creation abandoned"
+            )
+            await tx.intents.update(abandoned)
+            tx.intent_changed(abandoned.id, abandoned.version)
     secret, token = new_secret(), new_secret()
     intent_id = IntentId(uuid4())
     placeholder = QPayIntent(
@@ -236,10 +296,13 @@ async def _create_at_qpay(
             await tx.invoices.get_for_update(placeholder.invoice_id)
             current = await tx.intents.get_for_update(placeholder.id)
             if current is not None and not current.is_created:
-                failed = current.evolved(clock.now(), status=IntentStatus.CANCELLED)
-                await tx.intents.update(
-                    replace(failed, last_error=error.message[:1000])
+                failed = current.evolved(
+                    clock.now(),
+                    status=IntentStatus.CANCELLED,
+                    error=error.message[:1000],
                 )
+                await tx.intents.update(failed)
+                tx.intent_changed(failed.id, failed.version)
                 await tx.commit()
         raise
     async with uow() as tx:
@@ -257,10 +320,48 @@ async def _create_at_qpay(
             deeplinks=created.deeplinks,
             updated_at=clock.now(),
         )
+        # Recorded even on a closed placeholder: money paid on this QPay
+        # invoice must find its intent (and go to review, not be lost).
         await tx.intents.record_qpay_invoice(
             stored,
             raw={"invoice": dict(created.raw)},
             first_check_in=policy.first_check_seconds,
         )
+        tx.intent_changed(stored.id, stored.version)  # wakes waiting requests
         await tx.commit()
-    return QPayInvoiceCreated(stored, reserved.client_secret, reused=False)
+    if stored.status is IntentStatus.PENDING:
+        return QPayInvoiceCreated(stored, reserved.client_secret, reused=False)
+    await _withdraw(stored, created, uow=uow, gateway=gateway, clock=clock)
+    raise GatewayUnavailable(
+        "QPay answered after this request had been given up; try again",
+        may_have_reached=False,
+    )
+
+
+async def _withdraw(
+    closed: QPayIntent,
+    created: CreatedInvoice,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    clock: Clock,
+) -> None:
+    """QPay made an invoice for a placeholder that was closed meanwhile: cancel
+    it at QPay so its QR cannot take money. If that fails, the invoice stays
+    recorded on the closed intent, so a payment on it is still recorded."""
+    logger.warning(
+        "QPay invoice %s came after intent %s was closed; cancelling it at QPay",
+        created.qpay_invoice_id,
+        closed.id,
+    )
+    try:
+        outcome = await gateway.cancel_invoice(created.qpay_invoice_id)
+        if outcome is CancelOutcome.ALREADY_PAID:
+            await settle_qpay_intent(closed.id, uow=uow, gateway=gateway, clock=clock)
+    except DomainError as error:
+        logger.warning(
+            "could not cancel QPay invoice %s at QPay (%s); any payment on it is "
+            "still recorded",
+            created.qpay_invoice_id,
+            error.code,
+        )

@@ -41,6 +41,7 @@ async def resolve_create_qpay_invoice(
             gateway=services.gateway,
             clock=services.clock,
             policy=services.qpay_policy,
+            changes=services.events,
         )
     except DomainError as error:
         return CreateQPayInvoicePayload(errors=user_errors(error))

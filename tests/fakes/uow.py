@@ -33,6 +33,7 @@ from domain.invoices import (
     PaymentMethodConfig,
 )
 from domain.ports import DueIntent, DueReceipt, DuplicateQPayPayment
+from persistence.events import EventHub
 from tests.fakes.clock import FixedClock
 
 
@@ -64,6 +65,8 @@ class FakeStore:
     )
     numbers: int = 0
     notified: list[tuple[IntentId, int]] = field(default_factory=list)
+    # Committed changes are delivered here too, like the real transports do.
+    hub: EventHub | None = None
 
 
 class _Repo:
@@ -414,6 +417,9 @@ class FakeUnitOfWork:
         for name in (*_TABLES, "secrets", "callbacks", "numbers"):
             setattr(self.store, name, getattr(self.working, name))
         self.store.notified.extend(self._changes.items())
+        if self.store.hub is not None:
+            for intent_id, version in self._changes.items():
+                self.store.hub.deliver(intent_id, version)
         self._changes = {}
 
     async def rollback(self) -> None:

@@ -102,7 +102,9 @@ async def test_settlement_records_one_payment_and_queues_ebarimt_when_paid(
     assert world.store.invoices[invoice.id].status is InvoiceStatus.PAID
     ((receipt, _),) = world.store.receipts.values()
     assert receipt.status is EbarimtStatus.PENDING
-    assert world.store.notified == [(created.intent.id, 1)]
+    # Creation announced version 0 (waiting creators wake on it); the
+    # settlement announced one change, once.
+    assert world.store.notified == [(created.intent.id, 0), (created.intent.id, 1)]
 
 
 async def test_receipt_is_issued_and_announced_when_the_worker_runs(

@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -19,7 +19,8 @@ from app import migrate
 from app.auth import StaffTokens, jwt_secret
 from app.logging_setup import configure_logging
 from app.settings import ConfigError, Settings, load_settings
-from domain.services.reconcile import ReconciledIntent, reconcile_open_intents
+from domain.services.reconcile import ReconcileReport
+from domain.services.reconcile import reconcile as reconcile_report
 
 if TYPE_CHECKING:
     from app.embedded import EmbeddedPostgres
@@ -160,43 +161,106 @@ def _with_database(settings: Settings) -> tuple[Settings, EmbeddedPostgres | Non
     return settings.model_copy(update={"database_url": embedded.start()}), embedded
 
 
-def reconcile() -> int:
-    """Check every open intent with QPay now; 1 when something needs review."""
+def reconcile(since: datetime | None, until: datetime | None) -> int:
+    """Check open intents with QPay now, then compare QPay's payment list for
+    the period with the payments table; 1 when something needs a person."""
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
+    end = until or datetime.now(UTC)
+    start = since or end - timedelta(days=1)
+    if start >= end:
+        sys.stderr.write("reconcile: --since must be before --until\n")
+        return 2
     settings, embedded = _with_database(settings)
     try:
-        rows = asyncio.run(_reconcile(settings))
+        report = asyncio.run(_reconcile(settings, start, end))
     finally:
         if embedded is not None:
             embedded.stop()
+    _print_intents(report)
+    _print_ledger(report, start, end)
+    return 1 if report.needs_person else 0
+
+
+async def _reconcile(
+    settings: Settings, start: datetime, end: datetime
+) -> ReconcileReport:
+    from app.bootstrap import build_container, close_container
+
+    container = build_container(settings, remote_simulator=True)
+
+    def progress(page: int, read: int, total: int) -> None:
+        say(f"  QPay payment list, page {page}: {read} of {total} payments read")
+
+    try:
+        say(f"Checking open QPay intents ({container.gateway.environment.value})...")
+        return await reconcile_report(
+            start,
+            end,
+            uow=container.uow,
+            gateway=container.gateway,
+            clock=container.clock,
+            progress=progress,
+        )
+    finally:
+        await close_container(container)
+
+
+def _print_intents(report: ReconcileReport) -> None:
     now = datetime.now(UTC)
     say(
         f"{'intent':36}  {'invoice':36}  {'before':12}  {'after':12}  "
         f"{'amount':>14}  {'paid':>14}  age"
     )
-    for row in rows:
+    for row in report.intents:
         age = int((now - row.created_at).total_seconds())
         after = row.after.value if row.after else f"ERROR {row.error}"
         say(
             f"{row.intent_id!s:36}  {row.invoice_id!s:36}  {row.before.value:12}  "
             f"{after:12}  {row.amount:>14}  {row.paid_amount:>14}  {age}s"
         )
-    review = sum(1 for row in rows if row.needs_review)
-    say(f"{len(rows)} open intents checked; {review} need review")
-    return 1 if review else 0
+    review = sum(1 for row in report.intents if row.needs_review)
+    say(f"{len(report.intents)} open intents checked; {review} need review")
 
 
-async def _reconcile(settings: Settings) -> list[ReconciledIntent]:
-    from app.bootstrap import build_container, close_container
-
-    container = build_container(settings, remote_simulator=True)
-    try:
-        return await reconcile_open_intents(
-            uow=container.uow, gateway=container.gateway, clock=container.clock
+def _print_ledger(report: ReconcileReport, start: datetime, end: datetime) -> None:
+    period = f"{start:%Y-%m-%d %H:%M:%S} to {end:%Y-%m-%d %H:%M:%S} UTC"
+    ledger = report.ledger
+    if ledger is None:
+        say(f"QPay's payment list ({period}) could not be read: {report.ledger_error}")
+    else:
+        say(
+            f"QPay's payment list ({period}): {ledger.listed} payments on "
+            f"{ledger.pages} page(s); {len(ledger.recorded)} were missing here "
+            "and are now recorded"
         )
-    finally:
-        await close_container(container)
+        for payment in ledger.recorded:
+            say(
+                f"  recorded  {payment.qpay_payment_id or '':36}  "
+                f"{payment.amount:>14} {payment.currency}  intent {payment.intent_id}"
+            )
+        for intent_id in ledger.failed:
+            say(f"  NOT CHECKED  intent {intent_id}: QPay did not answer")
+    say(f"{len(report.open_flags)} ledger finding(s) need a person")
+    if report.open_flags:
+        say(f"{'kind':12}  {'QPay payment':36}  {'amount':>14}  detail")
+        for flag in report.open_flags:
+            amount = f"{flag.amount} {flag.currency or ''}" if flag.amount else "?"
+            say(
+                f"{flag.kind.value:12}  {flag.qpay_payment_id:36}  {amount:>14}  "
+                f"{flag.detail}"
+            )
+
+
+def _moment(text: str) -> datetime:
+    """An ISO-8601 date or time for --since/--until; naive means UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO-8601 date or time, e.g. 2026-11-30T08:00"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def demo(total: str) -> int:
@@ -277,8 +341,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     sim_cmd = commands.add_parser("qpay-sim", help="run the QPay simulator alone")
     sim_cmd.add_argument("--host", default="127.0.0.1")
     sim_cmd.add_argument("--port", type=int, default=9000)
-    commands.add_parser(
-        "reconcile", help="check every open intent with QPay now, settle what is paid"
+    reconcile_cmd = commands.add_parser(
+        "reconcile",
+        help="check open intents with QPay now and compare QPay's payment list "
+        "with ours; exit 1 when something needs a person",
+    )
+    reconcile_cmd.add_argument(
+        "--since",
+        type=_moment,
+        help="start of the period compared (ISO-8601; default: 24 h before --until)",
+    )
+    reconcile_cmd.add_argument(
+        "--until", type=_moment, help="end of the period (ISO-8601; default: now)"
     )
     demo_cmd = commands.add_parser(
         "demo", help="create a demo invoice on the running dev service; print its URL"
@@ -296,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "qpay-sim":
         qpay_sim(args.host, args.port)
     elif args.command == "reconcile":
-        raise SystemExit(reconcile())
+        raise SystemExit(reconcile(args.since, args.until))
     elif args.command == "demo":
         raise SystemExit(demo(args.total))
 

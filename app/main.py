@@ -22,6 +22,7 @@ from app.callback import SettlementRunner, callback_endpoint
 from app.checkout import checkout_routes, checkout_url
 from app.ebarimt_worker import run_ebarimt_worker
 from app.graphql_view import QPayGraphQL
+from app.ledger_sweeper import run_ledger_sweeper
 from app.poller import CallbackHealth, run_poller
 from app.ratelimit import SlidingWindowLimiter
 from app.settings import Settings
@@ -194,6 +195,9 @@ def create_app(
                 ),
                 asyncio.create_task(
                     run_watch_keeper(container, runtime.stop), name="watch-keeper"
+                ),
+                asyncio.create_task(
+                    run_ledger_sweeper(container, runtime.stop), name="ledger-sweeper"
                 ),
             ]
         try:

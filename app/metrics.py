@@ -59,6 +59,27 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.ledger_lag = Gauge(
+            "qpay_ledger_sweep_lag_seconds",
+            "How far behind now QPay's payment list is known to match ours",
+            registry=self.registry,
+        )
+        self.ledger_found = Counter(
+            "qpay_ledger_payments_found",
+            "Payments QPay held that the ledger sweep found missing and recorded",
+            registry=self.registry,
+        )
+        self.ledger_unmatched = Gauge(
+            "qpay_ledger_unmatched_payments",
+            "Payments on our invoice code that match no intent, not yet resolved",
+            registry=self.registry,
+        )
+        self.ledger_flags = Gauge(
+            "qpay_ledger_open_flags",
+            "Ledger findings waiting for a person, by kind",
+            ["kind"],
+            registry=self.registry,
+        )
         self.ebarimt = Counter(
             "ebarimt_receipts",
             "e-Barimt issue attempts by outcome",

@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     qpay_poll_interval_seconds: float = Field(default=3, gt=0)
     qpay_poll_max_interval_seconds: float = Field(default=60, gt=0)
     qpay_max_checks_per_second: float = Field(default=5, gt=0)
+    qpay_ledger_sweep_seconds: float = Field(default=300, gt=0)
     qpay_ebarimt_api: Literal["v2", "v3"] = "v2"
     qpay_connect_timeout_seconds: float = Field(default=5, gt=0)
     qpay_read_timeout_seconds: float = Field(default=10, gt=0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -81,6 +82,33 @@ class PaymentCheck:
 
     rows: tuple[PaymentRow, ...] = ()
     raw: Mapping[str, object] = field(default_factory=dict)
+    malformed: tuple[MalformedRow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """One payment in QPay's own payment list (payment/list)."""
+
+    payment_id: str
+    status: str
+    amount: Decimal
+    currency: str
+    # The QPay invoice it paid (None when QPay names another kind of object).
+    qpay_invoice_id: str | None
+    paid_at: datetime | None = None
+    payment_type: str | None = None
+
+    @property
+    def is_paid(self) -> bool:
+        return self.status == PAID
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPage:
+    """One page of QPay's payment list; `total` counts every page's rows."""
+
+    rows: tuple[LedgerRow, ...]
+    total: int
     malformed: tuple[MalformedRow, ...] = ()
 
 

@@ -23,12 +23,13 @@ from domain.gateway import (
     CreatedInvoice,
     InvoiceRequest,
     IssuedReceipt,
+    LedgerPage,
     PaymentCheck,
     QPayEnvironment,
     ReceiptRequest,
 )
 from domain.idempotency import IdempotencyRecord
-from domain.intents import IntentId, IntentSecrets, QPayIntent
+from domain.intents import IntentId, IntentRef, IntentSecrets, QPayIntent
 from domain.invoices import (
     Invoice,
     InvoiceId,
@@ -37,6 +38,7 @@ from domain.invoices import (
     PaymentMethod,
     PaymentMethodConfig,
 )
+from domain.ledger import LedgerFlag, SweepClaim, SweepState
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,10 @@ class PaymentRepository(Protocol):
     ) -> Sequence[Payment]: ...
 
     async def qpay_payment_ids(self, invoice_id: InvoiceId) -> frozenset[str]: ...
+
+    async def by_qpay_ids(self, qpay_payment_ids: Sequence[str]) -> dict[str, Payment]:
+        """The recorded payments among these QPay payment ids, by id."""
+        ...
 
 
 class IntentRepository(Protocol):
@@ -194,6 +200,13 @@ class IntentRepository(Protocol):
         """Drop our lease; check again in `delay_seconds`."""
         ...
 
+    async def refs_by_qpay_invoice(
+        self, qpay_invoice_ids: Sequence[str], environment: QPayEnvironment
+    ) -> dict[str, IntentRef]:
+        """The environment's intents made for these QPay invoices, by QPay
+        invoice id (whatever their state)."""
+        ...
+
     async def claim_check(self, intent_id: IntentId, min_interval: float) -> bool:
         """Atomically take the right to ask QPay now: False if someone did so
         less than `min_interval` seconds ago (database clock)."""
@@ -245,6 +258,46 @@ class ReceiptRepository(Protocol):
     ) -> Sequence[EbarimtReceipt]: ...
 
 
+class LedgerRepository(Protocol):
+    """The ledger sweep's lease and cursor, and the flags it raises."""
+
+    async def claim_sweep(
+        self, environment: QPayEnvironment, owner: str, lease_seconds: float
+    ) -> SweepClaim | None:
+        """Lease the environment's next sweep if it is due and nobody holds it
+        (database clock); None otherwise."""
+        ...
+
+    async def finish_sweep(
+        self,
+        environment: QPayEnvironment,
+        owner: str,
+        swept_until: datetime,
+        next_in: float,
+    ) -> None:
+        """Record that the ledger matched up to `swept_until`; drop the lease;
+        the next sweep is due `next_in` seconds from now."""
+        ...
+
+    async def release_sweep(
+        self, environment: QPayEnvironment, owner: str, retry_in: float
+    ) -> None:
+        """Drop the lease without moving the cursor; retry in `retry_in` s."""
+        ...
+
+    async def sweep_state(self, environment: QPayEnvironment) -> SweepState: ...
+
+    async def raise_flag(
+        self, environment: QPayEnvironment, flag: LedgerFlag, now: datetime
+    ) -> bool:
+        """Store the flag (or note it was seen again); True when it is new."""
+        ...
+
+    async def open_flags(self, environment: QPayEnvironment) -> Sequence[LedgerFlag]:
+        """Flags nobody has resolved yet, oldest first."""
+        ...
+
+
 class CallbackRepository(Protocol):
     async def add(self, callback: ReceivedCallback) -> None: ...
 
@@ -281,6 +334,9 @@ class UnitOfWork(Protocol):
     @property
     def callbacks(self) -> CallbackRepository: ...
 
+    @property
+    def ledger(self) -> LedgerRepository: ...
+
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(
@@ -316,6 +372,14 @@ class PaymentGateway(Protocol):
     async def cancel_invoice(self, qpay_invoice_id: str) -> CancelOutcome: ...
 
     async def create_receipt(self, request: ReceiptRequest) -> IssuedReceipt: ...
+
+    async def list_payments(
+        self, start: datetime, end: datetime, page: int
+    ) -> LedgerPage:
+        """Page `page` (from 1, at most 100 rows) of QPay's list of payments on
+        our invoice code made between `start` and `end` (aware datetimes). The
+        page may hold payments from a little outside the period."""
+        ...
 
 
 class DuplicateQPayPayment(Exception):

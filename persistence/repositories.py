@@ -210,6 +210,15 @@ class SqlAlchemyPaymentRepository:
         )
         return [mapping.payment_from_row(row) for row in result.mappings()]
 
+    async def by_qpay_ids(self, qpay_payment_ids: Sequence[str]) -> dict[str, Payment]:
+        if not qpay_payment_ids:
+            return {}
+        result = await self._conn.execute(
+            select(payments).where(payments.c.qpay_txn_id.in_(list(qpay_payment_ids)))
+        )
+        found = (mapping.payment_from_row(row) for row in result.mappings())
+        return {p.qpay_payment_id: p for p in found if p.qpay_payment_id is not None}
+
     async def qpay_payment_ids(self, invoice_id: InvoiceId) -> frozenset[str]:
         result = await self._conn.execute(
             select(payments.c.qpay_txn_id).where(
@@ -451,6 +460,27 @@ class SqlAlchemyIntentRepository:
                 next_check_at=func.now() + _seconds(delay_seconds),
             )
         )
+
+    async def refs_by_qpay_invoice(
+        self, qpay_invoice_ids: Sequence[str], environment: QPayEnvironment
+    ) -> dict[str, IntentRef]:
+        if not qpay_invoice_ids:
+            return {}
+        result = await self._conn.execute(
+            select(intents.c.id, intents.c.invoice_id, intents.c.qpay_invoice_id).where(
+                intents.c.qpay_invoice_id.in_(list(qpay_invoice_ids)),
+                intents.c.environment == environment.value,
+            )
+        )
+        return {
+            row.qpay_invoice_id: IntentRef(
+                IntentId(row.id),
+                InvoiceId(row.invoice_id),
+                row.qpay_invoice_id,
+                environment,
+            )
+            for row in result
+        }
 
     async def claim_check(self, intent_id: IntentId, min_interval: float) -> bool:
         result = await self._conn.execute(

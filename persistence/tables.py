@@ -23,6 +23,7 @@ from sqlalchemy import (
     Sequence,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -50,6 +51,7 @@ INTENT_STATUSES = (
 QPAY_ENVIRONMENTS = ("MOCK", "SANDBOX", "LIVE")
 RECEIVER_TYPES = ("CITIZEN", "COMPANY")
 EBARIMT_STATUSES = ("PENDING", "ISSUED", "FAILED")
+LEDGER_FLAG_KINDS = ("UNMATCHED", "REFUNDED", "MISMATCH", "MALFORMED", "UNCONFIRMED")
 
 Money = Numeric(14, 2, asdecimal=True)
 Timestamp = DateTime(timezone=True)
@@ -250,6 +252,55 @@ class QPayCallbackRow(Base):
     body: Mapped[str] = mapped_column(Text, server_default="")
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class QPayLedgerSweepRow(Base):
+    """One per QPay environment: the ledger sweep's cursor and lease."""
+
+    __tablename__ = "qpay_ledger_sweeps"
+    __table_args__ = (
+        CheckConstraint(_one_of("environment", QPAY_ENVIRONMENTS), name="environment"),
+    )
+
+    environment: Mapped[str] = mapped_column(String(8), primary_key=True)
+    # QPay's ledger matched ours up to here (None before the first sweep).
+    swept_until: Mapped[datetime | None] = mapped_column(Timestamp)
+    next_run_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class QPayLedgerFlagRow(Base):
+    """What the ledger comparison found for a person: one per environment,
+    kind and QPay payment id."""
+
+    __tablename__ = "qpay_ledger_flags"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", LEDGER_FLAG_KINDS), name="kind"),
+        CheckConstraint(_one_of("environment", QPAY_ENVIRONMENTS), name="environment"),
+        UniqueConstraint("environment", "kind", "qpay_payment_id"),
+        Index(
+            "ix_qpay_ledger_flags_open",
+            "environment",
+            "first_seen_at",
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    environment: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(16))
+    qpay_payment_id: Mapped[str] = mapped_column(String(64))
+    qpay_invoice_id: Mapped[str | None] = mapped_column(String(64))
+    # QPay's figures as listed; None when they do not fit (see `detail`).
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    status: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(String(1000))
+    first_seen_at: Mapped[datetime] = mapped_column(Timestamp)
+    last_seen_at: Mapped[datetime] = mapped_column(Timestamp)
+    resolved_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 metadata = Base.metadata

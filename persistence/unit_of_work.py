@@ -14,6 +14,7 @@ from typing import Protocol, Self
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.intents import IntentId
+from persistence.ledger import SqlAlchemyLedgerRepository
 from persistence.repositories import (
     SqlAlchemyCallbackRepository,
     SqlAlchemyIdempotencyRepository,
@@ -52,6 +53,7 @@ class SqlAlchemyUnitOfWork:
     receipts: SqlAlchemyReceiptRepository
     methods: SqlAlchemyMethodConfigRepository
     callbacks: SqlAlchemyCallbackRepository
+    ledger: SqlAlchemyLedgerRepository
 
     def __init__(
         self,
@@ -80,6 +82,7 @@ class SqlAlchemyUnitOfWork:
         self.receipts = SqlAlchemyReceiptRepository(connection)
         self.methods = SqlAlchemyMethodConfigRepository(connection)
         self.callbacks = SqlAlchemyCallbackRepository(connection)
+        self.ledger = SqlAlchemyLedgerRepository(connection)
         return self
 
     async def __aexit__(

@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal, TypeVar
 from urllib.parse import quote
@@ -41,6 +41,7 @@ from qpay.schemas import (
     InvoiceAnswer,
     InvoiceCreatedAnswer,
     JsonDict,
+    ListRowAnswer,
     PaymentAnswer,
     PaymentListAnswer,
     ReceiptAnswer,
@@ -54,6 +55,7 @@ from qpay.transport import Failure, backoff_delay, make_http_client, read_answer
 
 __all__ = [
     "PaymentCheckResult",
+    "PaymentListResult",
     "QPayClient",
     "longest_call_seconds",
     "make_http_client",
@@ -91,6 +93,17 @@ class PaymentCheckResult:
     rows: tuple[CheckRowAnswer, ...]
     pages: tuple[JsonDict, ...]
     problems: tuple[RowProblem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentListResult:
+    """One page of payment/list; `count` is QPay's total over all pages and
+    `problems` the rows that could not be read (see schemas.split_rows)."""
+
+    count: int
+    rows: tuple[ListRowAnswer, ...]
+    problems: tuple[RowProblem, ...]
+    raw: JsonDict
 
 
 def _segment(value: str) -> str:
@@ -322,7 +335,7 @@ class QPayClient:
                 read=True,
             )
             pages.append(page.raw)
-            parsed, unreadable = split_rows(page.rows)
+            parsed, unreadable = split_rows(page.rows, CheckRowAnswer)
             rows.extend(parsed)
             problems.extend(unreadable)
             if not page.rows or len(rows) + len(problems) >= page.count:
@@ -398,12 +411,13 @@ class QPayClient:
         end_date: datetime | str,
         page_number: int = 1,
         page_limit: int = MAX_PAGE_LIMIT,
-    ) -> PaymentListAnswer:
+    ) -> PaymentListResult:
         """POST /payment/list (one page). For INVOICE, `object_id` is the
-        invoice_code; for MERCHANT, the merchant id (reference §5.3)."""
+        invoice_code; for MERCHANT, the merchant id (reference §5.3). Aware
+        datetimes are sent as UTC; QPay 500s on pages over 100 rows."""
         if page_number < 1 or not 1 <= page_limit <= MAX_PAGE_LIMIT:
             raise ValueError("page_number must be >= 1, page_limit within 1..100")
-        return await self._call(
+        page = await self._call(
             "POST",
             "/payment/list",
             endpoint="payment_list",
@@ -417,6 +431,8 @@ class QPayClient:
             parse=_parser(PaymentListAnswer, "payment list"),
             read=True,
         )
+        rows, problems = split_rows(page.rows, ListRowAnswer)
+        return PaymentListResult(page.count, tuple(rows), tuple(problems), page.raw)
 
     # --- e-Barimt -------------------------------------------------------------
 
@@ -516,5 +532,10 @@ def _object(what: str) -> Callable[[object], JsonDict]:
 
 
 def _list_date(value: datetime | str) -> str:
-    """payment/list wants "YYYY-MM-DD HH:mm:ss" (timezone unspecified)."""
-    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else value
+    """payment/list wants "YYYY-MM-DD HH:mm:ss" (timezone unspecified): an
+    aware datetime is written in UTC, a naive one as it is."""
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S")

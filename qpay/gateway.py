@@ -18,8 +18,9 @@ MalformedRow for a person to look at, never a row that fails an insert.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Literal
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Literal, TypeVar
 
 from domain.errors import GatewayRejected, GatewayUnavailable
 from domain.gateway import (
@@ -30,6 +31,8 @@ from domain.gateway import (
     Deeplink,
     InvoiceRequest,
     IssuedReceipt,
+    LedgerPage,
+    LedgerRow,
     MalformedRow,
     PaymentCheck,
     PaymentRow,
@@ -37,15 +40,19 @@ from domain.gateway import (
     ReceiptRequest,
 )
 from domain.money import amount_problem
-from qpay.client import QPayClient
+from qpay.client import MAX_PAGE_LIMIT, QPayClient
 from qpay.errors import QPayError, QPayUnavailable
-from qpay.schemas import CheckRowAnswer, ReceiptAnswer, RowProblem
+from qpay.schemas import CheckRowAnswer, ListRowAnswer, ReceiptAnswer, RowProblem
 
 ALREADY_CANCELLED = "INVOICE_ALREADY_CANCELED"  # QPay's spelling
 ALREADY_PAID = "INVOICE_PAID"
 MAX_DESCRIPTION = 255
 DEFAULT_CURRENCY = "MNT"
 CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+# QPay's own timezone (Ulaanbaatar, no daylight saving since 2017).
+QPAY_HOME_OFFSET = timedelta(hours=8)
+RowAnswerT = TypeVar("RowAnswerT", CheckRowAnswer, ListRowAnswer)
+DomainRowT = TypeVar("DomainRowT", PaymentRow, LedgerRow)
 
 
 def _domain_error(error: QPayError) -> GatewayUnavailable | GatewayRejected:
@@ -66,11 +73,11 @@ def _row(row: CheckRowAnswer) -> PaymentRow:
     )
 
 
-def _currency(row: CheckRowAnswer) -> str:
+def _currency(row: CheckRowAnswer | ListRowAnswer) -> str:
     return (row.payment_currency or DEFAULT_CURRENCY).strip().upper()
 
 
-def _row_problem(row: CheckRowAnswer) -> str | None:
+def _row_problem(row: CheckRowAnswer | ListRowAnswer) -> str | None:
     """Why this row cannot be recorded as it is (None: it can)."""
     if len(row.payment_id) > MAX_PAYMENT_ID_LENGTH:
         return f"payment id longer than {MAX_PAYMENT_ID_LENGTH} characters"
@@ -82,18 +89,43 @@ def _row_problem(row: CheckRowAnswer) -> str | None:
     return None
 
 
+def _paid_at(text: str | None) -> datetime | None:
+    """QPay's payment_date ("2022-03-11T05:57:47.336Z"), or None."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _ledger_row(row: ListRowAnswer) -> LedgerRow:
+    return LedgerRow(
+        payment_id=row.payment_id,
+        status=row.payment_status,
+        amount=row.payment_amount,
+        currency=_currency(row),
+        qpay_invoice_id=row.object_id if row.object_type == "INVOICE" else None,
+        paid_at=_paid_at(row.payment_date),
+        payment_type=row.paid_by,
+    )
+
+
 def _checked(
-    answers: Iterable[CheckRowAnswer], problems: Iterable[RowProblem]
-) -> tuple[tuple[PaymentRow, ...], tuple[MalformedRow, ...]]:
+    answers: Iterable[RowAnswerT],
+    problems: Iterable[RowProblem],
+    convert: Callable[[RowAnswerT], DomainRowT],
+) -> tuple[tuple[DomainRowT, ...], tuple[MalformedRow, ...]]:
     """The rows we can record, and the ones that may be a payment but cannot
     be recorded as QPay sent them. A bad row that is not PAID changes nothing
     and is left out."""
-    rows: list[PaymentRow] = []
+    rows: list[DomainRowT] = []
     malformed: list[MalformedRow] = []
     for answer in answers:
         problem = _row_problem(answer)
         if problem is None:
-            rows.append(_row(answer))
+            rows.append(convert(answer))
         elif answer.payment_status == PAID:
             malformed.append(MalformedRow(answer.payment_id[:64], problem))
     for unreadable in problems:
@@ -171,7 +203,7 @@ class QPayGateway:
             result = await self._client.check_payment(qpay_invoice_id)
         except QPayError as error:
             raise _domain_error(error) from None
-        rows, malformed = _checked(result.rows, result.problems)
+        rows, malformed = _checked(result.rows, result.problems, _row)
         return PaymentCheck(
             rows=rows,
             raw={"count": result.count, "pages": list(result.pages)},
@@ -189,6 +221,28 @@ class QPayGateway:
                 return CancelOutcome.ALREADY_PAID
             raise _domain_error(error) from None
         return CancelOutcome.CANCELLED
+
+    async def list_payments(
+        self, start: datetime, end: datetime, page: int
+    ) -> LedgerPage:
+        """One page of payment/list for our invoice code. QPay does not say in
+        which timezone it reads these dates (reference §5.3): they go in UTC,
+        with the end moved QPAY_HOME_OFFSET later, so the period is covered
+        whether QPay reads them as UTC or as Ulaanbaatar time (UTC+8). Payments
+        from a little outside the period may come back; they are harmless."""
+        try:
+            result = await self._client.list_payments(
+                object_type="INVOICE",
+                object_id=self._invoice_code,
+                start_date=start,
+                end_date=end + QPAY_HOME_OFFSET,
+                page_number=page,
+                page_limit=MAX_PAGE_LIMIT,
+            )
+        except QPayError as error:
+            raise _domain_error(error) from None
+        rows, malformed = _checked(result.rows, result.problems, _ledger_row)
+        return LedgerPage(rows=rows, total=result.count, malformed=malformed)
 
     async def create_receipt(self, request: ReceiptRequest) -> IssuedReceipt:
         """e-Barimt create once, with the family QPay enabled for us."""

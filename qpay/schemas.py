@@ -194,14 +194,14 @@ class RowProblem:
 
 
 def split_rows(
-    rows: Sequence[object],
-) -> tuple[list[CheckRowAnswer], list[RowProblem]]:
-    """The rows that parse, and a RowProblem for each that does not."""
-    parsed: list[CheckRowAnswer] = []
+    rows: Sequence[object], model: type[RowT]
+) -> tuple[list[RowT], list[RowProblem]]:
+    """The rows that parse as `model`, and a RowProblem for each that does not."""
+    parsed: list[RowT] = []
     problems: list[RowProblem] = []
     for data in rows:
         try:
-            parsed.append(parse_answer(CheckRowAnswer, data, what="payment row"))
+            parsed.append(parse_answer(model, data, what="payment row"))
         except QPayUnavailable as error:
             problems.append(_problem(data, error.message))
     return parsed, problems
@@ -247,7 +247,8 @@ class ListRowAnswer(Answer):
 
 class PaymentListAnswer(Answer):
     count: int = Field(ge=0)
-    rows: list[ListRowAnswer] = Field(default_factory=list)
+    # Read one by one with split_rows(rows, ListRowAnswer), as in payment/check.
+    rows: list[Any] = Field(default_factory=list)
 
 
 class ReceiptAnswer(Answer):
@@ -268,6 +269,7 @@ class ReceiptAnswer(Answer):
 
 
 AnswerT = TypeVar("AnswerT", bound=Answer)
+RowT = TypeVar("RowT", CheckRowAnswer, ListRowAnswer)
 
 
 def parse_answer(model: type[AnswerT], data: object, *, what: str) -> AnswerT:

@@ -20,6 +20,8 @@ from app.settings import Settings, load_settings
 from tests.db import asyncpg_url
 
 TABLES = (
+    "qpay_ledger_flags",
+    "qpay_ledger_sweeps",
     "qpay_callbacks",
     "ebarimt_receipts",
     "idempotency_keys",

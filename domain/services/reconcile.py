@@ -1,7 +1,15 @@
-"""Use case: `qpay-graph reconcile` asks QPay about every open intent now."""
+"""Use case behind `qpay-graph reconcile`: QPay against our books, now.
+
+It checks every intent that is still PENDING with QPay (payment/check), then
+compares QPay's payment list for a period with the payments table
+(compare_ledger: money on closed intents, payments no intent matches,
+refunds made at QPay). What needs a person: intents in NEEDS_REVIEW, open
+ledger flags, and anything that could not be checked.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -9,7 +17,9 @@ from decimal import Decimal
 from domain.errors import DomainError
 from domain.intents import IntentId, IntentStatus
 from domain.invoices import InvoiceId
+from domain.ledger import LedgerFlag
 from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
+from domain.services.reconcile_ledger import LedgerReport, Progress, compare_ledger
 from domain.services.settle_qpay_intent import settle_qpay_intent
 
 
@@ -29,6 +39,50 @@ class ReconciledIntent:
         return self.after is IntentStatus.NEEDS_REVIEW or (
             self.after is None and self.error is not None
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    intents: Sequence[ReconciledIntent]
+    ledger: LedgerReport | None
+    # Why QPay's payment list could not be compared (None: it was).
+    ledger_error: str | None
+    # Every ledger finding nobody has resolved, this run's and older ones.
+    open_flags: Sequence[LedgerFlag]
+
+    @property
+    def needs_person(self) -> bool:
+        return (
+            any(row.needs_review for row in self.intents)
+            or bool(self.open_flags)
+            or self.ledger_error is not None
+            or (self.ledger is not None and not self.ledger.complete)
+        )
+
+
+async def reconcile(
+    start: datetime,
+    end: datetime,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    clock: Clock,
+    progress: Progress | None = None,
+) -> ReconcileReport:
+    """Check open intents, then compare QPay's payments from `start` to `end`
+    with ours, recording what is missing; commits."""
+    intents = await reconcile_open_intents(uow=uow, gateway=gateway, clock=clock)
+    ledger: LedgerReport | None = None
+    ledger_error: str | None = None
+    try:
+        ledger = await compare_ledger(
+            start, end, uow=uow, gateway=gateway, clock=clock, progress=progress
+        )
+    except DomainError as failure:
+        ledger_error = f"{failure.code.value}: {failure.message}"
+    async with uow() as tx:
+        open_flags = await tx.ledger.open_flags(gateway.environment)
+    return ReconcileReport(intents, ledger, ledger_error, open_flags)
 
 
 async def reconcile_open_intents(

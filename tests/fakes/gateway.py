@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from uuid import uuid4
 
@@ -12,6 +13,8 @@ from domain.gateway import (
     Deeplink,
     InvoiceRequest,
     IssuedReceipt,
+    LedgerPage,
+    LedgerRow,
     MalformedRow,
     PaymentCheck,
     PaymentRow,
@@ -76,6 +79,22 @@ class FakePaymentGateway:
             return CancelOutcome.ALREADY_CANCELLED
         invoice.cancelled = True
         return CancelOutcome.CANCELLED
+
+    async def list_payments(
+        self, start: datetime, end: datetime, page: int
+    ) -> LedgerPage:
+        """Every payment on every invoice, whatever the dates (the date window
+        is QPay's and the simulator's business; see tests/integration)."""
+        self._maybe_fail("list_payments")
+        rows = [
+            LedgerRow(
+                row.payment_id, row.status, row.amount, row.currency, qpay_invoice_id
+            )
+            for qpay_invoice_id, invoice in self.invoices.items()
+            for row in invoice.rows
+        ]
+        first = (page - 1) * 100
+        return LedgerPage(rows=tuple(rows[first : first + 100]), total=len(rows))
 
     async def create_receipt(self, request: ReceiptRequest) -> IssuedReceipt:
         self._maybe_fail("create_receipt")

@@ -32,6 +32,7 @@ from domain.invoices import (
     PaymentMethod,
     PaymentMethodConfig,
 )
+from domain.ledger import LedgerFlag, LedgerFlagKind, SweepClaim, SweepState
 from domain.ports import DueIntent, DueReceipt, DuplicateQPayPayment
 from persistence.events import EventHub
 from tests.fakes.clock import FixedClock
@@ -65,6 +66,10 @@ class FakeStore:
     )
     numbers: int = 0
     notified: list[tuple[IntentId, int]] = field(default_factory=list)
+    sweeps: dict[QPayEnvironment, FakeSweep] = field(default_factory=dict)
+    flags: dict[tuple[QPayEnvironment, LedgerFlagKind, str], LedgerFlag] = field(
+        default_factory=dict
+    )
     # Committed changes are delivered here too, like the real transports do.
     hub: EventHub | None = None
 
@@ -125,6 +130,13 @@ class FakePayments(_Repo):
         self, invoice_ids: Sequence[InvoiceId]
     ) -> Sequence[Payment]:
         return [p for p in self.w.payments.values() if p.invoice_id in invoice_ids]
+
+    async def by_qpay_ids(self, qpay_payment_ids: Sequence[str]) -> dict[str, Payment]:
+        return {
+            p.qpay_payment_id: p
+            for p in self.w.payments.values()
+            if p.qpay_payment_id is not None and p.qpay_payment_id in qpay_payment_ids
+        }
 
     async def qpay_payment_ids(self, invoice_id: InvoiceId) -> frozenset[str]:
         return frozenset(
@@ -270,6 +282,20 @@ class FakeIntents(_Repo):
             s.leased_by = None
             s.next_check_at = self.now + timedelta(seconds=delay_seconds)
 
+    async def refs_by_qpay_invoice(
+        self, qpay_invoice_ids: Sequence[str], environment: QPayEnvironment
+    ) -> dict[str, IntentRef]:
+        found: dict[str, IntentRef] = {}
+        for i in self.w.intents.values():
+            qpay_id = i.qpay_invoice_id
+            if (
+                qpay_id is not None
+                and qpay_id in qpay_invoice_ids
+                and (i.environment is environment)
+            ):
+                found[qpay_id] = IntentRef(i.id, i.invoice_id, qpay_id, i.environment)
+        return found
+
     async def claim_check(self, intent_id: IntentId, min_interval: float) -> bool:
         s = self.w.secrets[intent_id]
         if s.last_checked_at and s.last_checked_at > self.now - timedelta(
@@ -378,7 +404,73 @@ class FakeCallbacks(_Repo):
         self.w.callbacks.append(callback)
 
 
-_TABLES = ("invoices", "payments", "intents", "keys", "receipts", "methods")
+_TABLES = ("invoices", "payments", "intents", "keys", "receipts", "methods", "flags")
+
+
+@dataclass
+class FakeSweep:
+    swept_until: datetime | None = None
+    next_run_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+
+
+class FakeLedger(_Repo):
+    async def claim_sweep(
+        self, environment: QPayEnvironment, owner: str, lease_seconds: float
+    ) -> SweepClaim | None:
+        sweep = self.w.sweeps.setdefault(environment, FakeSweep())
+        if sweep.next_run_at is not None and sweep.next_run_at > self.now:
+            return None
+        if sweep.lease_until is not None and sweep.lease_until >= self.now:
+            return None
+        sweep.lease_owner = owner
+        sweep.lease_until = self.now + timedelta(seconds=lease_seconds)
+        created = [
+            i.created_at
+            for i in self.w.intents.values()
+            if i.environment is environment and i.is_created
+        ]
+        return SweepClaim(sweep.swept_until, self.now, min(created, default=None))
+
+    async def finish_sweep(
+        self,
+        environment: QPayEnvironment,
+        owner: str,
+        swept_until: datetime,
+        next_in: float,
+    ) -> None:
+        sweep = self.w.sweeps[environment]
+        if sweep.lease_owner == owner:
+            sweep.swept_until = max(swept_until, sweep.swept_until or swept_until)
+            self._release(sweep, next_in)
+
+    async def release_sweep(
+        self, environment: QPayEnvironment, owner: str, retry_in: float
+    ) -> None:
+        sweep = self.w.sweeps[environment]
+        if sweep.lease_owner == owner:
+            self._release(sweep, retry_in)
+
+    def _release(self, sweep: FakeSweep, seconds: float) -> None:
+        sweep.lease_owner = sweep.lease_until = None
+        sweep.next_run_at = self.now + timedelta(seconds=seconds)
+
+    async def sweep_state(self, environment: QPayEnvironment) -> SweepState:
+        sweep = self.w.sweeps.get(environment)
+        return SweepState(sweep.swept_until if sweep else None, self.now)
+
+    async def raise_flag(
+        self, environment: QPayEnvironment, flag: LedgerFlag, now: datetime
+    ) -> bool:
+        key = (environment, flag.kind, flag.qpay_payment_id)
+        if key in self.w.flags:
+            return False
+        self.w.flags[key] = replace(flag, first_seen_at=now)
+        return True
+
+    async def open_flags(self, environment: QPayEnvironment) -> Sequence[LedgerFlag]:
+        return [f for (env, _, _), f in self.w.flags.items() if env is environment]
 
 
 class FakeUnitOfWork:
@@ -393,6 +485,7 @@ class FakeUnitOfWork:
         self.receipts = FakeReceipts(self)
         self.methods = FakeMethods(self)
         self.callbacks = FakeCallbacks(self)
+        self.ledger = FakeLedger(self)
         self.working = store
 
     async def __aenter__(self) -> Self:
@@ -400,6 +493,7 @@ class FakeUnitOfWork:
         for name in _TABLES:
             setattr(working, name, dict(getattr(self.store, name)))
         working.secrets = copy.deepcopy(self.store.secrets)
+        working.sweeps = copy.deepcopy(self.store.sweeps)
         working.callbacks = list(self.store.callbacks)
         self.working = working
         self._changes: dict[IntentId, int] = {}
@@ -414,7 +508,7 @@ class FakeUnitOfWork:
         self.working = self.store
 
     async def commit(self) -> None:
-        for name in (*_TABLES, "secrets", "callbacks", "numbers"):
+        for name in (*_TABLES, "secrets", "sweeps", "callbacks", "numbers"):
             setattr(self.store, name, getattr(self.working, name))
         self.store.notified.extend(self._changes.items())
         if self.store.hub is not None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from qpay.errors import QPayRejected, QPayUnavailable, parse_error_body
 from qpay.schemas import (
     CheckPageAnswer,
+    CheckRowAnswer,
     InvoiceCreatedAnswer,
     ReceiptAnswer,
     TokenAnswer,
@@ -193,7 +194,7 @@ def test_reads_both_row_shapes_and_ignores_unknown_fields_when_checking() -> Non
 
     parsed = parse_answer(CheckPageAnswer, page, what="payment check")
 
-    (documented, live), problems = split_rows(parsed.rows)
+    (documented, live), problems = split_rows(parsed.rows, CheckRowAnswer)
     assert problems == []
     assert (documented.kind, documented.wallet, documented.fee) == (
         "P2P",
@@ -307,7 +308,7 @@ def test_keeps_the_good_rows_and_reports_the_bad_one_when_a_row_is_malformed(
     page = {"count": 2, "rows": [row, LIVE_ROW]}
 
     parsed = parse_answer(CheckPageAnswer, page, what="payment check")
-    rows, problems = split_rows(parsed.rows)
+    rows, problems = split_rows(parsed.rows, CheckRowAnswer)
 
     assert [r.payment_id for r in rows] == [LIVE_ROW["payment_id"]]
     (problem,) = problems

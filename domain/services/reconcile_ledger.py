@@ -1,0 +1,278 @@
+"""Use cases: QPay's own payment list against the payments table.
+
+compare_ledger reads QPay's payment/list for our invoice code over a period,
+page by page, and compares it with the payments table:
+
+    PAID, recorded            fine (a different amount or currency: MISMATCH)
+    PAID, not recorded        its intent (in whatever state) is settled through
+                              settle_qpay_intent, which asks QPay's payment/check
+                              before anything is written; still not recorded
+                              after that: UNCONFIRMED. No intent: UNMATCHED
+    REFUNDED, recorded        REFUNDED, for the refund flow
+    unreadable                MALFORMED
+
+sweep_ledger is the same comparison run continuously by `serve`: one process
+at a time (a lease on the environment's cursor row, database clock) sweeps
+from where the last sweep ended, minus an overlap, to now, every
+QPAY_LEDGER_SWEEP_SECONDS. So money on a closed intent is recorded within one
+sweep even when its callback was lost, at one QPay call per 100 payments,
+instead of polling every closed intent (QPay asks merchants not to poll).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from domain.errors import DomainError
+from domain.gateway import LedgerPage, LedgerRow, MalformedRow
+from domain.intents import IntentId
+from domain.invoices import Payment
+from domain.ledger import LedgerFlag, LedgerFlagKind
+from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
+from domain.services.settle_qpay_intent import settle_qpay_intent
+
+logger = logging.getLogger(__name__)
+
+REFUNDED = "REFUNDED"
+# QPay is asked for at most this many pages in one run (100 rows each).
+MAX_PAGES = 1000
+
+Progress = Callable[[int, int, int], None]  # (page, rows read, QPay's total)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPolicy:
+    interval_seconds: float = 300.0
+    # Each sweep starts this much before the last one ended: a payment can
+    # appear in QPay's list a little after its payment date.
+    overlap: timedelta = timedelta(minutes=10)
+    lease_seconds: float = 600.0
+    # After a failed sweep (QPay or the database away): try again this soon.
+    retry_seconds: float = 30.0
+    # The first sweep starts at the oldest intent, but no further back.
+    first_lookback: timedelta = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerReport:
+    start: datetime
+    end: datetime
+    pages: int
+    listed: int
+    # Payments QPay holds that were missing here, recorded by this run.
+    recorded: tuple[Payment, ...]
+    # Everything this run flagged for a person (new or seen again).
+    flags: tuple[LedgerFlag, ...]
+    # Intents whose check failed (QPay away): their money is found next run.
+    failed: tuple[IntentId, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed
+
+
+@dataclass
+class _Findings:
+    missing: dict[IntentId, set[str]] = field(default_factory=dict)
+    flags: list[LedgerFlag] = field(default_factory=list)
+
+
+async def compare_ledger(
+    start: datetime,
+    end: datetime,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    clock: Clock,
+    progress: Progress | None = None,
+) -> LedgerReport:
+    """Compare QPay's payments made from `start` to `end` with ours; record
+    what is missing (through settle_qpay_intent) and store a flag for what
+    needs a person; commits. Raises QPAY_UNAVAILABLE or QPAY_REJECTED when
+    QPay's list cannot be read (then nothing was flagged)."""
+    findings = _Findings()
+    pages = listed = 0
+    for number in range(1, MAX_PAGES + 1):
+        page = await gateway.list_payments(start, end, number)
+        pages += 1
+        listed += len(page.rows) + len(page.malformed)
+        await _classify(page, findings, uow=uow, gateway=gateway)
+        if progress is not None:
+            progress(number, listed, page.total)
+        if listed >= page.total or not (page.rows or page.malformed):
+            break
+    recorded, failed = await _record_missing(
+        findings, uow=uow, gateway=gateway, clock=clock
+    )
+    if findings.flags:
+        async with uow() as tx:
+            for flag in findings.flags:
+                if await tx.ledger.raise_flag(gateway.environment, flag, clock.now()):
+                    logger.warning("ledger: %s %s", flag.kind, flag.detail)
+            await tx.commit()
+    return LedgerReport(
+        start, end, pages, listed, recorded, tuple(findings.flags), tuple(failed)
+    )
+
+
+async def _classify(
+    page: LedgerPage,
+    findings: _Findings,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+) -> None:
+    invoice_ids = {row.qpay_invoice_id for row in page.rows if row.qpay_invoice_id}
+    async with uow() as tx:
+        known = await tx.payments.by_qpay_ids([row.payment_id for row in page.rows])
+        refs = await tx.intents.refs_by_qpay_invoice(
+            sorted(invoice_ids), gateway.environment
+        )
+    for row in page.rows:
+        payment = known.get(row.payment_id)
+        if row.is_paid and payment is None:
+            ref = refs.get(row.qpay_invoice_id or "")
+            if ref is None:
+                findings.flags.append(
+                    _flag(LedgerFlagKind.UNMATCHED, row, _unmatched(row))
+                )
+            else:
+                findings.missing.setdefault(ref.intent_id, set()).add(row.payment_id)
+        elif row.is_paid and payment is not None and _differs(row, payment):
+            findings.flags.append(
+                _flag(
+                    LedgerFlagKind.MISMATCH,
+                    row,
+                    f"QPay lists {row.amount} {row.currency}; recorded "
+                    f"{payment.amount} {payment.currency}",
+                )
+            )
+        elif row.status == REFUNDED and payment is not None:
+            findings.flags.append(
+                _flag(
+                    LedgerFlagKind.REFUNDED,
+                    row,
+                    f"QPay shows payment {row.payment_id} ({row.amount} "
+                    f"{row.currency}) refunded; it is recorded as paid here",
+                )
+            )
+    findings.flags.extend(_malformed(bad) for bad in page.malformed)
+
+
+async def _record_missing(
+    findings: _Findings,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    clock: Clock,
+) -> tuple[tuple[Payment, ...], list[IntentId]]:
+    """Settle each intent with money missing here; QPay's check decides."""
+    recorded: list[Payment] = []
+    failed: list[IntentId] = []
+    for intent_id, payment_ids in findings.missing.items():
+        try:
+            outcome = await settle_qpay_intent(
+                intent_id, uow=uow, gateway=gateway, clock=clock
+            )
+        except DomainError as error:
+            logger.warning(
+                "ledger: check of intent %s failed: %s", intent_id, error.code
+            )
+            failed.append(intent_id)
+            continue
+        recorded.extend(outcome.recorded)
+        async with uow() as tx:
+            now_known = await tx.payments.by_qpay_ids(sorted(payment_ids))
+        for payment_id in sorted(payment_ids - set(now_known)):
+            findings.flags.append(
+                LedgerFlag(
+                    LedgerFlagKind.UNCONFIRMED,
+                    payment_id,
+                    f"QPay lists payment {payment_id} as PAID, but payment/check "
+                    f"of its QPay invoice does not show it (intent {intent_id})",
+                )
+            )
+    return tuple(recorded), failed
+
+
+def _differs(row: LedgerRow, payment: Payment) -> bool:
+    return row.amount != payment.amount or row.currency != payment.currency
+
+
+def _unmatched(row: LedgerRow) -> str:
+    on = f"QPay invoice {row.qpay_invoice_id}" if row.qpay_invoice_id else "no invoice"
+    return (
+        f"QPay took {row.amount} {row.currency} (payment {row.payment_id}) on {on}, "
+        "which matches no intent of this service"
+    )
+
+
+def _flag(kind: LedgerFlagKind, row: LedgerRow, detail: str) -> LedgerFlag:
+    return LedgerFlag(
+        kind=kind,
+        qpay_payment_id=row.payment_id,
+        detail=detail,
+        qpay_invoice_id=row.qpay_invoice_id,
+        amount=row.amount,
+        currency=row.currency,
+        status=row.status,
+    )
+
+
+def _malformed(row: MalformedRow) -> LedgerFlag:
+    return LedgerFlag(LedgerFlagKind.MALFORMED, row.payment_id or "", row.describe())
+
+
+async def sweep_ledger(
+    owner: str,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    clock: Clock,
+    policy: LedgerPolicy,
+) -> LedgerReport | None:
+    """Run the environment's next ledger sweep if it is due and no other
+    process runs it; None otherwise. The cursor moves only when the whole
+    period was compared; a failure retries after `retry_seconds`."""
+    environment = gateway.environment
+    async with uow() as tx:
+        claim = await tx.ledger.claim_sweep(environment, owner, policy.lease_seconds)
+        await tx.commit()
+    if claim is None:
+        return None
+    since = claim.swept_until
+    if since is None:
+        oldest = claim.now - policy.first_lookback
+        since = max(claim.first_intent_at or claim.now, oldest)
+    try:
+        report = await compare_ledger(
+            since - policy.overlap, claim.now, uow=uow, gateway=gateway, clock=clock
+        )
+    except Exception:
+        # (A cancellation, at shutdown, skips this: the lease lapses by itself.)
+        await _release(owner, uow=uow, gateway=gateway, policy=policy)
+        raise
+    if not report.complete:
+        await _release(owner, uow=uow, gateway=gateway, policy=policy)
+        return report
+    async with uow() as tx:
+        await tx.ledger.finish_sweep(
+            environment, owner, claim.now, policy.interval_seconds
+        )
+        await tx.commit()
+    return report
+
+
+async def _release(
+    owner: str,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    policy: LedgerPolicy,
+) -> None:
+    async with uow() as tx:
+        await tx.ledger.release_sweep(gateway.environment, owner, policy.retry_seconds)
+        await tx.commit()

@@ -1,0 +1,179 @@
+"""The ledger comparison and the sweep, over fakes (issue 12, part 2)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from domain.errors import GatewayUnavailable
+from domain.gateway import PaymentRow
+from domain.intents import IntentStatus
+from domain.ledger import LedgerFlagKind
+from domain.services.cancel_qpay_invoice import cancel_qpay_invoice
+from domain.services.create_invoice import CreateInvoice, create_invoice
+from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
+from domain.services.reconcile_ledger import LedgerPolicy, compare_ledger, sweep_ledger
+from domain.services.settle_qpay_intent import settle_qpay_intent
+from tests.fakes.gateway import FakeInvoice
+from tests.unit.services.conftest import World
+
+pytestmark = pytest.mark.anyio
+
+POLICY = LedgerPolicy(interval_seconds=300)
+
+
+async def new_intent(world: World, total: str = "15000.00"):  # type: ignore[no-untyped-def]
+    invoice = await create_invoice(
+        CreateInvoice(total=Decimal(total)), uow=world.uow, clock=world.clock
+    )
+    created = await create_qpay_invoice(
+        CreateQPayInvoice(invoice_id=invoice.id),
+        uow=world.uow,
+        gateway=world.gateway,
+        clock=world.clock,
+        policy=world.policy,
+    )
+    return created.intent
+
+
+async def compare(world: World):  # type: ignore[no-untyped-def]
+    now = world.clock.now()
+    return await compare_ledger(
+        now - timedelta(hours=1),
+        now,
+        uow=world.uow,
+        gateway=world.gateway,
+        clock=world.clock,
+    )
+
+
+def deps(world: World) -> dict[str, object]:
+    return {"uow": world.uow, "gateway": world.gateway, "clock": world.clock}
+
+
+async def test_records_money_taken_on_a_cancelled_intent(world: World) -> None:
+    intent = await new_intent(world)
+    await cancel_qpay_invoice(intent.id, **deps(world))  # type: ignore[arg-type]
+    paid = world.gateway.pay(str(intent.qpay_invoice_id))  # callback lost
+
+    report = await compare(world)
+
+    assert [p.qpay_payment_id for p in report.recorded] == [paid]
+    assert world.store.intents[intent.id].status is IntentStatus.NEEDS_REVIEW
+    assert report.flags == ()
+
+
+async def test_records_a_second_payment_on_a_paid_intent(world: World) -> None:
+    intent = await new_intent(world)
+    world.gateway.pay(str(intent.qpay_invoice_id))
+    await settle_qpay_intent(intent.id, **deps(world))  # type: ignore[arg-type]
+    second = world.gateway.pay(str(intent.qpay_invoice_id))
+
+    report = await compare(world)
+
+    assert [p.qpay_payment_id for p in report.recorded] == [second]
+    assert world.store.intents[intent.id].paid_amount == Decimal("30000.00")
+
+
+async def test_changes_nothing_and_flags_nothing_when_the_books_agree(
+    world: World,
+) -> None:
+    intent = await new_intent(world)
+    world.gateway.pay(str(intent.qpay_invoice_id))
+    await settle_qpay_intent(intent.id, **deps(world))  # type: ignore[arg-type]
+    calls = len(world.gateway.calls)
+
+    report = await compare(world)
+
+    assert report.recorded == () and report.flags == ()
+    assert world.gateway.calls[calls:] == ["list_payments"]  # no check needed
+
+
+async def test_flags_a_payment_that_matches_no_intent(world: World) -> None:
+    world.gateway.invoices["stranger"] = FakeInvoice(
+        request=None,  # type: ignore[arg-type]  # made outside this service
+        rows=[PaymentRow("P-STRANGER", "PAID", Decimal("700.00"))],
+    )
+
+    report = await compare(world)
+
+    (flag,) = report.flags
+    assert (flag.kind, flag.qpay_payment_id) == (LedgerFlagKind.UNMATCHED, "P-STRANGER")
+    assert "matches no intent" in flag.detail
+    assert report.recorded == ()
+    assert len(world.store.flags) == 1
+
+
+async def test_flags_a_recorded_payment_qpay_shows_refunded(world: World) -> None:
+    intent = await new_intent(world)
+    paid = world.gateway.pay(str(intent.qpay_invoice_id))
+    await settle_qpay_intent(intent.id, **deps(world))  # type: ignore[arg-type]
+    rows = world.gateway.invoices[str(intent.qpay_invoice_id)].rows
+    rows[0] = PaymentRow(paid, "REFUNDED", rows[0].amount)
+
+    report = await compare(world)
+
+    (flag,) = report.flags
+    assert (flag.kind, flag.qpay_payment_id) == (LedgerFlagKind.REFUNDED, paid)
+
+
+async def test_flags_a_listed_payment_its_check_does_not_show(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    intent = await new_intent(world)
+    paid = world.gateway.pay(str(intent.qpay_invoice_id))
+    real_check = world.gateway.check_payment
+
+    async def check_without_it(qpay_invoice_id: str):  # type: ignore[no-untyped-def]
+        answer = await real_check(qpay_invoice_id)
+        return type(answer)(rows=())
+
+    monkeypatch.setattr(world.gateway, "check_payment", check_without_it)
+
+    report = await compare(world)
+
+    (flag,) = report.flags
+    assert (flag.kind, flag.qpay_payment_id) == (LedgerFlagKind.UNCONFIRMED, paid)
+    assert report.recorded == ()
+
+
+async def test_a_second_sweep_waits_for_the_interval_and_the_lease(
+    world: World,
+) -> None:
+    await new_intent(world)
+
+    first = await sweep_ledger("a", policy=POLICY, **deps(world))  # type: ignore[arg-type]
+    too_soon = await sweep_ledger("b", policy=POLICY, **deps(world))  # type: ignore[arg-type]
+    world.clock.advance(301)
+    later = await sweep_ledger("b", policy=POLICY, **deps(world))  # type: ignore[arg-type]
+
+    assert first is not None and too_soon is None and later is not None
+    assert later.start == first.end - POLICY.overlap
+
+
+async def test_a_failed_sweep_keeps_the_cursor_and_retries_soon(world: World) -> None:
+    await new_intent(world)
+    world.gateway.fail_with["list_payments"] = GatewayUnavailable(
+        "down", may_have_reached=False
+    )
+
+    with pytest.raises(GatewayUnavailable):
+        await sweep_ledger("a", policy=POLICY, **deps(world))  # type: ignore[arg-type]
+    world.clock.advance(POLICY.retry_seconds + 1)
+    del world.gateway.fail_with["list_payments"]
+    retried = await sweep_ledger("b", policy=POLICY, **deps(world))  # type: ignore[arg-type]
+
+    assert retried is not None
+    assert world.store.sweeps[world.gateway.environment].swept_until == retried.end
+
+
+async def test_first_sweep_starts_at_the_oldest_intent(world: World) -> None:
+    intent = await new_intent(world)
+    world.clock.advance(3600)
+
+    report = await sweep_ledger("a", policy=POLICY, **deps(world))  # type: ignore[arg-type]
+
+    assert report is not None
+    assert report.start == intent.created_at - POLICY.overlap

@@ -241,6 +241,11 @@ def _print_ledger(report: ReconcileReport, start: datetime, end: datetime) -> No
             )
         for intent_id in ledger.failed:
             say(f"  NOT CHECKED  intent {intent_id}: QPay did not answer")
+    for receipt in report.failed_receipts:
+        say(
+            f"  e-Barimt FAILED  payment {receipt.payment_id}: "
+            f"{receipt.last_error or 'no reason recorded'}"
+        )
     say(f"{len(report.open_flags)} ledger finding(s) need a person")
     if report.open_flags:
         say(f"{'kind':12}  {'QPay payment':36}  {'amount':>14}  detail")

@@ -8,6 +8,7 @@ import logging
 
 from app.bootstrap import Container
 from domain.services.issue_ebarimt import ReceiptPolicy, issue_due_receipts
+from qpay.client import longest_call_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -17,17 +18,23 @@ IDLE_TICK_SECONDS = 1.0
 async def run_ebarimt_worker(
     container: Container, stop: asyncio.Event, wake: asyncio.Event
 ) -> None:
-    policy = ReceiptPolicy()
+    settings = container.settings
+    longest = longest_call_seconds(
+        settings.qpay_connect_timeout_seconds, settings.qpay_read_timeout_seconds
+    )
+    # A lease outlives an attempt's two QPay calls (a void, then a create).
+    policy = ReceiptPolicy(lease_seconds=2 * longest + 30)
     while not stop.is_set():
         try:
             attempted = await issue_due_receipts(
+                container.instance,
                 uow=container.uow,
                 gateway=container.gateway,
                 clock=container.clock,
                 policy=policy,
             )
-        except Exception as error:  # the database may be away for a while
-            logger.warning("e-Barimt pass failed: %s", type(error).__name__)
+        except Exception:  # the database may be away for a while
+            logger.exception("e-Barimt pass failed")
             attempted = 0
         if attempted:
             container.metrics.ebarimt.labels("attempted").inc(attempted)

@@ -131,3 +131,17 @@ class IssuedReceipt:
     lottery: str | None
     qr_data: str | None
     raw: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def is_empty(self) -> bool:
+        """QPay answered `{}` (the sandbox has): whether a receipt was made is
+        unknown, so this is not an issued receipt."""
+        return self.ebarimt_id is None and self.lottery is None and not self.qr_data
+
+
+class ReceiptVoid(StrEnum):
+    """What cancelling a payment's receipts at QPay found."""
+
+    VOIDED = "VOIDED"  # QPay held a receipt for the payment; it is cancelled
+    NONE_FOUND = "NONE_FOUND"  # QPay holds no receipt for the payment
+    UNSUPPORTED = "UNSUPPORTED"  # this e-Barimt family cannot look up by payment

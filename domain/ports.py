@@ -27,6 +27,7 @@ from domain.gateway import (
     PaymentCheck,
     QPayEnvironment,
     ReceiptRequest,
+    ReceiptVoid,
 )
 from domain.idempotency import IdempotencyRecord
 from domain.intents import IntentId, IntentRef, IntentSecrets, QPayIntent
@@ -61,6 +62,17 @@ class DueReceipt:
     receiver_type: EbarimtReceiverType
     receiver: str | None
     attempts: int
+    # A create was sent and its outcome is unknown: it may have reached QPay.
+    uncertain: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptMarked:
+    """Whether a receipt update applied (the lease and status still ours), and
+    its intent's new version when the checkout screen must hear of it."""
+
+    applied: bool
+    intent_version: int | None = None
 
 
 class ChangeFeed(Protocol):
@@ -228,16 +240,26 @@ class ReceiptRepository(Protocol):
     ) -> None: ...
 
     async def claim_due(
-        self, limit: int, lease_seconds: float, environment: QPayEnvironment
+        self,
+        limit: int,
+        lease_seconds: float,
+        environment: QPayEnvironment,
+        owner: str,
     ) -> Sequence[DueReceipt]:
         """Lease PENDING receipts of `environment`'s payments whose next
-        attempt is due."""
+        attempt is due, as `owner`."""
+        ...
+
+    async def mark_sending(self, receipt_id: UUID, owner: str) -> bool:
+        """Note, before a create is sent, that its outcome may become unknown;
+        False when the lease or the PENDING status is no longer ours."""
         ...
 
     async def mark_issued(
-        self, receipt_id: UUID, issued: IssuedReceipt, *, now: datetime
-    ) -> int | None:
-        """Store the receipt; bump its intent's version, returned (None: no intent)."""
+        self, receipt_id: UUID, issued: IssuedReceipt, *, owner: str, now: datetime
+    ) -> ReceiptMarked:
+        """Store the receipt if it is still PENDING and leased by `owner`; bump
+        its intent's version."""
         ...
 
     async def mark_failed(
@@ -245,12 +267,21 @@ class ReceiptRepository(Protocol):
         receipt_id: UUID,
         error: str,
         *,
+        owner: str,
         attempts: int,
         retry_in: float | None,
+        uncertain: bool | None,
         now: datetime,
-    ) -> int | None:
-        """Record a failed attempt; `retry_in` None means FAILED for good (then
-        the intent's version is bumped and returned)."""
+    ) -> ReceiptMarked:
+        """Record a failed attempt of `owner`'s lease; `retry_in` None means
+        FAILED for good (then the intent's version is bumped). `uncertain`
+        says whether a create may have reached QPay (None: unchanged)."""
+        ...
+
+    async def list_failed(
+        self, environment: QPayEnvironment
+    ) -> Sequence[EbarimtReceipt]:
+        """The environment's receipts that ended FAILED: a person issues them."""
         ...
 
     async def list_for_payments(
@@ -372,6 +403,12 @@ class PaymentGateway(Protocol):
     async def cancel_invoice(self, qpay_invoice_id: str) -> CancelOutcome: ...
 
     async def create_receipt(self, request: ReceiptRequest) -> IssuedReceipt: ...
+
+    async def void_receipts(self, qpay_payment_id: str) -> ReceiptVoid:
+        """Cancel every receipt QPay holds for the payment (e-Barimt 3.0 keys
+        them by payment id); UNSUPPORTED where the family cannot. Never
+        retried."""
+        ...
 
     async def list_payments(
         self, start: datetime, end: datetime, page: int

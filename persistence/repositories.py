@@ -4,7 +4,6 @@ They return domain objects, never rows."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 from uuid import UUID
@@ -16,13 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.callbacks import ReceivedCallback
 from domain.ebarimt import (
-    EbarimtReceipt,
-    EbarimtReceiverType,
     EbarimtRequest,
-    EbarimtStatus,
 )
 from domain.errors import DomainError, ErrorCode
-from domain.gateway import IssuedReceipt, QPayEnvironment
+from domain.gateway import QPayEnvironment
 from domain.idempotency import IdempotencyRecord
 from domain.intents import IntentId, IntentRef, IntentSecrets, IntentStatus, QPayIntent
 from domain.invoices import (
@@ -33,7 +29,7 @@ from domain.invoices import (
     PaymentMethod,
     PaymentMethodConfig,
 )
-from domain.ports import DueIntent, DueReceipt, DuplicateQPayPayment
+from domain.ports import DueIntent, DuplicateQPayPayment
 from persistence import mapping
 from persistence.tables import (
     EbarimtReceiptRow,
@@ -528,136 +524,6 @@ class SqlAlchemyIdempotencyRepository:
         await self._conn.execute(
             _KEY_COMPLETE, {"key_id": key, "payment_id": payment_id}
         )
-
-
-class SqlAlchemyReceiptRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
-
-    async def add_pending(self, receipt: EbarimtReceipt, intent_id: IntentId) -> None:
-        await self._conn.execute(
-            insert(receipts)
-            .values(
-                id=receipt.id,
-                payment_id=receipt.payment_id,
-                intent_id=intent_id,
-                status=receipt.status.value,
-                receiver_type=receipt.receiver_type.value,
-                receiver=receipt.receiver,
-                attempts=0,
-                created_at=receipt.created_at,
-                updated_at=receipt.created_at,
-            )
-            .on_conflict_do_nothing(index_elements=["payment_id"])
-        )
-
-    async def claim_due(
-        self, limit: int, lease_seconds: float, environment: QPayEnvironment
-    ) -> Sequence[DueReceipt]:
-        result = await self._conn.execute(
-            text(
-                """
-                WITH due AS (
-                    SELECT r.id FROM ebarimt_receipts AS r
-                    JOIN qpay_intents AS i ON i.id = r.intent_id
-                    WHERE r.status = 'PENDING' AND r.next_attempt_at <= now()
-                      AND (r.lease_until IS NULL OR r.lease_until < now())
-                      AND i.environment = :environment
-                    ORDER BY r.next_attempt_at
-                    LIMIT :limit
-                    FOR UPDATE OF r SKIP LOCKED
-                )
-                UPDATE ebarimt_receipts AS r
-                SET lease_until = now() + make_interval(secs => :lease)
-                FROM due, payments AS p
-                WHERE r.id = due.id AND p.id = r.payment_id
-                RETURNING r.id, r.payment_id, r.intent_id, r.receiver_type,
-                          r.receiver, r.attempts, p.qpay_txn_id
-                """
-            ),
-            {"limit": limit, "lease": lease_seconds, "environment": environment.value},
-        )
-        return [
-            DueReceipt(
-                id=row.id,
-                payment_id=row.payment_id,
-                intent_id=IntentId(row.intent_id) if row.intent_id else None,
-                qpay_payment_id=row.qpay_txn_id or "",
-                receiver_type=EbarimtReceiverType(row.receiver_type),
-                receiver=row.receiver,
-                attempts=row.attempts,
-            )
-            for row in result
-        ]
-
-    async def mark_issued(
-        self, receipt_id: UUID, issued: IssuedReceipt, *, now: datetime
-    ) -> int | None:
-        intent_id = await self._conn.scalar(
-            receipts.update()
-            .where(receipts.c.id == receipt_id)
-            .values(
-                status=EbarimtStatus.ISSUED.value,
-                ebarimt_id=issued.ebarimt_id,
-                lottery=issued.lottery,
-                qr_data=issued.qr_data,
-                raw=dict(issued.raw),
-                attempts=receipts.c.attempts + 1,
-                last_error=None,
-                lease_until=None,
-                updated_at=now,
-            )
-            .returning(receipts.c.intent_id)
-        )
-        return await self._touch_intent(intent_id, now)
-
-    async def mark_failed(
-        self,
-        receipt_id: UUID,
-        error: str,
-        *,
-        attempts: int,
-        retry_in: float | None,
-        now: datetime,
-    ) -> int | None:
-        values: dict[str, Any] = {
-            "attempts": attempts,
-            "last_error": error,
-            "lease_until": None,
-            "updated_at": now,
-        }
-        if retry_in is None:
-            values["status"] = EbarimtStatus.FAILED.value
-        else:
-            values["next_attempt_at"] = func.now() + _seconds(retry_in)
-        intent_id = await self._conn.scalar(
-            receipts.update()
-            .where(receipts.c.id == receipt_id)
-            .values(values)
-            .returning(receipts.c.intent_id)
-        )
-        return await self._touch_intent(intent_id, now) if retry_in is None else None
-
-    async def _touch_intent(self, intent_id: UUID | None, now: datetime) -> int | None:
-        if intent_id is None:
-            return None
-        version = await self._conn.scalar(
-            intents.update()
-            .where(intents.c.id == intent_id)
-            .values(version=intents.c.version + 1, updated_at=now)
-            .returning(intents.c.version)
-        )
-        return int(version) if version is not None else None
-
-    async def list_for_payments(
-        self, payment_ids: Sequence[UUID]
-    ) -> Sequence[EbarimtReceipt]:
-        if not payment_ids:
-            return []
-        result = await self._conn.execute(
-            select(receipts).where(receipts.c.payment_id.in_(list(payment_ids)))
-        )
-        return [mapping.receipt_from_row(row) for row in result.mappings()]
 
 
 class SqlAlchemyCallbackRepository:

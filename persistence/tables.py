@@ -220,6 +220,10 @@ class EbarimtReceiptRow(Base):
         Timestamp, server_default=func.now()
     )
     lease_until: Mapped[datetime | None] = mapped_column(Timestamp)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    # Set before a create is sent; cleared when its outcome is known. While
+    # set, a create may have reached QPay: it is never simply sent again.
+    uncertain_since: Mapped[datetime | None] = mapped_column(Timestamp)
     raw: Mapped[dict[str, Any]] = mapped_column(
         JSONB, server_default=text("'{}'::jsonb")
     )

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.intents import IntentId
 from persistence.ledger import SqlAlchemyLedgerRepository
+from persistence.receipts import SqlAlchemyReceiptRepository
 from persistence.repositories import (
     SqlAlchemyCallbackRepository,
     SqlAlchemyIdempotencyRepository,
@@ -22,7 +23,6 @@ from persistence.repositories import (
     SqlAlchemyInvoiceRepository,
     SqlAlchemyMethodConfigRepository,
     SqlAlchemyPaymentRepository,
-    SqlAlchemyReceiptRepository,
 )
 
 IntentChange = tuple[IntentId, int]

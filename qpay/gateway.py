@@ -38,6 +38,7 @@ from domain.gateway import (
     PaymentRow,
     QPayEnvironment,
     ReceiptRequest,
+    ReceiptVoid,
 )
 from domain.money import amount_problem
 from qpay.client import MAX_PAGE_LIMIT, QPayClient
@@ -46,6 +47,7 @@ from qpay.schemas import CheckRowAnswer, ListRowAnswer, ReceiptAnswer, RowProble
 
 ALREADY_CANCELLED = "INVOICE_ALREADY_CANCELED"  # QPay's spelling
 ALREADY_PAID = "INVOICE_PAID"
+RECEIPT_NOT_FOUND = "BARIMT_NOT_FOUND"
 MAX_DESCRIPTION = 255
 DEFAULT_CURRENCY = "MNT"
 CURRENCY_CODE = re.compile(r"[A-Z]{3}")
@@ -221,6 +223,20 @@ class QPayGateway:
                 return CancelOutcome.ALREADY_PAID
             raise _domain_error(error) from None
         return CancelOutcome.CANCELLED
+
+    async def void_receipts(self, qpay_payment_id: str) -> ReceiptVoid:
+        """e-Barimt 3.0: DELETE /ebarimt_v3/{payment_id} cancels the payment's
+        receipts (BARIMT_NOT_FOUND: it has none). The v2 family cancels by
+        receipt id only, so it cannot answer for a payment. Never retried."""
+        if self._ebarimt_api == "v2":
+            return ReceiptVoid.UNSUPPORTED
+        try:
+            await self._client.cancel_ebarimt_v3(qpay_payment_id)
+        except QPayError as error:
+            if error.code == RECEIPT_NOT_FOUND:
+                return ReceiptVoid.NONE_FOUND
+            raise _domain_error(error) from None
+        return ReceiptVoid.VOIDED
 
     async def list_payments(
         self, start: datetime, end: datetime, page: int

@@ -1,8 +1,20 @@
-"""Use case: the e-Barimt worker issues pending receipts after settlement.
+"""Use case: the e-Barimt worker issues pending receipts after settlement,
+at most once per payment.
 
 Receipts are rows written in the settling transaction (an outbox); the worker
-claims due ones with a lease, asks QPay outside any transaction, and stores
-the lottery number and QR data. Failures retry with backoff and end FAILED
+claims due ones with a lease (owner and expiry, database clock) and asks QPay
+outside any transaction. A create is never sent twice blindly: before it is
+sent the receipt is marked uncertain (committed), and a create whose outcome
+is unknown (a timeout after it reached QPay, a 5xx, an empty `{}` answer, a
+crash) leaves it so. The next attempt first finds out what QPay holds:
+
+    e-Barimt 3.0   receipts are keyed by payment id: the payment's receipts
+                   are cancelled at QPay (none found, or the one the lost
+                   answer made), then one is created
+    e-Barimt v2    a receipt cannot be looked up by payment: the receipt ends
+                   FAILED with lastError telling a person to check QPay
+
+Failures of every kind count as attempts, retry with backoff and end FAILED
 with lastError after `max_attempts`; a settlement is never undone by a receipt.
 """
 
@@ -11,11 +23,24 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from domain.errors import DomainError
-from domain.gateway import ReceiptRequest
-from domain.ports import Clock, DueReceipt, PaymentGateway, UnitOfWorkFactory
+from domain.errors import DomainError, GatewayUnavailable
+from domain.gateway import IssuedReceipt, ReceiptRequest, ReceiptVoid
+from domain.ports import (
+    Clock,
+    DueReceipt,
+    PaymentGateway,
+    ReceiptMarked,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 logger = logging.getLogger(__name__)
+
+MAY_HAVE_REACHED = (
+    "the e-Barimt request for this payment may have reached QPay (its answer was "
+    "lost), and QPay's e-Barimt v2 cannot look a receipt up by payment, so it is "
+    "not sent again: check QPay's merchant portal and issue it there if missing"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +48,8 @@ class ReceiptPolicy:
     max_attempts: int = 6
     base_delay: float = 2.0
     max_delay: float = 300.0
-    lease_seconds: float = 60.0
+    # Longer than the QPay calls of one attempt (a void, then a create).
+    lease_seconds: float = 240.0
     batch: int = 10
 
 
@@ -31,7 +57,18 @@ def retry_delay(attempts: int, policy: ReceiptPolicy) -> float:
     return float(min(policy.base_delay * (2 ** max(attempts - 1, 0)), policy.max_delay))
 
 
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    message: str
+    # Whether a create may have reached QPay (None: as the row says; after a
+    # crash mid-call the row says "may have", the safe assumption).
+    uncertain: bool | None
+    # No retry can help (a person must look).
+    final: bool = False
+
+
 async def issue_due_receipts(
+    owner: str,
     *,
     uow: UnitOfWorkFactory,
     gateway: PaymentGateway,
@@ -41,22 +78,77 @@ async def issue_due_receipts(
     """Issue what is due; returns how many receipts were attempted."""
     async with uow() as tx:
         due = await tx.receipts.claim_due(
-            policy.batch, policy.lease_seconds, gateway.environment
+            policy.batch, policy.lease_seconds, gateway.environment, owner
         )
         await tx.commit()
     for receipt in due:
-        await _issue_one(receipt, uow=uow, gateway=gateway, clock=clock, policy=policy)
+        await _issue_one(
+            receipt, owner, uow=uow, gateway=gateway, clock=clock, policy=policy
+        )
     return len(due)
 
 
 async def _issue_one(
     receipt: DueReceipt,
+    owner: str,
     *,
     uow: UnitOfWorkFactory,
     gateway: PaymentGateway,
     clock: Clock,
     policy: ReceiptPolicy,
 ) -> None:
+    try:
+        outcome = await _attempt(receipt, owner, uow=uow, gateway=gateway)
+    except Exception as error:
+        logger.exception("e-Barimt for payment %s failed", receipt.payment_id)
+        outcome = _Failure(f"{type(error).__name__}: {error}", uncertain=None)
+    if outcome is None:
+        return  # the lease or the status moved on: someone else has it
+    if isinstance(outcome, IssuedReceipt):
+        async with uow() as tx:
+            marked = await tx.receipts.mark_issued(
+                receipt.id, outcome, owner=owner, now=clock.now()
+            )
+            _announce(tx, receipt, marked)
+            await tx.commit()
+        if not marked.applied:
+            logger.warning(
+                "e-Barimt %s for payment %s was issued after the lease was lost",
+                outcome.ebarimt_id,
+                receipt.payment_id,
+            )
+        return
+    await _record_failure(receipt, owner, outcome, uow=uow, clock=clock, policy=policy)
+
+
+async def _attempt(
+    receipt: DueReceipt,
+    owner: str,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+) -> IssuedReceipt | _Failure | None:
+    """One attempt: find out what QPay holds if a create may have reached it,
+    then create. None when the receipt is no longer ours to issue."""
+    if receipt.uncertain:
+        try:
+            found = await gateway.void_receipts(receipt.qpay_payment_id)
+        except DomainError as error:
+            # Still unknown what QPay holds: stay uncertain, try again later.
+            return _Failure(f"looking for QPay's receipt: {error.message}", None)
+        if found is ReceiptVoid.UNSUPPORTED:
+            return _Failure(MAY_HAVE_REACHED, uncertain=True, final=True)
+        if found is ReceiptVoid.VOIDED:
+            logger.warning(
+                "e-Barimt for payment %s: QPay held the receipt of a create whose "
+                "answer was lost; it is cancelled and issued again",
+                receipt.payment_id,
+            )
+    async with uow() as tx:
+        mine = await tx.receipts.mark_sending(receipt.id, owner)
+        await tx.commit()
+    if not mine:
+        return None
     request = ReceiptRequest(
         qpay_payment_id=receipt.qpay_payment_id,
         receiver_type=receipt.receiver_type,
@@ -64,31 +156,48 @@ async def _issue_one(
     )
     try:
         issued = await gateway.create_receipt(request)
-    except DomainError as error:
-        attempts = receipt.attempts + 1
-        final = attempts >= policy.max_attempts
-        logger.warning(
-            "e-Barimt for payment %s failed (attempt %s%s): %s",
-            receipt.payment_id,
-            attempts,
-            ", giving up" if final else "",
-            error.code,
-        )
-        async with uow() as tx:
-            version = await tx.receipts.mark_failed(
-                receipt.id,
-                error.message[:1000],
-                attempts=attempts,
-                retry_in=None if final else retry_delay(attempts, policy),
-                now=clock.now(),
-            )
-            if final and version is not None and receipt.intent_id is not None:
-                tx.intent_changed(receipt.intent_id, version)
-            await tx.commit()
-        return
+    except GatewayUnavailable as error:
+        return _Failure(error.message, uncertain=error.may_have_reached)
+    except DomainError as error:  # QPay answered no: nothing was issued
+        return _Failure(error.message, uncertain=False)
+    if issued.is_empty:
+        return _Failure("QPay answered the e-Barimt request with {}", uncertain=True)
+    return issued
+
+
+async def _record_failure(
+    receipt: DueReceipt,
+    owner: str,
+    failure: _Failure,
+    *,
+    uow: UnitOfWorkFactory,
+    clock: Clock,
+    policy: ReceiptPolicy,
+) -> None:
+    attempts = receipt.attempts + 1
+    final = failure.final or attempts >= policy.max_attempts
+    logger.warning(
+        "e-Barimt for payment %s failed (attempt %s%s): %s",
+        receipt.payment_id,
+        attempts,
+        ", for a person now" if final else "",
+        failure.message[:200],
+    )
     async with uow() as tx:
-        version = await tx.receipts.mark_issued(receipt.id, issued, now=clock.now())
-        if version is not None and receipt.intent_id is not None:
-            # The checkout screen shows the lottery number: announce a change.
-            tx.intent_changed(receipt.intent_id, version)
+        marked = await tx.receipts.mark_failed(
+            receipt.id,
+            failure.message[:1000],
+            owner=owner,
+            attempts=attempts,
+            retry_in=None if final else retry_delay(attempts, policy),
+            uncertain=failure.uncertain,
+            now=clock.now(),
+        )
+        _announce(tx, receipt, marked)
         await tx.commit()
+
+
+def _announce(tx: UnitOfWork, receipt: DueReceipt, marked: ReceiptMarked) -> None:
+    """The checkout screen shows the lottery number (or the failure)."""
+    if marked.intent_version is not None and receipt.intent_id is not None:
+        tx.intent_changed(receipt.intent_id, marked.intent_version)

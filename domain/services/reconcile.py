@@ -4,7 +4,8 @@ It checks every intent that is still PENDING with QPay (payment/check), then
 compares QPay's payment list for a period with the payments table
 (compare_ledger: money on closed intents, payments no intent matches,
 refunds made at QPay). What needs a person: intents in NEEDS_REVIEW, open
-ledger flags, and anything that could not be checked.
+ledger flags, e-Barimt receipts that ended FAILED, and anything that could not
+be checked.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from domain.ebarimt import EbarimtReceipt
 from domain.errors import DomainError
 from domain.intents import IntentId, IntentStatus
 from domain.invoices import InvoiceId
@@ -49,12 +51,15 @@ class ReconcileReport:
     ledger_error: str | None
     # Every ledger finding nobody has resolved, this run's and older ones.
     open_flags: Sequence[LedgerFlag]
+    # e-Barimt receipts that ended FAILED: a person issues them at QPay.
+    failed_receipts: Sequence[EbarimtReceipt] = ()
 
     @property
     def needs_person(self) -> bool:
         return (
             any(row.needs_review for row in self.intents)
             or bool(self.open_flags)
+            or bool(self.failed_receipts)
             or self.ledger_error is not None
             or (self.ledger is not None and not self.ledger.complete)
         )
@@ -82,7 +87,8 @@ async def reconcile(
         ledger_error = f"{failure.code.value}: {failure.message}"
     async with uow() as tx:
         open_flags = await tx.ledger.open_flags(gateway.environment)
-    return ReconcileReport(intents, ledger, ledger_error, open_flags)
+        failed = await tx.receipts.list_failed(gateway.environment)
+    return ReconcileReport(intents, ledger, ledger_error, open_flags, failed)
 
 
 async def reconcile_open_intents(

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import uuid4
 
+from domain.errors import GatewayUnavailable
 from domain.gateway import (
     CancelOutcome,
     CreatedInvoice,
@@ -20,6 +21,7 @@ from domain.gateway import (
     PaymentRow,
     QPayEnvironment,
     ReceiptRequest,
+    ReceiptVoid,
 )
 
 
@@ -38,6 +40,9 @@ class FakePaymentGateway:
         # A DomainError as QPay's refusal; any other exception as a bug.
         self.fail_with: dict[str, Exception] = {}
         self.receipts: list[ReceiptRequest] = []
+        # Receipts QPay holds, by QPay payment id (cancelled ones removed).
+        self.registered: dict[str, int] = {}
+        self.ebarimt_api = "v2"
 
     @property
     def environment(self) -> QPayEnvironment:
@@ -80,6 +85,14 @@ class FakePaymentGateway:
         invoice.cancelled = True
         return CancelOutcome.CANCELLED
 
+    async def void_receipts(self, qpay_payment_id: str) -> ReceiptVoid:
+        self._maybe_fail("void_receipts")
+        if self.ebarimt_api == "v2":
+            return ReceiptVoid.UNSUPPORTED
+        if self.registered.pop(qpay_payment_id, 0):
+            return ReceiptVoid.VOIDED
+        return ReceiptVoid.NONE_FOUND
+
     async def list_payments(
         self, start: datetime, end: datetime, page: int
     ) -> LedgerPage:
@@ -97,8 +110,18 @@ class FakePaymentGateway:
         return LedgerPage(rows=tuple(rows[first : first + 100]), total=len(rows))
 
     async def create_receipt(self, request: ReceiptRequest) -> IssuedReceipt:
-        self._maybe_fail("create_receipt")
-        self.receipts.append(request)
+        self.calls.append("create_receipt")
+        error = self.fail_with.get("create_receipt")
+        # A failure that may have reached QPay happens after QPay made the
+        # receipt (its answer was lost); any other never got that far.
+        if error is None or (
+            isinstance(error, GatewayUnavailable) and error.may_have_reached
+        ):
+            self.receipts.append(request)
+            payment = request.qpay_payment_id
+            self.registered[payment] = self.registered.get(payment, 0) + 1
+        if error is not None:
+            raise error
         return IssuedReceipt(
             ebarimt_id=str(uuid4()), lottery="AB 12345678", qr_data="QR"
         )

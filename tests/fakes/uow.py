@@ -33,7 +33,7 @@ from domain.invoices import (
     PaymentMethodConfig,
 )
 from domain.ledger import LedgerFlag, LedgerFlagKind, SweepClaim, SweepState
-from domain.ports import DueIntent, DueReceipt, DuplicateQPayPayment
+from domain.ports import DueIntent, DueReceipt, DuplicateQPayPayment, ReceiptMarked
 from persistence.events import EventHub
 from tests.fakes.clock import FixedClock
 
@@ -67,6 +67,7 @@ class FakeStore:
     numbers: int = 0
     notified: list[tuple[IntentId, int]] = field(default_factory=list)
     sweeps: dict[QPayEnvironment, FakeSweep] = field(default_factory=dict)
+    receipt_leases: dict[UUID, FakeReceiptLease] = field(default_factory=dict)
     flags: dict[tuple[QPayEnvironment, LedgerFlagKind, str], LedgerFlag] = field(
         default_factory=dict
     )
@@ -317,22 +318,41 @@ class FakeKeys(_Repo):
         self.w.keys[key] = replace(self.w.keys[key], payment_id=payment_id)
 
 
+@dataclass
+class FakeReceiptLease:
+    owner: str | None = None
+    until: datetime | None = None
+    next_attempt_at: datetime | None = None
+    uncertain: bool = False
+
+
 class FakeReceipts(_Repo):
     async def add_pending(self, receipt: EbarimtReceipt, intent_id: IntentId) -> None:
         if all(r.payment_id != receipt.payment_id for r, _ in self.w.receipts.values()):
             self.w.receipts[receipt.id] = (receipt, intent_id)
+            self.w.receipt_leases[receipt.id] = FakeReceiptLease()
 
     async def claim_due(
-        self, limit: int, lease_seconds: float, environment: QPayEnvironment
+        self,
+        limit: int,
+        lease_seconds: float,
+        environment: QPayEnvironment,
+        owner: str,
     ) -> Sequence[DueReceipt]:
         due: list[DueReceipt] = []
         for receipt, intent_id in self.w.receipts.values():
-            intent = self.w.intents[intent_id]
+            lease = self.w.receipt_leases[receipt.id]
+            ready = lease.next_attempt_at is None or lease.next_attempt_at <= self.now
+            free = lease.until is None or lease.until < self.now
             if (
                 receipt.status is EbarimtStatus.PENDING
-                and intent.environment is environment
+                and self.w.intents[intent_id].environment is environment
+                and ready
+                and free
                 and len(due) < limit
             ):
+                lease.owner = owner
+                lease.until = self.now + timedelta(seconds=lease_seconds)
                 payment = self.w.payments[receipt.payment_id]
                 due.append(
                     DueReceipt(
@@ -343,13 +363,27 @@ class FakeReceipts(_Repo):
                         receipt.receiver_type,
                         receipt.receiver,
                         receipt.attempts,
+                        uncertain=lease.uncertain,
                     )
                 )
         return due
 
+    def _mine(self, receipt_id: UUID, owner: str) -> bool:
+        receipt, _ = self.w.receipts[receipt_id]
+        lease = self.w.receipt_leases[receipt_id]
+        return receipt.status is EbarimtStatus.PENDING and lease.owner == owner
+
+    async def mark_sending(self, receipt_id: UUID, owner: str) -> bool:
+        if not self._mine(receipt_id, owner):
+            return False
+        self.w.receipt_leases[receipt_id].uncertain = True
+        return True
+
     async def mark_issued(
-        self, receipt_id: UUID, issued: IssuedReceipt, *, now: datetime
-    ) -> int | None:
+        self, receipt_id: UUID, issued: IssuedReceipt, *, owner: str, now: datetime
+    ) -> ReceiptMarked:
+        if not self._mine(receipt_id, owner):
+            return ReceiptMarked(applied=False)
         receipt, intent_id = self.w.receipts[receipt_id]
         self.w.receipts[receipt_id] = (
             replace(
@@ -357,28 +391,41 @@ class FakeReceipts(_Repo):
                 status=EbarimtStatus.ISSUED,
                 lottery=issued.lottery,
                 qr_data=issued.qr_data,
+                last_error=None,
                 attempts=receipt.attempts + 1,
             ),
             intent_id,
         )
-        return self._touch(intent_id, now)
+        self.w.receipt_leases[receipt_id] = FakeReceiptLease()
+        return ReceiptMarked(True, self._touch(intent_id, now))
 
     async def mark_failed(
         self,
         receipt_id: UUID,
         error: str,
         *,
+        owner: str,
         attempts: int,
         retry_in: float | None,
+        uncertain: bool | None,
         now: datetime,
-    ) -> int | None:
+    ) -> ReceiptMarked:
+        if not self._mine(receipt_id, owner):
+            return ReceiptMarked(applied=False)
         receipt, intent_id = self.w.receipts[receipt_id]
         status = EbarimtStatus.FAILED if retry_in is None else EbarimtStatus.PENDING
         self.w.receipts[receipt_id] = (
             replace(receipt, status=status, last_error=error, attempts=attempts),
             intent_id,
         )
-        return self._touch(intent_id, now) if retry_in is None else None
+        lease = self.w.receipt_leases[receipt_id]
+        lease.owner = lease.until = None
+        if uncertain is not None:
+            lease.uncertain = uncertain
+        if retry_in is not None:
+            lease.next_attempt_at = self.now + timedelta(seconds=retry_in)
+            return ReceiptMarked(applied=True)
+        return ReceiptMarked(True, self._touch(intent_id, now))
 
     def _touch(self, intent_id: IntentId, now: datetime) -> int:
         touched = self.w.intents[intent_id].touched(now)
@@ -389,6 +436,16 @@ class FakeReceipts(_Repo):
         self, payment_ids: Sequence[UUID]
     ) -> Sequence[EbarimtReceipt]:
         return [r for r, _ in self.w.receipts.values() if r.payment_id in payment_ids]
+
+    async def list_failed(
+        self, environment: QPayEnvironment
+    ) -> Sequence[EbarimtReceipt]:
+        return [
+            r
+            for r, intent_id in self.w.receipts.values()
+            if r.status is EbarimtStatus.FAILED
+            and self.w.intents[intent_id].environment is environment
+        ]
 
 
 class FakeMethods(_Repo):
@@ -494,6 +551,7 @@ class FakeUnitOfWork:
             setattr(working, name, dict(getattr(self.store, name)))
         working.secrets = copy.deepcopy(self.store.secrets)
         working.sweeps = copy.deepcopy(self.store.sweeps)
+        working.receipt_leases = copy.deepcopy(self.store.receipt_leases)
         working.callbacks = list(self.store.callbacks)
         self.working = working
         self._changes: dict[IntentId, int] = {}
@@ -508,7 +566,14 @@ class FakeUnitOfWork:
         self.working = self.store
 
     async def commit(self) -> None:
-        for name in (*_TABLES, "secrets", "sweeps", "callbacks", "numbers"):
+        for name in (
+            *_TABLES,
+            "secrets",
+            "sweeps",
+            "receipt_leases",
+            "callbacks",
+            "numbers",
+        ):
             setattr(self.store, name, getattr(self.working, name))
         self.store.notified.extend(self._changes.items())
         if self.store.hub is not None:

@@ -120,7 +120,11 @@ async def test_receipt_is_issued_and_announced_when_the_worker_runs(
     )
 
     attempted = await issue_due_receipts(
-        uow=world.uow, gateway=world.gateway, clock=world.clock, policy=ReceiptPolicy()
+        "worker",
+        uow=world.uow,
+        gateway=world.gateway,
+        clock=world.clock,
+        policy=ReceiptPolicy(),
     )
 
     ((receipt, _),) = world.store.receipts.values()
@@ -149,11 +153,13 @@ async def test_receipt_ends_failed_and_settlement_stays_when_qpay_keeps_refusing
 
     for _ in range(3):
         await issue_due_receipts(
+            "worker",
             uow=world.uow,
             gateway=world.gateway,
             clock=world.clock,
             policy=ReceiptPolicy(max_attempts=3),
         )
+        world.clock.advance(600)  # past the backoff
 
     ((receipt, _),) = world.store.receipts.values()
     assert receipt.status is EbarimtStatus.FAILED

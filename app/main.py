@@ -26,6 +26,7 @@ from app.ledger_sweeper import run_ledger_sweeper
 from app.poller import CallbackHealth, run_poller
 from app.ratelimit import SlidingWindowLimiter
 from app.settings import Settings
+from app.supervision import Supervisor
 from app.watching import run_watch_keeper
 from domain.intents import IntentRef
 from domain.services.settle_qpay_intent import settle_qpay_intent
@@ -54,7 +55,7 @@ class Runtime:
     health: CallbackHealth = field(default_factory=CallbackHealth)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     receipts_wake: asyncio.Event = field(default_factory=asyncio.Event)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    supervisor: Supervisor | None = None
     draining: bool = False
 
     async def drain(self) -> None:
@@ -64,14 +65,11 @@ class Runtime:
             return
         self.draining = True
         self.stop.set()
-        if self.tasks:
+        if self.supervisor is not None:
             # A poll or receipt pass finishes its step, unless it is stuck on a
             # slow QPay: a check in flight is only a read, safe to abandon
             # (its lease lapses and another process takes the intent).
-            _, stuck = await asyncio.wait(self.tasks, timeout=BACKGROUND_GRACE_SECONDS)
-            for task in stuck:
-                task.cancel()
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+            await self.supervisor.stop(BACKGROUND_GRACE_SECONDS)
         await self.runner.drain()
         await self.view.close_sockets()
 
@@ -145,6 +143,10 @@ def create_app(
             reasons.append(f"database unreachable ({type(error).__name__})")
         if not container.hub.connected.is_set():
             reasons.append("event transport disconnected")
+        if runtime.supervisor is not None:
+            reasons.extend(
+                f"background task {name} is down" for name in runtime.supervisor.down()
+            )
         if runtime.draining:
             reasons.append("shutting down")
         if reasons:
@@ -184,22 +186,21 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await container.transport.start()
+        supervisor = Supervisor(runtime.stop)
+        runtime.supervisor = supervisor
         if background:
-            runtime.tasks = [
-                asyncio.create_task(
-                    run_poller(container, runtime.stop, runtime.health), name="poller"
-                ),
-                asyncio.create_task(
-                    run_ebarimt_worker(container, runtime.stop, runtime.receipts_wake),
-                    name="ebarimt-worker",
-                ),
-                asyncio.create_task(
-                    run_watch_keeper(container, runtime.stop), name="watch-keeper"
-                ),
-                asyncio.create_task(
-                    run_ledger_sweeper(container, runtime.stop), name="ledger-sweeper"
-                ),
-            ]
+            stop = runtime.stop
+            supervisor.start(
+                "poller", lambda: run_poller(container, stop, runtime.health)
+            )
+            supervisor.start(
+                "ebarimt-worker",
+                lambda: run_ebarimt_worker(container, stop, runtime.receipts_wake),
+            )
+            supervisor.start("watch-keeper", lambda: run_watch_keeper(container, stop))
+            supervisor.start(
+                "ledger-sweeper", lambda: run_ledger_sweeper(container, stop)
+            )
         try:
             yield
         finally:

@@ -83,9 +83,9 @@ async def run_poller(
                 budget=ceiling.available(),
                 on_check=ceiling.wait_for_token,
             )
-        except Exception as error:  # the database may be away for a while
+        except Exception:  # the database may be away for a while
             failures += 1
-            logger.warning("poller pass failed: %s", type(error).__name__)
+            logger.exception("poller pass failed")
             await _sleep_unless(stop, min(0.5 * 2**failures, 10.0))
             continue
         failures = 0

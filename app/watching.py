@@ -54,8 +54,8 @@ async def run_watch_keeper(container: Container, stop: asyncio.Event) -> None:
                 hub.deliver(intent_id, version)
             for key in batch:
                 marked[key] = now
-        except Exception as error:  # the database may be away for a while
-            logger.warning("could not mark watched intents: %s", type(error).__name__)
+        except Exception:  # the database may be away for a while
+            logger.exception("could not mark watched intents")
         current = set(watched)
         for gone in [i for i in marked if i not in current]:
             del marked[gone]

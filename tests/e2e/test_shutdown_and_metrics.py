@@ -44,7 +44,8 @@ async def test_drain_closes_websockets_with_1001_and_readyz_turns_503_when_stopp
 
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
     assert ready.status_code == 503
-    assert all(task.done() for task in live.app.state.runtime.tasks)
+    supervised = live.app.state.runtime.supervisor.tasks
+    assert supervised and all(task.done() for task in supervised)
     assert intent["id"]
 
 

@@ -143,6 +143,8 @@ def create_app(
             reasons.append(f"database unreachable ({type(error).__name__})")
         if not container.hub.connected.is_set():
             reasons.append("event transport disconnected")
+        if not container.transport.listening:
+            reasons.append("event listener stopped")
         if runtime.supervisor is not None:
             reasons.extend(
                 f"background task {name} is down" for name in runtime.supervisor.down()

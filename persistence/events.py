@@ -124,6 +124,12 @@ class _Reconnecting:
     def stopping(self) -> bool:
         return self._stopping
 
+    @property
+    def listening(self) -> bool:
+        """The reconnect loop is alive (it ends only when stopped: it catches
+        every failure and reconnects, so it is its own supervisor)."""
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
         self._stopping = True
         if self._task is not None:
@@ -271,6 +277,8 @@ class MemoryTransport:
 
     def __init__(self, hub: EventHub) -> None:
         self.hub = hub
+
+    listening = True
 
     async def start(self) -> None:
         self.hub.connected.set()

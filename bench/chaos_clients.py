@@ -1,8 +1,9 @@
 """Chaos subscribers: one paymentStatus subscription per intent, on the
 process the driver assigned; some drop their socket mid-payment and
 subscribe again; all of them reconnect with backoff when their server dies.
-Records the last event of each intent and writes them when every intent
-reached a terminal state (or on SIGINT/SIGTERM, or after `timeout`).
+Records the last event of each intent and writes them when the server has
+completed every subscription (a terminal state, and no e-Barimt receipt still
+being issued), or on SIGINT/SIGTERM, or after `timeout`.
 
     python -m bench.chaos_clients spec.json
     spec: {"intents": [{"id", "secret", "url"}], "result": path,
@@ -33,7 +34,7 @@ TERMINAL = {"CANCELLED", "EXPIRED", "NEEDS_REVIEW", "REFUNDED"}
 
 def final(event: dict[str, Any]) -> bool:
     status = event["intent"]["status"]
-    return status in TERMINAL or (status == "PAID" and event["settled"])
+    return status in TERMINAL or (status == "PAID" and event.get("settled", False))
 
 
 async def follow(
@@ -84,15 +85,19 @@ async def follow(
                         previous = last.get(intent["id"])
                         if previous is None or event["version"] >= previous["version"]:
                             last[intent["id"]] = event
-                        if final(event):
-                            counters["final"] += 1
-                            if counters["final"] >= counters["total"]:
-                                done.set()
-                            return
-                        if flaky and not resubscribed:
+                        if flaky and not resubscribed and not final(event):
                             # A phone that loses its socket mid-payment.
                             resubscribed = True
                             break
+                    elif message.get("type") == "complete" and final(
+                        last.get(intent["id"]) or {"intent": {"status": ""}}
+                    ):
+                        # The server ends the subscription once nothing more
+                        # will change (a receipt being issued keeps it open).
+                        counters["final"] += 1
+                        if counters["final"] >= counters["total"]:
+                            done.set()
+                        return
                     elif message.get("type") in ("complete", "error"):
                         break
             await asyncio.sleep(random.uniform(0.1, 1.5))

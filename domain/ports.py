@@ -420,4 +420,12 @@ class PaymentGateway(Protocol):
 
 
 class DuplicateQPayPayment(Exception):
-    """The database already holds a payment with this QPay payment id."""
+    """The database already holds a payment with this QPay payment id. The
+    unit of work that raised it can only be left: its transaction is aborted
+    (commit() raises TransactionAborted)."""
+
+
+class TransactionAborted(Exception):
+    """commit() after a statement of the transaction was refused (a unique
+    key): PostgreSQL answers such a COMMIT with ROLLBACK, so nothing of the
+    unit of work was written; this says so instead of returning quietly."""

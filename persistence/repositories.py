@@ -3,7 +3,7 @@ They return domain objects, never rows."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, cast
 from uuid import UUID
@@ -118,9 +118,13 @@ _KEY_COMPLETE = (
 )
 
 
+Refused = Callable[[str], None]
+
+
 class SqlAlchemyInvoiceRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, refused: Refused | None = None) -> None:
         self._conn = conn
+        self._refused = refused
 
     async def add(self, invoice: Invoice) -> None:
         try:
@@ -128,6 +132,8 @@ class SqlAlchemyInvoiceRepository:
                 invoices.insert().values(mapping.invoice_values(invoice))
             )
         except IntegrityError as error:
+            if self._refused is not None:
+                self._refused("an invoice number was refused")
             if "uq_invoices_number" in str(error.orig):
                 raise DomainError(
                     ErrorCode.INVALID_INPUT,
@@ -174,8 +180,9 @@ class SqlAlchemyInvoiceRepository:
 
 
 class SqlAlchemyPaymentRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, refused: Refused | None = None) -> None:
         self._conn = conn
+        self._refused = refused
 
     async def add(self, payment: Payment) -> None:
         values = mapping.payment_values(payment)
@@ -185,6 +192,8 @@ class SqlAlchemyPaymentRepository:
         try:
             await self._conn.execute(_PAYMENT_INSERT, values)
         except IntegrityError as error:
+            if self._refused is not None:
+                self._refused("a payment was refused")
             if "uq_payments_qpay_txn_id" in str(error.orig):
                 raise DuplicateQPayPayment(payment.qpay_payment_id) from None
             raise

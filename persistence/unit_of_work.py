@@ -14,6 +14,7 @@ from typing import Protocol, Self
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.intents import IntentId
+from domain.ports import TransactionAborted
 from persistence.ledger import SqlAlchemyLedgerRepository
 from persistence.receipts import SqlAlchemyReceiptRepository
 from persistence.repositories import (
@@ -64,6 +65,8 @@ class SqlAlchemyUnitOfWork:
         self._publisher = publisher
         self._connection: AsyncConnection | None = None
         self._changes: dict[IntentId, int] = {}
+        # Set when a statement was refused: the transaction is aborted.
+        self._refused: str | None = None
 
     @property
     def connection(self) -> AsyncConnection:
@@ -75,8 +78,9 @@ class SqlAlchemyUnitOfWork:
         connection = await self._engine.connect().start()
         self._connection = connection
         self._changes = {}
-        self.invoices = SqlAlchemyInvoiceRepository(connection)
-        self.payments = SqlAlchemyPaymentRepository(connection)
+        self._refused = None
+        self.invoices = SqlAlchemyInvoiceRepository(connection, self._note_refused)
+        self.payments = SqlAlchemyPaymentRepository(connection, self._note_refused)
         self.intents = SqlAlchemyIntentRepository(connection)
         self.idempotency = SqlAlchemyIdempotencyRepository(connection)
         self.receipts = SqlAlchemyReceiptRepository(connection)
@@ -102,7 +106,14 @@ class SqlAlchemyUnitOfWork:
         current = self._changes.get(intent_id, -1)
         self._changes[intent_id] = max(current, version)
 
+    def _note_refused(self, what: str) -> None:
+        self._refused = what
+
     async def commit(self) -> None:
+        if self._refused is not None:
+            refused, self._refused = self._refused, None
+            await self.rollback()
+            raise TransactionAborted(f"{refused}; nothing of this unit of work stored")
         changes = list(self._changes.items())
         self._changes = {}
         if changes and self._publisher is not None:
@@ -113,4 +124,5 @@ class SqlAlchemyUnitOfWork:
 
     async def rollback(self) -> None:
         self._changes = {}
+        self._refused = None
         await self.connection.rollback()

@@ -1,0 +1,1008 @@
+"""One contract for both units of work (issue 12, part 8): every test runs
+against the FakeUnitOfWork the use-case tests use and against
+SqlAlchemyUnitOfWork on PostgreSQL, through the UnitOfWorkFactory port only,
+so the fake cannot drift from the SQL.
+
+Time: the fake's FixedClock is advanced; PostgreSQL's now() is its own clock,
+so leases and delays the tests wait out are SHORT real ones and waiting is a
+real sleep past them, between transactions. A LONG lease or delay holds for
+the whole test. No test measures how long anything took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from uuid import uuid4
+
+import pytest
+
+from domain.ebarimt import EbarimtReceipt, EbarimtReceiverType, EbarimtStatus
+from domain.gateway import IssuedReceipt, QPayEnvironment
+from domain.idempotency import IdempotencyRecord
+from domain.intents import IntentId, IntentStatus, QPayIntent
+from domain.invoices import Invoice, Payment, PaymentId, PaymentMethod
+from domain.ledger import LedgerFlag, LedgerFlagKind, SweepClaim
+from domain.ports import (
+    DueReceipt,
+    DuplicateQPayPayment,
+    TransactionAborted,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from persistence.engine import make_engine
+from persistence.unit_of_work import SqlAlchemyUnitOfWork
+from tests import db
+from tests.factories import make_intent, make_invoice
+from tests.fakes.clock import FixedClock
+from tests.fakes.uow import FakeStore, FakeUnitOfWork
+
+pytestmark = pytest.mark.anyio
+
+SHORT = 0.05  # seconds: a lease or delay a test waits out
+PAST_SHORT = 2 * SHORT  # how long a test waits to be past one
+LONG = 600.0  # seconds: holds for the whole test
+MOCK, LIVE = QPayEnvironment.MOCK, QPayEnvironment.LIVE
+HOUR = timedelta(hours=1)
+
+
+@dataclass
+class Backend:
+    """What the contract needs from an implementation besides the port."""
+
+    uow: UnitOfWorkFactory
+    # Let at least this many seconds pass on the backend's clock.
+    pass_time: Callable[[float], Awaitable[None]]
+    # About the backend's time, for timestamps the rows carry.
+    now: Callable[[], datetime]
+    # Whether a transaction is waiting for another's row lock right now.
+    lock_waited: Callable[[], Awaitable[bool]]
+
+    async def until_a_transaction_waits(self) -> None:
+        for _ in range(500):
+            if await self.lock_waited():
+                return
+            await asyncio.sleep(0.01)
+        pytest.fail("no transaction waited for a row lock")
+
+
+@pytest.fixture
+def fake() -> Backend:
+    clock = FixedClock()
+    store = FakeStore(clock=clock)
+
+    async def pass_time(seconds: float) -> None:
+        clock.advance(seconds)
+
+    async def lock_waited() -> bool:
+        return store.lock_waits > 0
+
+    return Backend(lambda: FakeUnitOfWork(store), pass_time, clock.now, lock_waited)
+
+
+@pytest.fixture
+async def postgres(clean_db: str) -> AsyncIterator[Backend]:
+    engine = make_engine(clean_db, pool_size=4, max_overflow=4)
+
+    async def pass_time(seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def lock_waited() -> bool:
+        waiting = await db.scalar(
+            clean_db,
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        return bool(waiting)
+
+    try:
+        yield Backend(
+            lambda: SqlAlchemyUnitOfWork(engine),
+            pass_time,
+            lambda: datetime.now(UTC),
+            lock_waited,
+        )
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=["fake", pytest.param("postgres", marks=pytest.mark.db)])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    found: Backend = request.getfixturevalue(request.param)
+    return found
+
+
+# Rows, made through the ports.
+
+
+async def new_invoice(tx: UnitOfWork) -> Invoice:
+    invoice = make_invoice(number=f"C-{uuid4().hex[:12]}")
+    await tx.invoices.add(invoice)
+    return invoice
+
+
+async def new_intents(
+    backend: Backend, count: int = 1, **overrides: object
+) -> list[QPayIntent]:
+    """Committed intents of one invoice, due for a check at once."""
+    values: dict[str, object] = {"expires_at": backend.now() + HOUR}
+    values.update(overrides)
+    async with backend.uow() as tx:
+        invoice = await new_invoice(tx)
+        made = [make_intent(invoice, **values) for _ in range(count)]
+        for intent in made:
+            await tx.intents.add(
+                intent, client_secret_hash="c" * 64, callback_token_hash="t" * 64
+            )
+        await tx.commit()
+    return made
+
+
+def qpay_payment(intent: QPayIntent, qpay_payment_id: str | None = None) -> Payment:
+    return Payment(
+        id=PaymentId(uuid4()),
+        invoice_id=intent.invoice_id,
+        method=PaymentMethod.QPAY,
+        amount=Decimal("100.00"),
+        created_at=intent.created_at,
+        qpay_payment_id=qpay_payment_id or f"P-{uuid4().hex[:12]}",
+        intent_id=intent.id,
+    )
+
+
+def cash_payment(invoice: Invoice) -> Payment:
+    return Payment(
+        PaymentId(uuid4()),
+        invoice.id,
+        PaymentMethod.CASH,
+        Decimal("1.00"),
+        invoice.created_at,
+    )
+
+
+async def new_receipts(
+    backend: Backend, count: int = 1, environment: QPayEnvironment = MOCK
+) -> list[tuple[EbarimtReceipt, Payment, QPayIntent]]:
+    """Committed PENDING receipts, each for a paid QPay payment of an intent."""
+    made = []
+    for intent in await new_intents(backend, count, environment=environment):
+        payment = qpay_payment(intent)
+        receipt = EbarimtReceipt(
+            id=uuid4(),
+            payment_id=payment.id,
+            status=EbarimtStatus.PENDING,
+            receiver_type=EbarimtReceiverType.CITIZEN,
+            receiver=None,
+            lottery=None,
+            qr_data=None,
+            last_error=None,
+            attempts=0,
+            created_at=intent.created_at,
+        )
+        async with backend.uow() as tx:
+            await tx.payments.add(payment)
+            await tx.receipts.add_pending(receipt, intent.id)
+            await tx.commit()
+        made.append((receipt, payment, intent))
+    return made
+
+
+async def claim_intents(
+    backend: Backend,
+    owner: str,
+    lease: float = LONG,
+    environment: QPayEnvironment = MOCK,
+) -> list[IntentId]:
+    async with backend.uow() as tx:
+        due = await tx.intents.claim_due(owner, 10, lease, environment)
+        await tx.commit()
+    return [item.intent_id for item in due]
+
+
+async def release(
+    backend: Backend, intent: QPayIntent, owner: str, delay: float
+) -> None:
+    async with backend.uow() as tx:
+        await tx.intents.release(intent.id, owner, delay)
+        await tx.commit()
+
+
+# 1. The poller's leases on intents.
+
+
+async def test_claim_due_leases_only_due_created_pending_intents_of_the_environment(
+    backend: Backend,
+) -> None:
+    (due,) = await new_intents(backend)
+    (uncreated,) = await new_intents(backend, qpay_invoice_id=None)
+    (paid,) = await new_intents(backend, status=IntentStatus.PAID)
+    (live,) = await new_intents(backend, environment=LIVE)
+    (later,) = await new_intents(backend)
+    async with backend.uow() as tx:
+        await tx.intents.record_qpay_invoice(later, raw={}, first_check_in=LONG)
+        await tx.commit()
+
+    async with backend.uow() as tx:
+        claimed = await tx.intents.claim_due("a", 10, LONG, MOCK)
+        await tx.commit()
+
+    (item,) = claimed
+    assert item.intent_id == due.id
+    assert (item.expired, item.watched, item.check_count) == (False, False, 1)
+    assert item.lag_seconds >= 0
+    assert await claim_intents(backend, "b", environment=LIVE) == [live.id]
+    assert {uncreated.id, paid.id, later.id}.isdisjoint(
+        await claim_intents(backend, "c")
+    )
+
+
+async def test_claim_due_takes_the_longest_due_first_up_to_the_limit(
+    backend: Backend,
+) -> None:
+    (first,) = await new_intents(backend)
+    await backend.pass_time(SHORT)
+    (second,) = await new_intents(backend)
+
+    async with backend.uow() as tx:
+        claimed = await tx.intents.claim_due("a", 1, LONG, MOCK)
+        await tx.commit()
+
+    assert [item.intent_id for item in claimed] == [first.id]
+    assert await claim_intents(backend, "b") == [second.id]
+
+
+async def test_claim_due_reports_expired_and_watched_intents(backend: Backend) -> None:
+    (expired,) = await new_intents(backend, expires_at=backend.now() - HOUR)
+    (watched,) = await new_intents(backend)
+    async with backend.uow() as tx:
+        await tx.intents.record_qpay_invoice(watched, raw={}, first_check_in=LONG)
+        # Watching pulls the next check forward to the poll interval.
+        marked = await tx.intents.mark_watched([watched.id], LONG, 0)
+        await tx.commit()
+
+    async with backend.uow() as tx:
+        claimed = {
+            d.intent_id: d for d in await tx.intents.claim_due("a", 10, LONG, MOCK)
+        }
+
+    assert marked == [(watched.id, watched.version)]
+    assert (claimed[expired.id].expired, claimed[expired.id].watched) == (True, False)
+    assert (claimed[watched.id].expired, claimed[watched.id].watched) == (False, True)
+
+
+async def test_second_claim_gets_nothing_while_the_lease_holds(
+    backend: Backend,
+) -> None:
+    (intent,) = await new_intents(backend)
+
+    assert await claim_intents(backend, "a") == [intent.id]
+    assert await claim_intents(backend, "b") == []
+
+
+async def test_released_intent_is_due_again_only_once_its_delay_passed(
+    backend: Backend,
+) -> None:
+    soon, late = await new_intents(backend, 2)
+    await claim_intents(backend, "a")
+
+    await release(backend, soon, "a", SHORT)
+    await release(backend, late, "a", LONG)
+    await backend.pass_time(PAST_SHORT)
+
+    assert await claim_intents(backend, "b") == [soon.id]
+
+
+async def test_lapsed_lease_is_claimed_by_another_owner_with_the_count_going_on(
+    backend: Backend,
+) -> None:
+    (intent,) = await new_intents(backend)
+    await claim_intents(backend, "a", lease=SHORT)
+
+    await backend.pass_time(PAST_SHORT)
+
+    async with backend.uow() as tx:
+        (item,) = await tx.intents.claim_due("b", 10, LONG, MOCK)
+        await tx.commit()
+    assert (item.intent_id, item.check_count) == (intent.id, 2)
+
+
+async def test_release_by_a_non_owner_changes_nothing(backend: Backend) -> None:
+    (intent,) = await new_intents(backend)
+    await claim_intents(backend, "a")
+
+    await release(backend, intent, "intruder", 0)
+
+    assert await claim_intents(backend, "c") == []
+    await release(backend, intent, "a", 0)
+    assert await claim_intents(backend, "c") == [intent.id]
+
+
+# 2. Concurrent claims are disjoint (FOR UPDATE SKIP LOCKED).
+
+
+async def test_concurrent_claims_never_get_the_same_intent(backend: Backend) -> None:
+    made = await new_intents(backend, 3)
+
+    async with backend.uow() as first, backend.uow() as second:
+        mine = await first.intents.claim_due("a", 2, LONG, MOCK)
+        theirs = await second.intents.claim_due("b", 10, LONG, MOCK)
+        await first.commit()
+        await second.commit()
+
+    assert (len(mine), len(theirs)) == (2, 1)
+    assert {d.intent_id for d in mine} | {d.intent_id for d in theirs} == {
+        i.id for i in made
+    }
+
+
+async def test_concurrent_receipt_claims_never_get_the_same_receipt(
+    backend: Backend,
+) -> None:
+    made = await new_receipts(backend, 3)
+
+    async with backend.uow() as first, backend.uow() as second:
+        mine = await first.receipts.claim_due(2, LONG, MOCK, "a")
+        theirs = await second.receipts.claim_due(10, LONG, MOCK, "b")
+        await first.commit()
+        await second.commit()
+
+    assert (len(mine), len(theirs)) == (2, 1)
+    assert {d.id for d in mine} | {d.id for d in theirs} == {r.id for r, _, _ in made}
+
+
+async def test_a_claim_rolled_back_leaves_its_intents_to_the_next_claim(
+    backend: Backend,
+) -> None:
+    made = await new_intents(backend, 2)
+
+    async with backend.uow() as tx:
+        assert len(await tx.intents.claim_due("a", 10, LONG, MOCK)) == 2
+
+    assert set(await claim_intents(backend, "b")) == {i.id for i in made}
+
+
+# 3. The right to ask QPay now.
+
+
+async def test_claim_check_is_granted_once_per_interval(backend: Backend) -> None:
+    (intent,) = await new_intents(backend)
+
+    async def claim_check(interval: float) -> bool:
+        async with backend.uow() as tx:
+            granted = await tx.intents.claim_check(intent.id, interval)
+            await tx.commit()
+        return granted
+
+    assert await claim_check(SHORT) is True
+    assert await claim_check(LONG) is False
+    await backend.pass_time(PAST_SHORT)
+    assert await claim_check(SHORT) is True
+
+
+# 4. Idempotency keys.
+
+
+async def claim_key(
+    backend: Backend, record: IdempotencyRecord
+) -> IdempotencyRecord | None:
+    async with backend.uow() as tx:
+        stored = await tx.idempotency.claim(record)
+        await tx.commit()
+    return stored
+
+
+async def key_records(
+    backend: Backend,
+) -> tuple[Payment, IdempotencyRecord, IdempotencyRecord]:
+    """A cash payment, and two requests for one key with different input."""
+    async with backend.uow() as tx:
+        invoice = await new_invoice(tx)
+        payment = cash_payment(invoice)
+        await tx.payments.add(payment)
+        await tx.commit()
+    at = backend.now()
+    return (
+        payment,
+        IdempotencyRecord("till-1", "one", invoice.id, at),
+        IdempotencyRecord("till-1", "two", invoice.id, at + timedelta(seconds=1)),
+    )
+
+
+async def test_idempotency_claim_is_none_first_then_the_stored_record(
+    backend: Backend,
+) -> None:
+    payment, first, second = await key_records(backend)
+
+    assert await claim_key(backend, first) is None
+    assert await claim_key(backend, second) == first
+    async with backend.uow() as tx:
+        await tx.idempotency.complete("till-1", payment.id)
+        await tx.commit()
+    assert await claim_key(backend, second) == IdempotencyRecord(
+        "till-1", "one", first.invoice_id, first.created_at, payment.id
+    )
+
+
+async def test_racing_idempotency_claim_waits_for_the_first_commit(
+    backend: Backend,
+) -> None:
+    _, first, second = await key_records(backend)
+
+    async with backend.uow() as tx:
+        assert await tx.idempotency.claim(first) is None
+        racing = asyncio.create_task(claim_key(backend, second))
+        await backend.until_a_transaction_waits()
+        await tx.commit()
+
+    assert await racing == first
+
+
+async def test_racing_idempotency_claim_takes_the_key_when_the_first_rolls_back(
+    backend: Backend,
+) -> None:
+    _, first, second = await key_records(backend)
+
+    async with backend.uow() as tx:
+        assert await tx.idempotency.claim(first) is None
+        racing = asyncio.create_task(claim_key(backend, second))
+        await backend.until_a_transaction_waits()
+
+    assert await racing is None
+    assert await claim_key(backend, first) == second
+
+
+# 5. The duplicate-payment guard.
+
+
+async def test_a_second_payment_with_one_qpay_payment_id_is_refused(
+    backend: Backend,
+) -> None:
+    (intent,) = await new_intents(backend)
+    original = qpay_payment(intent, "P-1")
+    async with backend.uow() as tx:
+        await tx.payments.add(original)
+        await tx.commit()
+
+    async with backend.uow() as tx:
+        with pytest.raises(DuplicateQPayPayment):
+            await tx.payments.add(qpay_payment(intent, "P-1"))
+    async with backend.uow() as tx:
+        await tx.payments.add(qpay_payment(intent, "P-2"))
+        with pytest.raises(DuplicateQPayPayment):
+            await tx.payments.add(qpay_payment(intent, "P-2"))
+
+    async with backend.uow() as tx:
+        assert await tx.payments.by_qpay_ids(["P-1", "P-2"]) == {"P-1": original}
+
+
+async def test_a_racing_payment_with_the_same_qpay_id_is_refused_once_the_first_commits(
+    backend: Backend,
+) -> None:
+    (intent,) = await new_intents(backend)
+
+    async def add_payment() -> None:
+        async with backend.uow() as tx:
+            await tx.payments.add(qpay_payment(intent, "P-1"))
+            await tx.commit()
+
+    async with backend.uow() as tx:
+        await tx.payments.add(qpay_payment(intent, "P-1"))
+        racing = asyncio.create_task(add_payment())
+        await backend.until_a_transaction_waits()
+        await tx.commit()
+
+    with pytest.raises(DuplicateQPayPayment):
+        await racing
+
+
+async def test_a_refused_duplicate_leaves_nothing_of_its_transaction_to_commit(
+    backend: Backend,
+) -> None:
+    (intent,) = await new_intents(backend)
+    async with backend.uow() as tx:
+        invoice = await new_invoice(tx)
+        await tx.payments.add(qpay_payment(intent, "P-1"))
+        with pytest.raises(DuplicateQPayPayment):
+            await tx.payments.add(qpay_payment(intent, "P-1"))
+
+        # PostgreSQL answers a COMMIT of a failed one with ROLLBACK: say so.
+        with pytest.raises(TransactionAborted):
+            await tx.commit()
+
+    async with backend.uow() as tx:
+        assert await tx.invoices.get(invoice.id) is None
+        assert await tx.payments.by_qpay_ids(["P-1"]) == {}
+
+
+async def test_payments_without_a_qpay_payment_id_never_collide(
+    backend: Backend,
+) -> None:
+    async with backend.uow() as tx:
+        invoice = await new_invoice(tx)
+        first, second = cash_payment(invoice), cash_payment(invoice)
+        await tx.payments.add(first)
+        await tx.payments.add(second)
+        await tx.commit()
+
+    async with backend.uow() as tx:
+        stored = await tx.payments.list_for_invoices([invoice.id])
+    assert {p.id for p in stored} == {first.id, second.id}
+
+
+# 6. e-Barimt receipts.
+
+
+async def claim_receipts(
+    backend: Backend, owner: str, lease: float = LONG
+) -> list[DueReceipt]:
+    async with backend.uow() as tx:
+        due = await tx.receipts.claim_due(10, lease, MOCK, owner)
+        await tx.commit()
+    return list(due)
+
+
+async def fail(
+    backend: Backend,
+    receipt: EbarimtReceipt,
+    owner: str,
+    retry_in: float | None,
+    uncertain: bool | None = None,
+) -> tuple[bool, int | None]:
+    async with backend.uow() as tx:
+        marked = await tx.receipts.mark_failed(
+            receipt.id,
+            "boom",
+            owner=owner,
+            attempts=1,
+            retry_in=retry_in,
+            uncertain=uncertain,
+            now=backend.now(),
+        )
+        await tx.commit()
+    return marked.applied, marked.intent_version
+
+
+async def test_receipt_claim_leases_pending_due_receipts_of_the_environment(
+    backend: Backend,
+) -> None:
+    ((receipt, payment, intent),) = await new_receipts(backend)
+    await new_receipts(backend, environment=LIVE)
+    async with backend.uow() as tx:
+        await tx.receipts.add_pending(receipt, intent.id)  # one per payment
+        await tx.commit()
+
+    async with backend.uow() as tx:
+        (due,) = await tx.receipts.claim_due(10, LONG, MOCK, "a")
+        await tx.commit()
+
+    assert (due.id, due.payment_id, due.intent_id) == (
+        receipt.id,
+        payment.id,
+        intent.id,
+    )
+    assert (due.qpay_payment_id, due.attempts, due.uncertain) == (
+        payment.qpay_payment_id,
+        0,
+        False,
+    )
+    assert await claim_receipts(backend, "b") == []
+
+
+async def test_receipt_marks_apply_only_for_the_lease_owner_while_pending(
+    backend: Backend,
+) -> None:
+    ((receipt, payment, intent),) = await new_receipts(backend)
+    await claim_receipts(backend, "a")
+    issued, now = IssuedReceipt("E-1", "L-1", "qr"), backend.now()
+
+    async with backend.uow() as tx:
+        sending_b = await tx.receipts.mark_sending(receipt.id, "b")
+        issued_b = await tx.receipts.mark_issued(receipt.id, issued, owner="b", now=now)
+        sending_a = await tx.receipts.mark_sending(receipt.id, "a")
+        issued_a = await tx.receipts.mark_issued(receipt.id, issued, owner="a", now=now)
+        await tx.commit()
+
+    assert (sending_b, issued_b.applied, sending_a) == (False, False, True)
+    assert (issued_a.applied, issued_a.intent_version) == (True, intent.version + 1)
+    assert await fail(backend, receipt, "a", retry_in=0) == (False, None)
+    async with backend.uow() as tx:
+        (stored,) = await tx.receipts.list_for_payments([payment.id])
+        assert not await tx.receipts.mark_sending(receipt.id, "a")
+    assert (stored.status, stored.lottery, stored.attempts) == (
+        EbarimtStatus.ISSUED,
+        "L-1",
+        1,
+    )
+
+
+async def test_lapsed_receipt_lease_is_taken_by_another_owner(backend: Backend) -> None:
+    ((receipt, _, _),) = await new_receipts(backend)
+    await claim_receipts(backend, "a", lease=SHORT)
+
+    await backend.pass_time(PAST_SHORT)
+
+    assert [d.id for d in await claim_receipts(backend, "b")] == [receipt.id]
+    assert await fail(backend, receipt, "a", retry_in=0) == (False, None)
+    assert await fail(backend, receipt, "b", retry_in=0) == (True, None)
+
+
+async def test_retry_in_postpones_the_next_claim(backend: Backend) -> None:
+    (soon, _, _), (late, _, _) = await new_receipts(backend, 2)
+    await claim_receipts(backend, "a")
+
+    await fail(backend, soon, "a", retry_in=SHORT)
+    await fail(backend, late, "a", retry_in=LONG)
+    await backend.pass_time(PAST_SHORT)
+
+    (due,) = await claim_receipts(backend, "b")
+    assert (due.id, due.attempts) == (soon.id, 1)
+
+
+async def test_a_receipt_failed_for_good_is_listed_and_never_claimed(
+    backend: Backend,
+) -> None:
+    ((receipt, _, intent),) = await new_receipts(backend)
+    await claim_receipts(backend, "a")
+
+    assert await fail(backend, receipt, "a", retry_in=None) == (
+        True,
+        intent.version + 1,
+    )
+
+    async with backend.uow() as tx:
+        failed = await tx.receipts.list_failed(MOCK)
+    assert [(r.id, r.status, r.last_error) for r in failed] == [
+        (receipt.id, EbarimtStatus.FAILED, "boom")
+    ]
+    assert await claim_receipts(backend, "b") == []
+
+
+async def test_uncertain_flag_round_trips_through_the_claim(backend: Backend) -> None:
+    ((receipt, _, _),) = await new_receipts(backend)
+    await claim_receipts(backend, "a")
+    async with backend.uow() as tx:
+        assert await tx.receipts.mark_sending(receipt.id, "a")
+        await tx.commit()
+    await fail(backend, receipt, "a", retry_in=0)
+
+    (kept,) = await claim_receipts(backend, "b")
+    await fail(backend, receipt, "b", retry_in=0, uncertain=None)
+    (still,) = await claim_receipts(backend, "c")
+    await fail(backend, receipt, "c", retry_in=0, uncertain=False)
+    (cleared,) = await claim_receipts(backend, "d")
+    await fail(backend, receipt, "d", retry_in=0, uncertain=True)
+    (set_again,) = await claim_receipts(backend, "e")
+
+    assert [d.uncertain for d in (kept, still, cleared, set_again)] == [
+        True,
+        True,
+        False,
+        True,
+    ]
+
+
+# 7. The ledger sweep's lease and cursor, and its flags.
+
+
+async def claim_sweep(
+    backend: Backend, owner: str, lease: float = LONG
+) -> SweepClaim | None:
+    async with backend.uow() as tx:
+        claim = await tx.ledger.claim_sweep(MOCK, owner, lease)
+        await tx.commit()
+    return claim
+
+
+async def finish_sweep(
+    backend: Backend, owner: str, until: datetime, next_in: float
+) -> None:
+    async with backend.uow() as tx:
+        await tx.ledger.finish_sweep(MOCK, owner, until, next_in)
+        await tx.commit()
+
+
+async def release_sweep(backend: Backend, owner: str, retry_in: float) -> None:
+    async with backend.uow() as tx:
+        await tx.ledger.release_sweep(MOCK, owner, retry_in)
+        await tx.commit()
+
+
+async def swept_until(backend: Backend) -> datetime | None:
+    async with backend.uow() as tx:
+        return (await tx.ledger.sweep_state(MOCK)).swept_until
+
+
+async def test_one_sweep_claim_at_a_time_from_the_first_created_intent(
+    backend: Backend,
+) -> None:
+    start = backend.now() - timedelta(days=3)
+    await new_intents(backend, created_at=start + timedelta(hours=2))
+    await new_intents(backend, created_at=start + HOUR)
+    await new_intents(backend, created_at=start, qpay_invoice_id=None)
+    await new_intents(backend, created_at=start, environment=LIVE)
+
+    claim = await claim_sweep(backend, "a")
+
+    assert claim is not None
+    assert (claim.swept_until, claim.first_intent_at) == (
+        None,
+        start + HOUR,
+    )
+    assert await claim_sweep(backend, "b") is None
+
+
+async def test_a_racing_sweep_claim_waits_and_then_gets_nothing(
+    backend: Backend,
+) -> None:
+    async with backend.uow() as tx:
+        assert await tx.ledger.claim_sweep(MOCK, "a", LONG) is not None
+        racing = asyncio.create_task(claim_sweep(backend, "b"))
+        await backend.until_a_transaction_waits()
+        await tx.commit()
+
+    assert await racing is None
+
+
+async def test_a_lapsed_sweep_lease_goes_to_another_owner(backend: Backend) -> None:
+    until = backend.now() - HOUR
+    await claim_sweep(backend, "a", lease=SHORT)
+
+    await backend.pass_time(PAST_SHORT)
+
+    assert await claim_sweep(backend, "b") is not None
+    await finish_sweep(backend, "a", until, 0)
+    assert await swept_until(backend) is None
+    assert await claim_sweep(backend, "c") is None
+
+
+async def test_finish_sweep_moves_the_cursor_and_waits_next_in(
+    backend: Backend,
+) -> None:
+    until = backend.now() - HOUR
+    await claim_sweep(backend, "a")
+
+    await finish_sweep(backend, "a", until, LONG)
+
+    assert await swept_until(backend) == until
+    assert await claim_sweep(backend, "b") is None
+
+
+async def test_finish_sweep_never_moves_the_cursor_backwards(
+    backend: Backend,
+) -> None:
+    later = backend.now() - HOUR
+    await claim_sweep(backend, "a")
+    await finish_sweep(backend, "a", later, 0)
+    await claim_sweep(backend, "b")
+
+    await finish_sweep(backend, "b", later - HOUR, 0)
+
+    claim = await claim_sweep(backend, "c")
+    assert claim is not None and claim.swept_until == later
+
+
+async def test_release_sweep_keeps_the_cursor_and_waits_retry_in(
+    backend: Backend,
+) -> None:
+    until = backend.now() - HOUR
+    await claim_sweep(backend, "a")
+    await finish_sweep(backend, "a", until, 0)
+    await claim_sweep(backend, "b")
+
+    await release_sweep(backend, "b", 0)
+    again = await claim_sweep(backend, "c")
+    await release_sweep(backend, "c", LONG)
+
+    assert again is not None and again.swept_until == until
+    assert await claim_sweep(backend, "d") is None
+    assert await swept_until(backend) == until
+
+
+async def test_finish_and_release_by_a_non_owner_change_nothing(
+    backend: Backend,
+) -> None:
+    await claim_sweep(backend, "a")
+
+    await finish_sweep(backend, "b", backend.now(), 0)
+    await release_sweep(backend, "b", 0)
+
+    assert await swept_until(backend) is None
+    assert await claim_sweep(backend, "c") is None
+
+
+async def test_a_flag_is_new_once_per_environment_kind_and_payment(
+    backend: Backend,
+) -> None:
+    flag = LedgerFlag(LedgerFlagKind.UNMATCHED, "P-1", "no intent")
+    first_seen = backend.now().replace(microsecond=0)
+
+    async with backend.uow() as tx:
+        raised = [
+            await tx.ledger.raise_flag(MOCK, flag, first_seen),
+            await tx.ledger.raise_flag(
+                MOCK, replace(flag, detail="still no intent"), first_seen + HOUR
+            ),
+            await tx.ledger.raise_flag(LIVE, flag, first_seen),
+            await tx.ledger.raise_flag(
+                MOCK, replace(flag, kind=LedgerFlagKind.MISMATCH), first_seen + HOUR
+            ),
+        ]
+        await tx.commit()
+
+    assert raised == [True, False, True, True]
+    async with backend.uow() as tx:
+        flags = await tx.ledger.open_flags(MOCK)
+    assert [(f.kind, f.detail, f.first_seen_at) for f in flags] == [
+        (LedgerFlagKind.UNMATCHED, "still no intent", first_seen),
+        (LedgerFlagKind.MISMATCH, "no intent", first_seen + HOUR),
+    ]
+
+
+# 8. Transactions.
+
+
+async def test_leaving_without_commit_rolls_back_every_write(backend: Backend) -> None:
+    (claimed,) = await new_intents(backend)
+    (intent,) = await new_intents(backend, qpay_invoice_id=None)
+    ((receipt, _, paid),) = await new_receipts(backend)
+    _, key, _ = await key_records(backend)
+    flag = LedgerFlag(LedgerFlagKind.UNMATCHED, "P-1", "no intent")
+
+    async with backend.uow() as tx:
+        invoice = await new_invoice(tx)
+        payment = cash_payment(invoice)
+        await tx.payments.add(payment)
+        await tx.intents.claim_due("a", 10, LONG, MOCK)
+        await tx.receipts.claim_due(10, LONG, MOCK, "a")
+        await tx.intents.update(
+            intent.evolved(backend.now(), status=IntentStatus.CANCELLED)
+        )
+        await tx.idempotency.claim(key)
+        await tx.ledger.claim_sweep(MOCK, "a", LONG)
+        await tx.ledger.raise_flag(MOCK, flag, backend.now())
+
+    async with backend.uow() as tx:
+        assert await tx.invoices.get(invoice.id) is None
+        assert await tx.payments.get(payment.id) is None
+        stored = await tx.intents.get(intent.id)
+        assert stored is not None and stored.status is IntentStatus.PENDING
+        assert await tx.ledger.open_flags(MOCK) == []
+    assert await claim_key(backend, key) is None
+    assert set(await claim_intents(backend, "b")) == {claimed.id, paid.id}
+    assert [d.id for d in await claim_receipts(backend, "b")] == [receipt.id]
+    assert await claim_sweep(backend, "b") is not None
+
+
+async def test_rollback_discards_and_the_unit_of_work_goes_on(backend: Backend) -> None:
+    async with backend.uow() as tx:
+        dropped = await new_invoice(tx)
+        await tx.rollback()
+        kept = await new_invoice(tx)
+        await tx.commit()
+
+    async with backend.uow() as tx:
+        assert await tx.invoices.get(dropped.id) is None
+        assert await tx.invoices.get(kept.id) == kept
+
+
+async def test_writes_after_a_commit_need_a_commit_of_their_own(
+    backend: Backend,
+) -> None:
+    async with backend.uow() as tx:
+        committed = await new_invoice(tx)
+        await tx.commit()
+        dropped = await new_invoice(tx)
+
+    async with backend.uow() as tx:
+        assert await tx.invoices.get(committed.id) == committed
+        assert await tx.invoices.get(dropped.id) is None
+
+
+async def test_others_see_a_write_once_it_commits_and_not_before(
+    backend: Backend,
+) -> None:
+    async with backend.uow() as reader, backend.uow() as writer:
+        invoice = await new_invoice(writer)
+        before = await reader.invoices.get(invoice.id)
+        await writer.commit()
+        after = await reader.invoices.get(invoice.id)
+
+    assert (before, after) == (None, invoice)
+
+
+async def test_concurrent_commits_of_different_rows_both_last(
+    backend: Backend,
+) -> None:
+    async with backend.uow() as first, backend.uow() as second:
+        one = await new_invoice(first)
+        other = await new_invoice(second)
+        await first.commit()
+        await second.commit()
+
+    async with backend.uow() as tx:
+        assert [await tx.invoices.get(i.id) for i in (one, other)] == [one, other]
+
+
+async def test_invoice_numbers_are_never_reused_even_after_a_rollback(
+    backend: Backend,
+) -> None:
+    async with backend.uow() as tx:
+        dropped = await tx.invoices.next_number()
+    async with backend.uow() as tx:
+        taken = await tx.invoices.next_number()
+
+    assert taken != dropped
+
+
+async def test_the_database_clock_stands_still_within_a_transaction(
+    backend: Backend,
+) -> None:
+    async with backend.uow() as tx:
+        started = (await tx.ledger.sweep_state(MOCK)).now
+        await backend.pass_time(PAST_SHORT)
+        same = (await tx.ledger.sweep_state(MOCK)).now
+    async with backend.uow() as tx:
+        later = (await tx.ledger.sweep_state(MOCK)).now
+
+    assert same == started < later
+
+
+# 9. Reads whose order or filter the use cases rely on.
+
+
+async def test_invoice_list_pages_by_id_after_the_cursor(backend: Backend) -> None:
+    async with backend.uow() as tx:
+        made = sorted([await new_invoice(tx) for _ in range(4)], key=lambda i: i.id)
+        await tx.commit()
+
+    async with backend.uow() as tx:
+        page = await tx.invoices.list(status=None, first=2, after=made[0].id)
+
+    assert page == made[1:3]
+
+
+async def test_open_intents_come_oldest_first_and_newest_first_per_invoice(
+    backend: Backend,
+) -> None:
+    start = backend.now() - timedelta(days=1)
+    async with backend.uow() as tx:
+        invoice = await new_invoice(tx)
+        made = [
+            make_intent(invoice, created_at=start + n * HOUR, expires_at=start)
+            for n in (2, 0, 1)
+        ]
+        made.append(
+            make_intent(invoice, status=IntentStatus.PAID, created_at=start + 3 * HOUR)
+        )
+        for intent in made:
+            await tx.intents.add(
+                intent, client_secret_hash="c" * 64, callback_token_hash="t" * 64
+            )
+        await tx.commit()
+
+    async with backend.uow() as tx:
+        open_ones = await tx.intents.list_open(MOCK)
+        per_invoice = await tx.intents.list_for_invoices([invoice.id])
+
+    by_age = sorted(made[:3], key=lambda i: i.created_at)
+    assert [i.id for i in open_ones] == [i.id for i in by_age]
+    assert [i.id for i in per_invoice] == [made[3].id, *(i.id for i in by_age[::-1])]
+
+
+async def test_an_intent_keeps_its_newest_eight_client_secrets(
+    backend: Backend,
+) -> None:
+    (intent,) = await new_intents(backend)
+
+    async with backend.uow() as tx:
+        for n in range(10):
+            await tx.intents.add_client_secret(intent.id, f"{n:064d}")
+        await tx.commit()
+
+    async with backend.uow() as tx:
+        secrets = await tx.intents.secrets(intent.id)
+    assert secrets is not None
+    assert secrets.client_secret_hashes == tuple(f"{n:064d}" for n in range(9, 1, -1))

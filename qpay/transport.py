@@ -4,7 +4,8 @@
 `Failure` (returned, not raised, so the httpx exception, whose request holds
 the Authorization header, is not even kept as the error's `__context__`).
 `read_answer` turns a response into a parsed answer or a `Failure`. Each
-failure carries the observer's outcome label and whether a read may retry it.
+failure carries the observer's outcome label and whether a read may retry it
+(a transport error, a 5xx, a 429, or a garbled answer; not a 4xx).
 """
 
 from __future__ import annotations
@@ -180,6 +181,8 @@ def read_answer(
             status=status,
         )
         return Failure(error, "malformed", retryable=False)
+    # A garbled answer (cut short, an HTML page from a proxy) says nothing
+    # about the request: a read may simply ask again. Writes are never retried.
     data = json_or_none(response)
     if data is None:
         error = QPayUnavailable(
@@ -188,8 +191,8 @@ def read_answer(
             may_have_reached=True,
             status=status,
         )
-        return Failure(error, "malformed", retryable=False)
+        return Failure(error, "malformed", retryable=True)
     try:
         return parse(data)
     except QPayUnavailable as malformed:
-        return Failure(malformed, "malformed", retryable=False)
+        return Failure(malformed, "malformed", retryable=True)

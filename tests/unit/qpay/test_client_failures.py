@@ -368,3 +368,18 @@ async def test_counts_every_payment_check_attempt_retries_included() -> None:
         await rig.client.get_invoice(INVOICE_ID)
 
     assert len(counted) == 2
+
+
+async def test_asks_again_when_a_read_answer_is_garbled(rig: Rig) -> None:
+    route = rig.router.get(f"/invoice/{INVOICE_ID}").mock(
+        side_effect=[
+            httpx.Response(200, content=b'{"invoice_id": "inv-1", "invo'),
+            httpx.Response(200, json=INVOICE),
+        ]
+    )
+
+    answer = await rig.client.get_invoice(INVOICE_ID)
+
+    assert answer.invoice_id == INVOICE_ID
+    assert route.call_count == 2
+    assert ("invoice_get", "malformed") in rig.observed

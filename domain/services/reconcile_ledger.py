@@ -68,6 +68,8 @@ class LedgerReport:
     flags: tuple[LedgerFlag, ...]
     # Intents whose check failed (QPay away): their money is found next run.
     failed: tuple[IntentId, ...] = ()
+    # Where the next run must start to see that money again (None: `end`).
+    resume_from: datetime | None = None
 
     @property
     def complete(self) -> bool:
@@ -77,6 +79,8 @@ class LedgerReport:
 @dataclass
 class _Findings:
     missing: dict[IntentId, set[str]] = field(default_factory=dict)
+    # When QPay says each missing payment was made (None: it does not say).
+    paid_at: dict[str, datetime | None] = field(default_factory=dict)
     flags: list[LedgerFlag] = field(default_factory=list)
 
 
@@ -107,6 +111,7 @@ async def compare_ledger(
     recorded, failed = await _record_missing(
         findings, uow=uow, gateway=gateway, clock=clock
     )
+    resume_from = _resume_from(findings, failed, start)
     if findings.flags:
         async with uow() as tx:
             for flag in findings.flags:
@@ -114,8 +119,33 @@ async def compare_ledger(
                     logger.warning("ledger: %s %s", flag.kind, flag.detail)
             await tx.commit()
     return LedgerReport(
-        start, end, pages, listed, recorded, tuple(findings.flags), tuple(failed)
+        start,
+        end,
+        pages,
+        listed,
+        recorded,
+        tuple(findings.flags),
+        tuple(failed),
+        resume_from,
     )
+
+
+def _resume_from(
+    findings: _Findings, failed: list[IntentId], start: datetime
+) -> datetime | None:
+    """The earliest payment whose recording failed (the next run must see it
+    again), so a sweep that could not record everything still moves on up to
+    there: a window that only grew would, on a flaky QPay, never complete."""
+    if not failed:
+        return None
+    moments = [
+        findings.paid_at.get(payment_id)
+        for intent_id in failed
+        for payment_id in findings.missing[intent_id]
+    ]
+    if any(moment is None for moment in moments):
+        return start
+    return max(start, min(m for m in moments if m is not None))
 
 
 async def _classify(
@@ -141,6 +171,7 @@ async def _classify(
                 )
             else:
                 findings.missing.setdefault(ref.intent_id, set()).add(row.payment_id)
+                findings.paid_at[row.payment_id] = row.paid_at
         elif row.is_paid and payment is not None and _differs(row, payment):
             findings.flags.append(
                 _flag(
@@ -235,8 +266,10 @@ async def sweep_ledger(
     policy: LedgerPolicy,
 ) -> LedgerReport | None:
     """Run the environment's next ledger sweep if it is due and no other
-    process runs it; None otherwise. The cursor moves only when the whole
-    period was compared; a failure retries after `retry_seconds`."""
+    process runs it; None otherwise. The cursor moves to the end of the period
+    compared, or only up to the first payment that could not be recorded (then
+    the next sweep comes after `retry_seconds`); when QPay's list cannot be
+    read it stays, and the sweep is retried after `retry_seconds`."""
     environment = gateway.environment
     async with uow() as tx:
         claim = await tx.ledger.claim_sweep(environment, owner, policy.lease_seconds)
@@ -255,13 +288,11 @@ async def sweep_ledger(
         # (A cancellation, at shutdown, skips this: the lease lapses by itself.)
         await _release(owner, uow=uow, gateway=gateway, policy=policy)
         raise
-    if not report.complete:
-        await _release(owner, uow=uow, gateway=gateway, policy=policy)
-        return report
+    # Up to where the ledger matched; sooner again when some money is left.
+    swept_until = report.resume_from or claim.now
+    next_in = policy.interval_seconds if report.complete else policy.retry_seconds
     async with uow() as tx:
-        await tx.ledger.finish_sweep(
-            environment, owner, claim.now, policy.interval_seconds
-        )
+        await tx.ledger.finish_sweep(environment, owner, swept_until, next_in)
         await tx.commit()
     return report
 

@@ -43,6 +43,7 @@ class FakePaymentGateway:
         # Receipts QPay holds, by QPay payment id (cancelled ones removed).
         self.registered: dict[str, int] = {}
         self.ebarimt_api = "v2"
+        self.paid_at: dict[str, datetime | None] = {}
 
     @property
     def environment(self) -> QPayEnvironment:
@@ -101,7 +102,12 @@ class FakePaymentGateway:
         self._maybe_fail("list_payments")
         rows = [
             LedgerRow(
-                row.payment_id, row.status, row.amount, row.currency, qpay_invoice_id
+                row.payment_id,
+                row.status,
+                row.amount,
+                row.currency,
+                qpay_invoice_id,
+                paid_at=self.paid_at.get(row.payment_id),
             )
             for qpay_invoice_id, invoice in self.invoices.items()
             for row in invoice.rows
@@ -131,9 +137,12 @@ class FakePaymentGateway:
         qpay_invoice_id: str,
         amount: Decimal | None = None,
         payment_id: str | None = None,
+        at: datetime | None = None,
     ) -> str:
+        """A patient pays; `at` is the payment date QPay's list shows."""
         invoice = self.invoices[qpay_invoice_id]
         paid_id = payment_id or str(uuid4().int)[:15]
+        self.paid_at[paid_id] = at
         invoice.rows.append(
             PaymentRow(
                 payment_id=paid_id,

@@ -177,3 +177,35 @@ async def test_first_sweep_starts_at_the_oldest_intent(world: World) -> None:
 
     assert report is not None
     assert report.start == intent.created_at - POLICY.overlap
+
+
+async def test_a_sweep_that_could_not_record_everything_moves_up_to_the_gap(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stuck, fine = await new_intent(world), await new_intent(world)
+    for intent in (stuck, fine):
+        await cancel_qpay_invoice(intent.id, **deps(world))  # type: ignore[arg-type]
+    world.clock.advance(600)
+    gap = world.clock.now() - timedelta(seconds=30)
+    world.gateway.pay(str(stuck.qpay_invoice_id), at=gap)
+    world.gateway.pay(str(fine.qpay_invoice_id), at=world.clock.now())
+    check = world.gateway.check_payment
+
+    async def down_for_one(qpay_invoice_id: str):  # type: ignore[no-untyped-def]
+        if qpay_invoice_id == stuck.qpay_invoice_id:
+            raise GatewayUnavailable("slow", may_have_reached=False)
+        return await check(qpay_invoice_id)
+
+    monkeypatch.setattr(world.gateway, "check_payment", down_for_one)
+
+    first = await sweep_ledger("a", policy=POLICY, **deps(world))  # type: ignore[arg-type]
+    cursor = world.store.sweeps[world.gateway.environment].swept_until
+    monkeypatch.setattr(world.gateway, "check_payment", check)
+    world.clock.advance(POLICY.retry_seconds + 1)
+    second = await sweep_ledger("b", policy=POLICY, **deps(world))  # type: ignore[arg-type]
+
+    assert first is not None and first.failed == (stuck.id,)
+    assert [p.intent_id for p in first.recorded] == [fine.id]
+    assert cursor == gap  # not past the money it could not record
+    assert second is not None and second.start == gap - POLICY.overlap
+    assert [p.intent_id for p in second.recorded] == [stuck.id]

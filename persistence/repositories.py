@@ -14,9 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.callbacks import ReceivedCallback
-from domain.ebarimt import (
-    EbarimtRequest,
-)
+from domain.ebarimt import EbarimtRequest, EbarimtStatus
 from domain.errors import DomainError, ErrorCode
 from domain.gateway import QPayEnvironment
 from domain.idempotency import IdempotencyRecord
@@ -255,6 +253,27 @@ class SqlAlchemyIntentRepository:
         )
         row = result.mappings().first()
         return mapping.intent_from_row(row) if row else None
+
+    async def get_watched(self, intent_id: IntentId) -> tuple[QPayIntent, bool] | None:
+        # One statement, so one snapshot: read apart, a receipt issued between
+        # the two reads looked done while the intent still had its old version.
+        pending = (
+            select(receipts.c.id)
+            .where(
+                receipts.c.intent_id == intents.c.id,
+                receipts.c.status == EbarimtStatus.PENDING.value,
+            )
+            .exists()
+        )
+        result = await self._conn.execute(
+            select(*_INTENT_COLUMNS, pending.label("receipt_pending")).where(
+                intents.c.id == intent_id
+            )
+        )
+        row = result.mappings().first()
+        if row is None:
+            return None
+        return mapping.intent_from_row(row), bool(row["receipt_pending"])
 
     async def get_for_update(self, intent_id: IntentId) -> QPayIntent | None:
         result = await self._conn.execute(

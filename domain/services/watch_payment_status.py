@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from domain.ebarimt import EbarimtStatus
 from domain.intents import IntentId, QPayIntent
 from domain.invoices import Invoice
 from domain.ports import UnitOfWork, UnitOfWorkFactory
@@ -48,18 +47,13 @@ async def read_payment_status(
 
 
 async def _status(tx: UnitOfWork, intent_id: IntentId) -> PaymentStatus | None:
-    intent = await tx.intents.get(intent_id)
-    if intent is None or not intent.is_created:
+    watched = await tx.intents.get_watched(intent_id)
+    if watched is None or not watched[0].is_created:
         return None
+    intent, pending = watched
     invoice = await tx.invoices.get(intent.invoice_id)
     if invoice is None:
         return None
-    pending = False
-    if intent.ebarimt is not None and intent.settled:
-        payments = await tx.payments.list_for_invoices([intent.invoice_id])
-        mine = [p.id for p in payments if p.intent_id == intent.id]
-        receipts = await tx.receipts.list_for_payments(mine)
-        pending = any(r.status is EbarimtStatus.PENDING for r in receipts)
     return PaymentStatus(intent, invoice, receipt_pending=pending)
 
 

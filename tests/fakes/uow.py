@@ -322,6 +322,16 @@ class FakeIntents(_Repo):
     async def get(self, intent_id: IntentId) -> QPayIntent | None:
         return self.tx.intents.get(intent_id)
 
+    async def get_watched(self, intent_id: IntentId) -> tuple[QPayIntent, bool] | None:
+        intent = self.tx.intents.get(intent_id)
+        if intent is None:
+            return None
+        pending = any(
+            owner == intent_id and receipt.status is EbarimtStatus.PENDING
+            for receipt, owner in self.tx.receipts.values()
+        )
+        return intent, pending
+
     async def get_for_update(self, intent_id: IntentId) -> QPayIntent | None:
         if intent_id not in self.tx.intents:
             return None

@@ -618,6 +618,28 @@ async def test_receipt_marks_apply_only_for_the_lease_owner_while_pending(
     )
 
 
+async def test_a_watched_intent_and_its_receipt_are_read_as_one(
+    backend: Backend,
+) -> None:
+    ((receipt, _, intent),) = await new_receipts(backend)
+    async with backend.uow() as tx:
+        before = await tx.intents.get_watched(intent.id)
+    await claim_receipts(backend, "a")
+    async with backend.uow() as tx:
+        await tx.receipts.mark_issued(
+            receipt.id, IssuedReceipt("E-1", "L-1", "qr"), owner="a", now=backend.now()
+        )
+        await tx.commit()
+
+    async with backend.uow() as tx:
+        after = await tx.intents.get_watched(intent.id)
+        unknown = await tx.intents.get_watched(IntentId(uuid4()))
+
+    assert before is not None and after is not None and unknown is None
+    assert (before[0].version, before[1]) == (intent.version, True)
+    assert (after[0].version, after[1]) == (intent.version + 1, False)
+
+
 async def test_lapsed_receipt_lease_is_taken_by_another_owner(backend: Backend) -> None:
     ((receipt, _, _),) = await new_receipts(backend)
     await claim_receipts(backend, "a", lease=SHORT)

@@ -530,7 +530,9 @@ async def run(args: argparse.Namespace, db_url: str, work: Path) -> dict[str, An
             if intent.kind == "expire":
                 simulator.pay(intent.qpay, intent.amount, force=True)
                 counters["late_after_expiry"] += 1
-            elif intent.kind in ("exact", "partial") and rng.random() < 0.15:
+            elif intent.kind == "partial" or (
+                intent.kind == "exact" and rng.random() < 0.15
+            ):
                 intent.second = True
                 simulator.pay(intent.qpay, intent.amount, force=True)
                 counters[f"late_second_on_{intent.kind}"] += 1

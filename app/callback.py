@@ -2,15 +2,25 @@
 
 Thin: check the token and store the raw request (record_callback), answer
 SUCCESS at once, then run settle_qpay_intent in the background with bounded
-concurrency. Repeated callbacks for an intent that is already being settled
-in this process are folded into one follow-up run.
+concurrency. Repeated callbacks for an intent are folded: one run at a time
+per intent, runs at least `spacing` apart, callbacks meanwhile ask for one
+more run. So a replayed (leaked) callback URL costs QPay at most one check
+per intent per `spacing`, and its requests are stored only up to a budget.
+
+Without a staff token anyone can reach this route, so what one request may
+cost is bounded: the token is checked first (one primary-key read) and only
+a wrong one counts against its address (past FAILED_CALLBACKS_PER_MINUTE it
+gets 429 instead of 404, while a right token from the same address still
+passes), and what is stored of a request is cut to a few kilobytes and
+cleaned of NUL (PostgreSQL refuses it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from uuid import UUID
 
 from starlette.requests import Request
@@ -26,22 +36,43 @@ from domain.services.record_callback import record_callback
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY = 16 * 1024
 SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization"}
+# What is kept of one request for audit (QPay sends a short GET).
+MAX_BODY = 4 * 1024
+MAX_FIELDS = 32
+MAX_KEY = 64
+MAX_VALUE = 512
+# Stored callbacks per intent per minute: QPay sends a few; a replayed URL is
+# still answered SUCCESS (and settled, folded) but no longer stored.
+STORED_PER_INTENT_PER_MINUTE = 20
 
 
 class SettlementRunner:
     """Runs settlements in the background: at most `limit` at once, one per
-    intent at a time (a callback during a run asks for one more run)."""
+    intent at a time, consecutive runs of one intent at least `spacing`
+    seconds apart; a callback during a run (or too soon after one) asks for
+    exactly one more run."""
 
     def __init__(
-        self, settle: Callable[[IntentRef], Awaitable[object]], *, limit: int = 16
+        self,
+        settle: Callable[[IntentRef], Awaitable[object]],
+        *,
+        limit: int = 16,
+        spacing: float = 1.0,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settle = settle
         self._semaphore = asyncio.Semaphore(limit)
+        self._spacing = spacing
+        self._now = now
         self._running: dict[IntentId, asyncio.Task[None]] = {}
         self._again: set[IntentId] = set()
         self._closed = False
+
+    @property
+    def busy(self) -> int:
+        """Intents with a run in flight or waiting."""
+        return len(self._running)
 
     def schedule(self, ref: IntentRef) -> None:
         if self._closed:
@@ -56,6 +87,7 @@ class SettlementRunner:
         try:
             while True:
                 self._again.discard(intent_id)
+                started = self._now()
                 async with self._semaphore:
                     try:
                         await self._settle(ref)
@@ -70,8 +102,16 @@ class SettlementRunner:
                         logger.exception("settlement after callback for %s", intent_id)
                 if intent_id not in self._again or self._closed:
                     return
+                wait = started + self._spacing - self._now()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if self._stopped():  # drained while it waited
+                    return
         finally:
             self._running.pop(intent_id, None)
+
+    def _stopped(self) -> bool:
+        return self._closed
 
     async def drain(self) -> None:
         """Stop taking work and wait for what is in flight."""
@@ -81,6 +121,16 @@ class SettlementRunner:
             await asyncio.gather(*running, return_exceptions=True)
 
 
+class StorageBudget:
+    """How many callbacks of one intent are stored per minute (bounded keys)."""
+
+    def __init__(self, per_minute: int, *, max_intents: int = 10_000) -> None:
+        self._limiter = SlidingWindowLimiter(per_minute, 60, max_keys=max_intents)
+
+    def allows(self, intent_id: IntentId) -> bool:
+        return self._limiter.hit(str(intent_id))
+
+
 def callback_endpoint(
     *,
     uow: UnitOfWorkFactory,
@@ -88,35 +138,40 @@ def callback_endpoint(
     runner: SettlementRunner,
     metrics: Metrics,
     failures: SlidingWindowLimiter | None = None,
+    budget: StorageBudget | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
-    def rejected(address: str) -> Response:
+    stored_budget = budget or StorageBudget(STORED_PER_INTENT_PER_MINUTE)
+
+    def refused(address: str) -> Response:
+        """A wrong token or an unknown intent: counted against the address,
+        429 once it keeps failing (a right token is checked first, so QPay's
+        genuine callback from that address still passes)."""
+        if failures is not None and not failures.hit(address):
+            metrics.callbacks.labels("rate_limited").inc()
+            return PlainTextResponse("too many requests", status_code=429)
         metrics.callbacks.labels("rejected").inc()
-        if failures is not None:
-            failures.hit(address)
         return PlainTextResponse("not found", status_code=404)
 
     async def qpay_callback(request: Request) -> Response:
         address = request.client.host if request.client else "unknown"
-        if failures is not None and failures.blocked(address):
-            # A flood of wrong tokens from one address: refused before any I/O.
-            metrics.callbacks.labels("rate_limited").inc()
-            return PlainTextResponse("too many requests", status_code=429)
         try:
             intent_id = IntentId(UUID(request.path_params["intent_id"]))
         except ValueError:
-            return rejected(address)
+            return refused(address)
         body = await _bounded_body(request)
         received = ReceivedCallback(
             intent_id=intent_id,
-            method=request.method,
-            query={k: v for k, v in request.query_params.items() if k != "token"},
-            headers={
-                k: v
+            method=request.method[:8],
+            query=_bounded(
+                (k, v) for k, v in request.query_params.multi_items() if k != "token"
+            ),
+            headers=_bounded(
+                (k, v)
                 for k, v in request.headers.items()
                 if k.lower() not in SECRET_HEADERS
-            },
-            body=body,
-            remote_addr=address,
+            ),
+            body=_clean(body),
+            remote_addr=_clean(address)[:64],
             received_at=clock.now(),
         )
         try:
@@ -126,20 +181,37 @@ def callback_endpoint(
                 received,
                 uow=uow,
                 on_accepted=runner.schedule,
+                store=stored_budget.allows,
             )
         except Exception:
             logger.exception("could not store a callback for %s", intent_id)
             metrics.callbacks.labels("error").inc()
             return PlainTextResponse("try again", status_code=503)
         if not accepted:
-            return rejected(address)
+            return refused(address)
         metrics.callbacks.labels("accepted").inc()
         return PlainTextResponse("SUCCESS")
 
     return qpay_callback
 
 
+def _clean(text: str) -> str:
+    """Text PostgreSQL can store: no NUL (it refuses it in text and JSONB)."""
+    return text.replace("\x00", "")
+
+
+def _bounded(pairs: Iterable[tuple[str, str]]) -> Mapping[str, str]:
+    """At most MAX_FIELDS pairs, each key and value cut short and cleaned."""
+    kept: dict[str, str] = {}
+    for key, value in pairs:
+        if len(kept) >= MAX_FIELDS:
+            break
+        kept.setdefault(_clean(key)[:MAX_KEY], _clean(value)[:MAX_VALUE])
+    return kept
+
+
 async def _bounded_body(request: Request) -> str:
+    """The first MAX_BODY bytes; the rest of the stream is not even read."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

@@ -17,14 +17,15 @@ async def record_callback(
     *,
     uow: UnitOfWorkFactory,
     on_accepted: Callable[[IntentRef], None] | None = None,
+    store: Callable[[IntentId], bool] | None = None,
 ) -> bool:
     """Check the callback token (constant time) and store the raw request.
 
     Returns False, writing nothing, for an unknown intent or a wrong token; the
     caller answers 404 and makes no QPay call. Once the token is accepted,
     `on_accepted` runs before the request is stored, so the settlement can
-    start while the row is written. Nothing in the request is believed about
-    money."""
+    start while the row is written; `store` may decline storing it (a replay
+    flood past its budget). Nothing in the request is believed about money."""
     async with uow() as tx:
         stored = await tx.intents.secrets(intent_id)
     if stored is None:
@@ -34,6 +35,8 @@ async def record_callback(
         return False
     if on_accepted is not None:
         on_accepted(stored.ref)
+    if store is not None and not store(intent_id):
+        return True
     async with uow() as tx:
         await tx.callbacks.add(callback)
         await tx.commit()

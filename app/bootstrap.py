@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.auth import StaffTokens, jwt_secret
+from app.auth import StaffTokens, staff_tokens
 from app.clock import SystemClock
 from app.metrics import Metrics
 from app.ratelimit import CheckCeiling
@@ -155,7 +155,7 @@ def build_container(
         gateway=gateway,
         simulator=simulator,
         metrics=metrics,
-        tokens=StaffTokens(jwt_secret(settings)),
+        tokens=staff_tokens(settings),
         check_ceiling=ceiling,
         owns_simulator=owns_simulator,
     )

@@ -18,6 +18,7 @@ import uvicorn
 from app import migrate
 from app.auth import StaffTokens, jwt_secret
 from app.logging_setup import configure_logging
+from app.server import uvicorn_config
 from app.settings import ConfigError, Settings, load_settings
 from domain.services.reconcile import ReconcileReport
 from domain.services.reconcile import reconcile as reconcile_report
@@ -98,20 +99,9 @@ def serve(host: str, port: int) -> None:
         from app.main import create_app  # after migrations
 
         app = create_app(settings)
-        token = StaffTokens(jwt_secret(settings)).issue(ttl_seconds=12 * 3600)
-        base = f"http://{host}:{port}"
-        say(f"qpay-graph is serving GraphQL at {base}/graphql")
-        say(f"QPay: {settings.resolved_qpay_env}; events: {settings.events_url}")
-        say("Staff token (12 h):")
-        say(f"Authorization: Bearer {token}")
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_config=None,
-            ws_per_message_deflate=False,
-            lifespan="on",
-        )
+        for line in serve_banner(settings, f"http://{host}:{port}"):
+            say(line)
+        config = uvicorn_config(app, settings, host=host, port=port)
         # uvicorn re-raises the signal that stopped it once it has shut down;
         # turn SIGTERM into SystemExit so the `finally` below still stops the
         # embedded PostgreSQL (the default action would kill us on the spot).
@@ -120,6 +110,26 @@ def serve(host: str, port: int) -> None:
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def serve_banner(settings: Settings, base: str) -> list[str]:
+    """What `serve` prints: the URL, and in development a 12-hour staff token.
+
+    Never a token in production: stdout ends up in the logs (past the
+    redaction filter), and a staff token there lets its reader mark invoices
+    paid. Operators run `qpay-graph token` when they need one."""
+    lines = [
+        f"qpay-graph is serving GraphQL at {base}/graphql",
+        f"QPay: {settings.resolved_qpay_env}; events: {settings.events_url}",
+    ]
+    if settings.is_production:
+        lines.append(
+            "Staff token: none printed in production; get one with "
+            "`qpay-graph token` (same AUTH_JWT_SECRET)"
+        )
+        return lines
+    token = StaffTokens(jwt_secret(settings)).issue(ttl_seconds=12 * 3600)
+    return [*lines, "Staff token (12 h):", f"Authorization: Bearer {token}"]
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:

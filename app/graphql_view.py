@@ -1,28 +1,165 @@
-"""The GraphQL endpoint: HTTP and graphql-transport-ws on /graphql."""
+"""The GraphQL endpoint: HTTP and graphql-transport-ws on /graphql.
+
+Anyone can reach it without a staff token (a checkout screen subscribes with
+an intent's client secret), so what an anonymous client can make it do is
+bounded before any GraphQL work:
+
+    HTTP        an operation without a valid staff token is answered
+                UNAUTHENTICATED before its body is read or parsed (over HTTP
+                only queries and mutations run, and they all need staff); an
+                address that keeps failing gets 429; a staff body is read up
+                to MAX_BODY_BYTES (413 past it); JSON nested too deep is 400
+    websocket   at most `max_sockets_per_address` open sockets per client
+                address; a socket with no operation for IDLE_SOCKET_SECONDS
+                is closed (4408); a staff socket closes when its token expires
+                (4403); bad staff tokens from an address that keeps failing
+                close with 4429; frames are bounded by the server
+                (app/server.py), operations per socket by Strawberry
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from datetime import timedelta
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry import Schema
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+)
 
 from app.auth import StaffTokens
 from app.ratelimit import SlidingWindowLimiter
-from graph.context import Context, Services
+from graph.context import Context, EventStream, Services, Wakeup
+
+logger = logging.getLogger(__name__)
 
 MAX_OPERATIONS_PER_CONNECTION = 10
 CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
 GOING_AWAY = 1001
+# A staff document with its variables is a few kilobytes.
+MAX_BODY_BYTES = 256 * 1024
+# A socket that holds no operation this long is closed: a checkout screen
+# subscribes right after connection_init and resubscribes after a completion.
+IDLE_SOCKET_SECONDS = 30.0
+MAX_SOCKETS_PER_ADDRESS = 200
+UNAUTHENTICATED_BODY = {
+    "data": None,
+    "errors": [
+        {
+            "message": (
+                "a valid staff token is required (Authorization: Bearer <token>)"
+            ),
+            "extensions": {"code": "UNAUTHENTICATED"},
+        }
+    ],
+}
+
+
+class ConnectionEvents:
+    """The event hub as one websocket's subscriptions see it: whatever ends
+    an operation (a completion, a cancelled task, a socket gone mid-send),
+    its registrations are released when the socket closes, so no intent stays
+    "watched" (and polled) with nobody connected."""
+
+    def __init__(self, hub: EventStream) -> None:
+        self._hub = hub
+        self._open: list[contextlib.ExitStack] = []
+
+    @contextlib.contextmanager
+    def subscribe(self, intent_id: UUID) -> Iterator[asyncio.Queue[Wakeup]]:
+        stack = contextlib.ExitStack()
+        queue = stack.enter_context(self._hub.subscribe(intent_id))
+        self._open.append(stack)
+        try:
+            yield queue
+        finally:
+            self._release(stack)
+
+    def _release(self, stack: contextlib.ExitStack) -> None:
+        if stack in self._open:
+            self._open.remove(stack)
+            stack.close()
+
+    def close(self) -> None:
+        for stack in list(self._open):
+            self._release(stack)
+
+    @property
+    def open(self) -> int:
+        return len(self._open)
+
+
+class GuardedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with our brakes: login throttling, closing idle
+    sockets, and closing a staff socket when its token expires."""
+
+    view: QPayGraphQL
+
+    async def handle(self) -> None:
+        watchdogs = [asyncio.create_task(self._close_when_idle())]
+        try:
+            await super().handle()
+        finally:
+            for task in watchdogs:
+                task.cancel()
+            for task in watchdogs:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        if self.view.login_throttled(self.context, message.get("payload")):
+            await self.websocket.close(code=4429, reason="Too many failed logins")
+            return
+        await super().handle_connection_init(message)
+        viewer = self.context.viewer
+        if self.connection_acknowledged and viewer is not None:
+            task = asyncio.create_task(self._close_at(viewer.expires_at))
+            task.add_done_callback(self._task_done)
+            self._expiry = task
+
+    async def shutdown(self) -> None:
+        expiry: asyncio.Task[None] | None = getattr(self, "_expiry", None)
+        if expiry is not None:
+            expiry.cancel()
+        await super().shutdown()
+
+    async def _close_at(self, expires_at: datetime) -> None:
+        delay = (expires_at - datetime.now(UTC)).total_seconds()
+        await asyncio.sleep(max(0.0, delay))
+        with contextlib.suppress(Exception):
+            await self.websocket.close(code=4403, reason="Staff token expired")
+
+    async def _close_when_idle(self) -> None:
+        limit = self.view.idle_socket_seconds
+        idle_since = asyncio.get_running_loop().time()
+        while True:
+            await asyncio.sleep(min(limit / 3, 5.0))
+            now = asyncio.get_running_loop().time()
+            if self.operations:
+                idle_since = now
+            elif now - idle_since >= limit:
+                with contextlib.suppress(Exception):
+                    await self.websocket.close(code=4408, reason="Idle connection")
+                return
 
 
 class QPayGraphQL(GraphQL[Context, None]):
@@ -34,6 +171,8 @@ class QPayGraphQL(GraphQL[Context, None]):
     staff token may still subscribe with an intent's client secret.
     """
 
+    graphql_transport_ws_handler_class = GuardedTransportWSHandler
+
     def __init__(
         self,
         schema: Schema,
@@ -43,6 +182,8 @@ class QPayGraphQL(GraphQL[Context, None]):
         production: bool,
         allowed_origins: list[str],
         login_failures: SlidingWindowLimiter | None = None,
+        max_sockets_per_address: int = MAX_SOCKETS_PER_ADDRESS,
+        idle_socket_seconds: float = IDLE_SOCKET_SECONDS,
     ) -> None:
         super().__init__(
             schema,
@@ -56,34 +197,92 @@ class QPayGraphQL(GraphQL[Context, None]):
         self._services = services
         self._tokens = tokens
         self._sockets: set[WebSocket] = set()
+        self._per_address: Counter[str] = Counter()
+        self._max_per_address = max_sockets_per_address
+        self.idle_socket_seconds = idle_socket_seconds
         self._login_failures = login_failures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "websocket":
-            limiter = self._login_failures
-            if limiter is not None and limiter.blocked(_address(scope)):
-                # Guessing stops here; a valid token (from a colleague behind
-                # the same address) still gets through.
-                headers = dict(scope.get("headers") or [])
-                header = headers.get(b"authorization", b"").decode("latin-1")
-                if self._tokens.verify_header(header) is None:
-                    response = PlainTextResponse(
-                        "too many failed logins", status_code=429
-                    )
-                    await response(scope, receive, send)
-                    return
-            await super().__call__(scope, receive, send)
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
             return
+        refusal = self._refuse_early(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        if scope.get("method") == "POST":
+            body = await _read_body(receive, MAX_BODY_BYTES)
+            if body is None:
+                too_large = PlainTextResponse("request body too large", 413)
+                await too_large(scope, receive, send)
+                return
+            receive = _replaying(body, receive)
+        await super().__call__(scope, receive, send)
+
+    def _refuse_early(self, scope: Scope) -> Response | None:
+        """HTTP operations need staff: refused before the body is read."""
+        method = scope.get("method")
+        if method not in ("GET", "POST"):
+            return None  # Strawberry answers 405
+        if method == "GET" and (
+            not scope.get("query_string")
+            or "text/html" in (_header(scope, b"accept") or "")
+        ):
+            return None  # GraphiQL's page (development) or Strawberry's 404
+        header = _header(scope, b"authorization")
+        if self._tokens.verify_header(header) is not None:
+            return None
+        limiter = self._login_failures
+        if header and limiter is not None and not limiter.hit(_address(scope)):
+            # Guessing stops here; a valid token (from a colleague behind the
+            # same address) was let through above.
+            return PlainTextResponse("too many failed logins", status_code=429)
+        return JSONResponse(UNAUTHENTICATED_BODY)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        address = _address(scope)
+        if self._per_address[address] >= self._max_per_address:
+            # Refused before the handshake (uvicorn answers 403).
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        self._per_address[address] += 1
         try:
             await super().__call__(scope, receive, send)
         finally:
+            self._per_address[address] -= 1
+            if self._per_address[address] <= 0:
+                del self._per_address[address]
             self._sockets = {ws for ws in self._sockets if ws.scope is not scope}
+            events = scope.get("state", {}).get("qpay_events")
+            if isinstance(events, ConnectionEvents):
+                events.close()
+
+    def login_throttled(self, context: Context, payload: object) -> bool:
+        """A bad staff token in connection_init from an address that keeps
+        failing (counted with HTTP's failures): refused at once."""
+        limiter = self._login_failures
+        if limiter is None or not isinstance(payload, dict):
+            return False
+        header = payload.get("authorization") or payload.get("Authorization")
+        if header is None:
+            return False
+        address = context.client_address or "unknown"
+        if isinstance(header, str) and self._tokens.verify_header(header) is not None:
+            return False
+        return limiter.blocked(address)
 
     async def close_sockets(self, code: int = GOING_AWAY) -> None:
         """Shutdown: tell every client we are going away (they reconnect)."""
         for socket in list(self._sockets):
             with contextlib.suppress(Exception):
                 await socket.close(code=code, reason="server shutting down")
+
+    def decode_json(self, data: str | bytes) -> object:
+        """JSON; absurdly deep nesting is not JSON we answer (400 / 4400)."""
+        try:
+            return json.loads(data)
+        except RecursionError:
+            raise json.JSONDecodeError("nested too deeply", "", 0) from None
 
     def parse_json(self, data: str | bytes) -> object:
         """Only a JSON object (or a batch list, refused later) is a request."""
@@ -97,15 +296,14 @@ class QPayGraphQL(GraphQL[Context, None]):
     ) -> Context:
         if isinstance(request, WebSocket):
             self._sockets.add(request)
+            events = ConnectionEvents(self._services.events)
+            request.scope.setdefault("state", {})["qpay_events"] = events
             return Context(
-                services=self._services,
+                services=replace(self._services, events=events),
                 transport="websocket",
                 client_address=_address(request.scope),
             )
-        header = request.headers.get("authorization")
-        viewer = self._tokens.verify_header(header)
-        if header and viewer is None and self._login_failures is not None:
-            self._login_failures.hit(_address(request.scope))
+        viewer = self._tokens.verify_header(request.headers.get("authorization"))
         return Context(services=self._services, viewer=viewer)
 
     async def on_ws_connect(self, context: Context) -> dict[str, Any] | None:
@@ -131,3 +329,42 @@ class QPayGraphQL(GraphQL[Context, None]):
 def _address(scope: Scope) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it passes `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """The body already read, then the server's own messages (a disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -23,6 +23,7 @@ from app.checkout import checkout_routes, checkout_url
 from app.ebarimt_worker import run_ebarimt_worker
 from app.graphql_view import QPayGraphQL
 from app.ledger_sweeper import run_ledger_sweeper
+from app.metrics_route import metrics_route
 from app.poller import CallbackHealth, run_poller
 from app.ratelimit import SlidingWindowLimiter
 from app.settings import Settings
@@ -109,6 +110,8 @@ def create_app(
         production=settings.is_production,
         allowed_origins=settings.resolved_allowed_origins,
         login_failures=SlidingWindowLimiter(FAILED_LOGINS_PER_MINUTE, 60),
+        max_sockets_per_address=settings.max_websockets_per_address,
+        idle_socket_seconds=settings.websocket_idle_seconds,
     )
 
     async def settle_after_callback(ref: IntentRef) -> object:
@@ -155,16 +158,10 @@ def create_app(
             return JSONResponse({"ready": False, "reasons": reasons}, status_code=503)
         return JSONResponse({"ready": True})
 
-    async def metrics(_: Request) -> Response:
-        return Response(
-            container.metrics.render(),
-            media_type="text/plain; version=0.0.4; charset=utf-8",
-        )
-
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/metrics", metrics),
+        metrics_route(settings, container.metrics),
         Route("/graphql", view, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", view),
         Route(

@@ -7,8 +7,10 @@ each naming the environment variable, so the CLI can stop before serving.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
@@ -45,6 +47,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     events_url: str = "postgres"
     auth_jwt_secret: SecretStr | None = None
+    auth_jwks_url: str | None = None
+    auth_jwt_issuer: str | None = None
+    auth_jwt_audience: str | None = None
+    metrics_token: SecretStr | None = None
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     public_base_url: str = "http://127.0.0.1:8000"
 
@@ -63,6 +69,11 @@ class Settings(BaseSettings):
     qpay_connect_timeout_seconds: float = Field(default=5, gt=0)
     qpay_read_timeout_seconds: float = Field(default=10, gt=0)
 
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_connections: int = Field(default=12_000, gt=0)
+    max_websockets_per_address: int = Field(default=200, gt=0)
+    websocket_idle_seconds: float = Field(default=30, gt=0)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["console", "json"] = "console"
 
@@ -76,7 +87,7 @@ class Settings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "forwarded_allow_ips", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
@@ -97,7 +108,7 @@ class Settings(BaseSettings):
             return value
         raise ValueError("must be postgres, redis://host:port/db or memory://")
 
-    @field_validator("public_base_url", "qpay_base_url")
+    @field_validator("public_base_url", "qpay_base_url", "auth_jwks_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
@@ -115,26 +126,92 @@ class Settings(BaseSettings):
         secret = self.auth_jwt_secret
         if secret is not None and len(secret.get_secret_value()) < 32:
             problems.append("AUTH_JWT_SECRET: must be at least 32 characters")
+        metrics = self.metrics_token
+        if metrics is not None and len(metrics.get_secret_value()) < 32:
+            problems.append("METRICS_TOKEN: must be at least 32 characters")
         if self.qpay_env in ("sandbox", "live") and not self.has_qpay_credentials:
             problems.append(
                 "QPAY_CLIENT_ID: QPAY_ENV="
                 f"{self.qpay_env} needs QPAY_CLIENT_ID, QPAY_CLIENT_SECRET "
                 "and QPAY_INVOICE_CODE"
             )
+        problems += self._identity_provider_problems()
         if self.is_production:
-            if self.database_url is None:
-                problems.append("DATABASE_URL: required when ENVIRONMENT=production")
-            if secret is None:
-                problems.append("AUTH_JWT_SECRET: required when ENVIRONMENT=production")
-            if self.resolved_qpay_env == "mock":
-                problems.append(
-                    "QPAY_ENV: production needs real QPay credentials "
-                    "(QPAY_CLIENT_ID, QPAY_CLIENT_SECRET, QPAY_INVOICE_CODE), "
-                    "not the simulator"
-                )
+            problems += self._production_problems()
+        elif self.qpay_env == "live":
+            # Live money with a generated secret, CORS * and GraphiQL.
+            problems.append("QPAY_ENV: live is refused outside ENVIRONMENT=production")
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _identity_provider_problems(self) -> list[str]:
+        problems: list[str] = []
+        if self.auth_jwks_url is None:
+            # iss/aud are checked on identity-provider tokens only; alone they
+            # would look like protection and check nothing.
+            problems += [
+                f"{name}: needs AUTH_JWKS_URL (it is checked on identity-provider "
+                "tokens only)"
+                for name, value in (
+                    ("AUTH_JWT_ISSUER", self.auth_jwt_issuer),
+                    ("AUTH_JWT_AUDIENCE", self.auth_jwt_audience),
+                )
+                if value is not None
+            ]
+        elif self.is_production:
+            if not self.auth_jwks_url.startswith("https://"):
+                problems.append(
+                    "AUTH_JWKS_URL: must be an https:// URL when "
+                    "ENVIRONMENT=production (keys fetched in the clear can be "
+                    "swapped)"
+                )
+            problems += [
+                f"{name}: required with AUTH_JWKS_URL when ENVIRONMENT=production"
+                for name, value in (
+                    ("AUTH_JWT_ISSUER", self.auth_jwt_issuer),
+                    ("AUTH_JWT_AUDIENCE", self.auth_jwt_audience),
+                )
+                if value is None
+            ]
+        return problems
+
+    def _production_problems(self) -> list[str]:
+        problems: list[str] = []
+        if self.database_url is None:
+            problems.append("DATABASE_URL: required when ENVIRONMENT=production")
+        if self.auth_jwt_secret is None:
+            problems.append("AUTH_JWT_SECRET: required when ENVIRONMENT=production")
+        if self.qpay_env is None:
+            # Unset would silently mean sandbox with credentials: say which.
+            problems.append(
+                "QPAY_ENV: required when ENVIRONMENT=production "
+                "(sandbox or live, never implied)"
+            )
+        elif self.qpay_env == "mock":
+            problems.append(
+                "QPAY_ENV: mock (the QPay simulator) is refused when "
+                "ENVIRONMENT=production"
+            )
+        if self.qpay_env in (None, "mock") and not self.has_qpay_credentials:
+            problems.append(
+                "QPAY_CLIENT_ID: production needs real QPay credentials "
+                "(QPAY_CLIENT_ID, QPAY_CLIENT_SECRET, QPAY_INVOICE_CODE), "
+                "not the simulator"
+            )
+        url = self.public_base_url
+        if not url.startswith("https://"):
+            problems.append(
+                "PUBLIC_BASE_URL: must be an https:// URL when "
+                "ENVIRONMENT=production (QPay calls it back; patients open it)"
+            )
+        host = _hostname(url)
+        if host is None or is_local_host(host):
+            problems.append(
+                f"PUBLIC_BASE_URL: {host or 'no host'} is a loopback or "
+                "unspecified address; QPay and patients cannot reach it"
+            )
+        return problems
 
     @property
     def is_production(self) -> bool:
@@ -165,6 +242,27 @@ class Settings(BaseSettings):
         if self.allowed_origins:
             return list(self.allowed_origins)
         return [] if self.is_production else ["*"]
+
+
+def _hostname(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname or None
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return None
+
+
+def is_local_host(host: str) -> bool:
+    """localhost, 127.0.0.0/8, ::1, 0.0.0.0 or :: (also IPv4-mapped)."""
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
 
 
 def _describe(error: ValidationError) -> str:

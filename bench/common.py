@@ -227,6 +227,9 @@ def service_env(database_url: str, simulator_url: str, **extra: str) -> dict[str
         "QPAY_INVOICE_CODE": "TEST_INVOICE",
         "AUTH_JWT_SECRET": JWT_SECRET,
         "LOG_LEVEL": "WARNING",
+        # Every load generator here connects from 127.0.0.1.
+        "MAX_WEBSOCKETS_PER_ADDRESS": "100000",
+        "MAX_CONNECTIONS": "100000",
         **extra,
     }
 

@@ -31,6 +31,9 @@ def production_settings(
         "qpay_base_url": UNREACHABLE_QPAY,
         "qpay_connect_timeout_seconds": 1,
         "qpay_read_timeout_seconds": 1,
+        # Production refuses plain http and loopback; requests still go in
+        # process (the harness's transport), so the name is never resolved.
+        "public_base_url": "https://test",
     }
     values.update(overrides)
     return make_settings(**values)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import jwt
+import pytest
 
 from app.auth import StaffTokens
 
@@ -51,7 +52,7 @@ def test_refuses_unsigned_tokens_when_alg_is_none() -> None:
         "role": "staff",
         "exp": datetime.now(UTC) + timedelta(hours=1),
     }
-    token = jwt.encode(claims, key=None, algorithm="none")
+    token = jwt.encode(claims, key="", algorithm="none")
 
     assert StaffTokens(SECRET).verify(token) is None
 
@@ -67,3 +68,24 @@ def test_refuses_headers_when_not_bearer() -> None:
 
 def test_repr_hides_the_secret_when_printed() -> None:
     assert SECRET not in repr(StaffTokens(SECRET))
+
+
+def test_refuses_a_token_when_hs256_names_a_key_id() -> None:
+    claims = {
+        "sub": "x",
+        "role": "staff",
+        "exp": datetime.now(UTC) + timedelta(hours=1),
+    }
+    token = jwt.encode(claims, SECRET, algorithm="HS256", headers={"kid": "k1"})
+
+    assert StaffTokens(SECRET).verify(token) is None
+
+
+@pytest.mark.parametrize("exp", [1e300, 10**30, float("nan")])
+def test_a_signed_token_with_an_impossible_expiry_is_refused_not_a_crash(
+    exp: float,
+) -> None:
+    claims = {"sub": "mallory", "role": "staff", "exp": exp}
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+
+    assert StaffTokens(SECRET).verify(token) is None

@@ -6,11 +6,17 @@ can fall between them. Every wake-up re-reads the row (the database is the
 truth; pushes are hints), only a higher version is sent, and a re-read every
 `resync_seconds` covers a lost push. No session is held across a yield. The
 poller learns which intents are watched from the hub (app/watching.py).
+
+Staff (a token in connection_init) see every field. A checkout screen
+(`clientSecret`, no token) sees its own intent and the invoice's number,
+amounts and status only: the field-by-field table is in graph/types/invoice.py,
+whose resolvers enforce it however a field is reached.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncGenerator
 from datetime import datetime
@@ -29,7 +35,16 @@ from graph.ids import parse_uuid
 from graph.types.invoice import Invoice, QPayIntent
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "One state of a QPay intent and its invoice. Subscribed with the "
+        "intent's clientSecret (no staff token), a checkout screen sees that "
+        "intent (with its own payment and e-Barimt receipt) and the invoice's "
+        "number, amounts and status: the invoice's description, payments and "
+        "other intents, and a receipt's receiver and lastError, are staff only "
+        "(see those fields)."
+    )
+)
 class PaymentStatusEvent:
     intent: QPayIntent
     invoice: Invoice
@@ -91,10 +106,13 @@ class Subscription:
                 # The safety-net re-read, jittered so thousands of idle
                 # screens do not all re-read in the same second.
                 resync = services.resync_seconds * random.uniform(0.8, 1.2)  # noqa: S311
-                try:
-                    wakeup = await asyncio.wait_for(wakeups.get(), timeout=resync)
-                except TimeoutError:
-                    wakeup = None
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can
+                # swallow a cancellation that lands as the queue yields, and a
+                # cancelled operation then runs on, registered, forever.
+                wakeup: int | None = None
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(resync):
+                        wakeup = await wakeups.get()
                 if wakeup is not None and wakeup <= current.intent.version:
                     continue
                 fresh = await _read(services, parsed, check=False)

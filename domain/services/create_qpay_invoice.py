@@ -165,8 +165,11 @@ async def create_qpay_invoice(
                     "another request is still creating this QPay invoice; try again",
                     may_have_reached=True,
                 )
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can
+            # swallow a cancellation that lands just as the queue yields.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeups.get(), min(remaining, RECHECK_SECONDS))
+                async with asyncio.timeout(min(remaining, RECHECK_SECONDS)):
+                    await wakeups.get()
     if isinstance(step, QPayInvoiceCreated):
         return step
     return await _create_at_qpay(

@@ -38,6 +38,7 @@ from starlette.websockets import WebSocket
 from strawberry import Schema
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -124,6 +125,24 @@ class GuardedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             for task in watchdogs:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+
+    async def handle_message(self, message: object) -> None:
+        """Strawberry indexes messages as dicts: any other JSON value, or a
+        subscribe whose fields have the wrong types, raised from deep inside
+        and dropped the connection without a close frame. Refused with 4400."""
+        if not _well_formed(message):
+            await self.handle_invalid_message("Invalid message")
+            return
+        await super().handle_message(message)  # type: ignore[arg-type]
+
+    async def handle_task_exception(self, error: Exception) -> None:
+        """A subscriber who hangs up while an update is on its way is the
+        client's doing, not a fault of ours: one DEBUG line, not an ERROR
+        with a traceback that any anonymous client could print at will."""
+        if isinstance(error, WebSocketDisconnected):
+            logger.debug("subscriber gone mid-update: %s", error)
+            return
+        await super().handle_task_exception(error)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         if self.view.login_throttled(self.context, message.get("payload")):
@@ -324,6 +343,25 @@ class QPayGraphQL(GraphQL[Context, None]):
             raise ConnectionRejectionError({"reason": "invalid staff token"})
         context.viewer = viewer
         return None
+
+
+def _well_formed(message: object) -> bool:
+    """A graphql-transport-ws message shaped as the protocol says."""
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return False
+    if message["type"] in ("subscribe", "complete", "next", "error") and not (
+        isinstance(message.get("id"), str) and 0 < len(message["id"]) <= 128
+    ):
+        return False
+    if message["type"] != "subscribe":
+        return True
+    payload = message.get("payload")
+    return (
+        isinstance(payload, dict)
+        and isinstance(payload.get("query"), str)
+        and isinstance(payload.get("variables"), dict | None)
+        and isinstance(payload.get("operationName"), str | None)
+    )
 
 
 def _address(scope: Scope) -> str:

@@ -6,12 +6,36 @@ import time
 from typing import Any
 
 from sqlalchemy import event, exc
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from persistence import json_codec
 
 # A connection idle for longer than this is pinged before use.
 PING_IF_IDLE_SECONDS = 5.0
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def tls_arguments(url: str) -> dict[str, Any]:
+    """asyncpg's connect arguments for TLS: none asked for on loopback.
+
+    asyncpg's default (`sslmode=prefer`) negotiates TLS on every connection,
+    including the side connection it opens to cancel a query whose task was
+    cancelled (a subscriber who hung up mid-read). When that side connection
+    is lost early, asyncpg leaves a future holding "unexpected
+    connection_lost() call" that nobody awaits (MagicStack/asyncpg#1310),
+    logged as "Future exception was never retrieved". On the loopback
+    interface TLS protects nothing, so unless the URL says otherwise
+    (`?ssl=` or `?sslmode=`) it is not negotiated; any other host keeps
+    asyncpg's default.
+    """
+    parsed = make_url(url)
+    if "ssl" in parsed.query or "sslmode" in parsed.query:
+        return {}
+    if parsed.host is None or parsed.host in LOOPBACK_HOSTS:
+        return {"ssl": False}
+    return {}
 
 
 def make_engine(
@@ -32,6 +56,7 @@ def make_engine(
         max_overflow=max_overflow,
         pool_timeout=10,
         echo=echo,
+        connect_args=tls_arguments(url),
         # QPay's answers are stored with exact Decimal numbers (json_codec).
         json_serializer=json_codec.dumps,
         json_deserializer=json_codec.loads,

@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from persistence.engine import tls_arguments
 from persistence.unit_of_work import IntentChange
 
 logger = logging.getLogger(__name__)
@@ -189,6 +190,7 @@ class PostgresTransport(_Reconnecting):
             self._dsn,
             timeout=5,
             server_settings={"application_name": LISTENER_APPLICATION_NAME},
+            **tls_arguments(self._dsn),
         )
         lost = asyncio.Event()
         try:

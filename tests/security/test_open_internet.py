@@ -382,3 +382,65 @@ def test_nothing_is_trusted_from_proxies_unless_configured(
 
     assert config.proxy_headers is False
     assert config.forwarded_allow_ips in ("", [])
+
+
+# --- validation cost ----------------------------------------------------------
+
+
+def fragment_bomb(levels: int) -> str:
+    """`query{...F0} fragment F0 on Query{...F1 ...F1} ...`: each level doubles
+    what a naive validator walks (12.9 s of blocked event loop at 22 levels)."""
+    fragments = " ".join(
+        f"fragment F{n} on Query {{ ...F{n + 1} ...F{n + 1} }}" for n in range(levels)
+    )
+    return f"query {{ ...F0 }} {fragments} fragment F{levels} on Query {{ __typename }}"
+
+
+async def test_healthz_answers_within_200ms_while_fragment_bombs_arrive(
+    live: Served,
+) -> None:
+    bombs = [fragment_bomb(22), fragment_bomb(190)]
+    stop = asyncio.Event()
+
+    async def bomb_over_a_socket() -> None:
+        while not stop.is_set():
+            async with connect(
+                live.ws_url, subprotocols=[PROTOCOL], compression=None
+            ) as ws:
+                await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+                await ws.recv()
+                for n, bomb in enumerate(bombs):
+                    subscribe = {
+                        "id": str(n),
+                        "type": "subscribe",
+                        "payload": {"query": bomb},
+                    }
+                    await ws.send(json.dumps(subscribe))
+                    await ws.recv()
+
+    async def bomb_as_staff(client: httpx.AsyncClient) -> None:
+        while not stop.is_set():
+            for bomb in bombs:
+                await client.post(
+                    f"{live.url}/graphql",
+                    json={"query": bomb},
+                    headers={"Authorization": f"Bearer {live.token}"},
+                )
+
+    async with httpx.AsyncClient() as bomber, httpx.AsyncClient() as prober:
+        attacks = [
+            asyncio.create_task(bomb_over_a_socket()),
+            asyncio.create_task(bomb_as_staff(bomber)),
+        ]
+        latencies = []
+        loop = asyncio.get_running_loop()
+        for _ in range(40):
+            started = loop.time()
+            answer = await prober.get(f"{live.url}/healthz")
+            latencies.append(loop.time() - started)
+            assert answer.status_code == 200
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.gather(*attacks, return_exceptions=True)
+
+    assert max(latencies) < 0.2, sorted(latencies)[-5:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -106,6 +107,12 @@ def serve(host: str, port: int) -> None:
         # turn SIGTERM into SystemExit so the `finally` below still stops the
         # embedded PostgreSQL (the default action would kill us on the spot).
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        # Everything built so far (modules, the schema, SQLAlchemy's tables)
+        # lives as long as the process: moved out of the collector's reach,
+        # a full collection under load walks only what requests made. With
+        # 2,000 subscriptions arriving at once, /healthz's slowest answer
+        # went from about 780 ms to 440 ms (bench/hostile.py).
+        gc.freeze()
         DrainingServer(config, app.state.runtime.drain).run()
     finally:
         if embedded is not None:

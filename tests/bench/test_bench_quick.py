@@ -101,3 +101,20 @@ def test_chaos_run_holds_every_invariant_when_run_quick(tmp_path: Path) -> None:
     recorded_or_flagged = data["payments_recorded"] + data["unrecordable_flagged"]
     assert recorded_or_flagged == data["qpay_payments"]
     assert data["late_after_cancel"] and data["late_after_expiry"]
+
+
+def test_hostile_clients_are_all_answered_when_run_quick(tmp_path: Path) -> None:
+    data = run_quick("bench.hostile", tmp_path)
+
+    answers = {o["attack"]: o["answer"] for o in data["outcomes"]}
+    assert len(answers) == 18
+    assert answers["fragment bomb (22 levels), HTTP, no token"] == "200 UNAUTHENTICATED"
+    assert answers["20 websockets x 15 MB connection_init"] == "closed 1009 x20"
+    assert "0 open" in answers["300 idle anonymous websockets, one address"]
+    assert (
+        "200 accepted, 100 refused 403"
+        in answers["300 idle anonymous websockets, one address"]
+    )
+    assert answers["those sockets cut mid-stream"].endswith("left after each run: 0")
+    assert [exit_code for _, exit_code, _ in data["refusals"]] == [2] * 6
+    assert data["sigterm_seconds"] > 0

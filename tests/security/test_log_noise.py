@@ -17,6 +17,15 @@ from tests.harness import Harness
 pytestmark = pytest.mark.anyio
 
 
+def traceback_of(record: logging.LogRecord) -> str:
+    """The record's traceback, also once app/logging_setup.py's redaction
+    filter (installed by any test that configured logging) has moved it into
+    exc_text."""
+    if record.exc_info and record.exc_info[1] is not None:
+        return logging.Formatter().formatException(record.exc_info)
+    return record.exc_text or ""
+
+
 def logged(caplog: pytest.LogCaptureFixture) -> tuple[int, list[logging.LogRecord]]:
     """(characters the records would write, the ERROR records)."""
     size = sum(len(r.getMessage()) + len(r.exc_text or "") for r in caplog.records)
@@ -73,7 +82,7 @@ def test_a_bug_is_still_an_error_with_its_traceback(
     schema.execute_sync("{ nope1 nope2 nope3 nope4 nope5 }")
 
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 1 and errors[0].exc_info is not None
+    assert len(errors) == 1 and "RuntimeError: a bug" in traceback_of(errors[0])
     infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert len(infos) == LOGGED_CLIENT_ERRORS + 1
     assert infos[-1] == "and 2 more client errors"
@@ -93,4 +102,4 @@ async def test_a_subscriber_hanging_up_mid_update_is_not_an_error(
     await handler.handle_task_exception(RuntimeError("a bug"))
 
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert [str(r.exc_info[1]) for r in errors if r.exc_info] == ["a bug"]
+    assert len(errors) == 1 and "RuntimeError: a bug" in traceback_of(errors[0])

@@ -1,7 +1,9 @@
-"""GET and POST /qpay/callback/{intentId}?token=...: QPay says "something paid".
+"""Accept a callback, then settle: everything QPay's callback sets off.
 
-Thin: check the token and store the raw request (record_callback), answer
-SUCCESS at once, then run settle_qpay_intent in the background with bounded
+GET and POST /qpay/callback/{intentId}?token=... is thin: it bounds what it
+keeps of the request and hands it to the CallbackSettler, which checks the
+token (accept_callback), stores the request (record_callback), answers at
+once and settles in the background (settle_qpay_intent) with bounded
 concurrency. Repeated callbacks for an intent are folded: one run at a time
 per intent, runs at least `spacing` apart, callbacks meanwhile ask for one
 more run. So a replayed (leaked) callback URL costs QPay at most one check
@@ -27,12 +29,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from app.metrics import Metrics
+from app.poller import CallbackHealth
 from app.ratelimit import SlidingWindowLimiter
 from domain.callbacks import ReceivedCallback
 from domain.errors import DomainError
 from domain.intents import IntentId, IntentRef
-from domain.ports import Clock, UnitOfWorkFactory
-from domain.services.record_callback import record_callback
+from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
+from domain.services.record_callback import accept_callback, record_callback
+from domain.services.settle_qpay_intent import settle_qpay_intent
 
 logger = logging.getLogger(__name__)
 
@@ -47,27 +51,59 @@ MAX_VALUE = 512
 STORED_PER_INTENT_PER_MINUTE = 20
 
 
-class SettlementRunner:
-    """Runs settlements in the background: at most `limit` at once, one per
-    intent at a time, consecutive runs of one intent at least `spacing`
-    seconds apart; a callback during a run (or too soon after one) asks for
-    exactly one more run."""
+class StorageBudget:
+    """How many callbacks of one intent are stored per minute (bounded keys)."""
+
+    def __init__(self, per_minute: int, *, max_intents: int = 10_000) -> None:
+        self._limiter = SlidingWindowLimiter(per_minute, 60, max_keys=max_intents)
+
+    def allows(self, intent_id: IntentId) -> bool:
+        return self._limiter.hit(str(intent_id))
+
+
+Settle = Callable[[IntentRef], Awaitable[object]]
+
+
+class CallbackSettler:
+    """Accept a callback, then settle. `accept` checks the token, stores the
+    request (up to the budget) and schedules a settlement; settlements run
+    at most `limit` at once, one per intent at a time, consecutive runs of
+    one intent at least `spacing` seconds apart; a callback during a run (or
+    too soon after one) asks for exactly one more run."""
 
     def __init__(
         self,
-        settle: Callable[[IntentRef], Awaitable[object]],
         *,
+        uow: UnitOfWorkFactory,
+        settle: Settle,
+        budget: StorageBudget | None = None,
         limit: int = 16,
         spacing: float = 1.0,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._uow = uow
         self._settle = settle
+        self._budget = budget or StorageBudget(STORED_PER_INTENT_PER_MINUTE)
         self._semaphore = asyncio.Semaphore(limit)
         self._spacing = spacing
         self._now = now
         self._running: dict[IntentId, asyncio.Task[None]] = {}
         self._again: set[IntentId] = set()
         self._closed = False
+
+    async def accept(
+        self, intent_id: IntentId, token: str | None, received: ReceivedCallback
+    ) -> bool:
+        """False, with nothing written or scheduled, for an unknown intent or
+        a wrong token. Otherwise the request is stored (unless this intent's
+        budget is spent: a replay flood), then a settlement is scheduled."""
+        ref = await accept_callback(intent_id, token, uow=self._uow)
+        if ref is None:
+            return False
+        if self._budget.allows(intent_id):
+            await record_callback(received, uow=self._uow)
+        self.schedule(ref)
+        return True
 
     @property
     def busy(self) -> int:
@@ -121,27 +157,41 @@ class SettlementRunner:
             await asyncio.gather(*running, return_exceptions=True)
 
 
-class StorageBudget:
-    """How many callbacks of one intent are stored per minute (bounded keys)."""
+def settle_after_callback(
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    clock: Clock,
+    metrics: Metrics,
+    health: CallbackHealth,
+    receipts_wake: asyncio.Event,
+) -> Settle:
+    """The settlement a callback asks for: QPay is asked and what it says is
+    recorded. A recorded payment tells the poller that callbacks arrive and
+    wakes the e-Barimt worker."""
 
-    def __init__(self, per_minute: int, *, max_intents: int = 10_000) -> None:
-        self._limiter = SlidingWindowLimiter(per_minute, 60, max_keys=max_intents)
+    async def settle(ref: IntentRef) -> object:
+        outcome = await settle_qpay_intent(
+            ref.intent_id, uow=uow, gateway=gateway, clock=clock, ref=ref
+        )
+        metrics.settlements.labels(
+            "callback", "recorded" if outcome.recorded else "unchanged"
+        ).inc()
+        if outcome.recorded:
+            health.note(by_callback=True)
+            receipts_wake.set()
+        return outcome
 
-    def allows(self, intent_id: IntentId) -> bool:
-        return self._limiter.hit(str(intent_id))
+    return settle
 
 
 def callback_endpoint(
     *,
-    uow: UnitOfWorkFactory,
+    settler: CallbackSettler,
     clock: Clock,
-    runner: SettlementRunner,
     metrics: Metrics,
     failures: SlidingWindowLimiter | None = None,
-    budget: StorageBudget | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
-    stored_budget = budget or StorageBudget(STORED_PER_INTENT_PER_MINUTE)
-
     def refused(address: str) -> Response:
         """A wrong token or an unknown intent: counted against the address,
         429 once it keeps failing (a right token is checked first, so QPay's
@@ -175,13 +225,8 @@ def callback_endpoint(
             received_at=clock.now(),
         )
         try:
-            accepted = await record_callback(
-                intent_id,
-                request.query_params.get("token"),
-                received,
-                uow=uow,
-                on_accepted=runner.schedule,
-                store=stored_budget.allows,
+            accepted = await settler.accept(
+                intent_id, request.query_params.get("token"), received
             )
         except Exception:
             logger.exception("could not store a callback for %s", intent_id)

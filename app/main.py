@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from app.bootstrap import Container, build_container, close_container
-from app.callback import SettlementRunner, callback_endpoint
+from app.callback import CallbackSettler, callback_endpoint, settle_after_callback
 from app.checkout import checkout_routes, checkout_url
 from app.ebarimt_worker import run_ebarimt_worker
 from app.graphql_view import QPayGraphQL
@@ -29,8 +29,6 @@ from app.ratelimit import SlidingWindowLimiter
 from app.settings import Settings
 from app.supervision import Supervisor
 from app.watching import run_watch_keeper
-from domain.intents import IntentRef
-from domain.services.settle_qpay_intent import settle_qpay_intent
 from graph.context import Services
 from graph.schema import build_schema
 from qpay.simulator import QPaySimulator
@@ -52,10 +50,10 @@ class Runtime:
 
     container: Container
     view: QPayGraphQL
-    runner: SettlementRunner
-    health: CallbackHealth = field(default_factory=CallbackHealth)
+    settler: CallbackSettler
+    health: CallbackHealth
+    receipts_wake: asyncio.Event
     stop: asyncio.Event = field(default_factory=asyncio.Event)
-    receipts_wake: asyncio.Event = field(default_factory=asyncio.Event)
     supervisor: Supervisor | None = None
     draining: bool = False
 
@@ -71,7 +69,7 @@ class Runtime:
             # slow QPay: a check in flight is only a read, safe to abandon
             # (its lease lapses and another process takes the intent).
             await self.supervisor.stop(BACKGROUND_GRACE_SECONDS)
-        await self.runner.drain()
+        await self.settler.drain()
         await self.view.close_sockets()
 
 
@@ -114,24 +112,26 @@ def create_app(
         idle_socket_seconds=settings.websocket_idle_seconds,
     )
 
-    async def settle_after_callback(ref: IntentRef) -> object:
-        outcome = await settle_qpay_intent(
-            ref.intent_id,
+    health = CallbackHealth()
+    receipts_wake = asyncio.Event()
+    settler = CallbackSettler(
+        uow=uow,
+        settle=settle_after_callback(
             uow=uow,
             gateway=container.gateway,
             clock=container.clock,
-            ref=ref,
-        )
-        container.metrics.settlements.labels(
-            "callback", "recorded" if outcome.recorded else "unchanged"
-        ).inc()
-        if outcome.recorded:
-            runtime.health.note(by_callback=True)
-            runtime.receipts_wake.set()
-        return outcome
-
-    runner = SettlementRunner(settle_after_callback)
-    runtime = Runtime(container=container, view=view, runner=runner)
+            metrics=container.metrics,
+            health=health,
+            receipts_wake=receipts_wake,
+        ),
+    )
+    runtime = Runtime(
+        container=container,
+        view=view,
+        settler=settler,
+        health=health,
+        receipts_wake=receipts_wake,
+    )
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
@@ -167,9 +167,8 @@ def create_app(
         Route(
             "/qpay/callback/{intent_id}",
             callback_endpoint(
-                uow=uow,
+                settler=settler,
                 clock=container.clock,
-                runner=runner,
                 metrics=container.metrics,
                 failures=SlidingWindowLimiter(FAILED_CALLBACKS_PER_MINUTE, 60),
             ),

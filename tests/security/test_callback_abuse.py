@@ -5,23 +5,13 @@ odd bytes get a clean answer."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 from urllib.parse import parse_qs, urlsplit
-from uuid import uuid4
 
 import pytest
 
-from app.callback import (
-    MAX_FIELDS,
-    MAX_VALUE,
-    STORED_PER_INTENT_PER_MINUTE,
-    SettlementRunner,
-)
+from app.callback import MAX_FIELDS, MAX_VALUE, STORED_PER_INTENT_PER_MINUTE
 from app.main import FAILED_CALLBACKS_PER_MINUTE
-from domain.gateway import QPayEnvironment
-from domain.intents import IntentId, IntentRef
-from domain.invoices import InvoiceId
 from tests import db
 from tests.harness import Harness
 from tests.integration.gql import new_intent, new_invoice, wait_for_intent
@@ -124,25 +114,3 @@ async def test_nul_bytes_in_a_genuine_callback_get_success_not_an_error(
         database_of(harness), "SELECT query::text, body FROM qpay_callbacks"
     )
     assert "\\u0000" not in stored[0][0] and "\x00" not in stored[0][1]
-
-
-async def test_runs_for_one_intent_are_folded_and_spaced() -> None:
-    runs: list[float] = []
-    loop = asyncio.get_running_loop()
-
-    async def settle(_: IntentRef) -> None:
-        runs.append(loop.time())
-        await asyncio.sleep(0.01)
-
-    runner = SettlementRunner(settle, spacing=0.2)
-    ref = IntentRef(IntentId(uuid4()), InvoiceId(uuid4()), "q", QPayEnvironment.MOCK)
-
-    for _ in range(50):
-        runner.schedule(ref)
-        await asyncio.sleep(0.005)
-    while runner.busy:
-        await asyncio.sleep(0.01)
-
-    assert 2 <= len(runs) <= 3
-    # Never closer than the spacing (a slow machine only spaces them more).
-    assert all(b - a >= 0.19 for a, b in itertools.pairwise(runs))

@@ -1,0 +1,211 @@
+"""CallbackSettler: accept a callback, then settle (app/callback.py), over the
+fake unit of work. The route around it is tested in tests/security and
+tests/integration; here, what it records, what it schedules, and how it
+folds repeated callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
+from uuid import uuid4
+
+import pytest
+
+from app.callback import CallbackSettler, StorageBudget
+from domain.callbacks import ReceivedCallback
+from domain.gateway import QPayEnvironment
+from domain.intents import IntentId, IntentRef
+from domain.invoices import InvoiceId
+from domain.services.create_invoice import CreateInvoice, create_invoice
+from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
+from tests.unit.services.conftest import World, make_world
+
+pytestmark = pytest.mark.anyio
+
+
+class Settlements:
+    """A settle step that records which intents it was asked for."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.refs: list[IntentRef] = []
+        self.running = 0
+        self.most_at_once = 0
+        self._seconds = seconds
+
+    async def __call__(self, ref: IntentRef) -> object:
+        self.refs.append(ref)
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            await asyncio.sleep(self._seconds)
+        finally:
+            self.running -= 1
+        return None
+
+
+async def an_intent(world: World) -> tuple[IntentId, str]:
+    """A PENDING intent in the fake store, and its callback token."""
+    invoice = await create_invoice(
+        CreateInvoice(total=Decimal("100.00")), uow=world.uow, clock=world.clock
+    )
+    created = await create_qpay_invoice(
+        CreateQPayInvoice(invoice_id=invoice.id),
+        uow=world.uow,
+        gateway=world.gateway,
+        clock=world.clock,
+        policy=world.policy,
+    )
+    qpay_id = created.intent.qpay_invoice_id
+    assert qpay_id is not None
+    url = world.gateway.invoices[qpay_id].request.callback_url
+    return created.intent.id, parse_qs(urlsplit(url).query)["token"][0]
+
+
+def received(world: World, intent_id: IntentId) -> ReceivedCallback:
+    return ReceivedCallback(
+        intent_id=intent_id,
+        method="GET",
+        query={"qpay_payment_id": "1"},
+        headers={},
+        body="",
+        remote_addr="203.0.113.9",
+        received_at=world.clock.now(),
+    )
+
+
+async def settled(settler: CallbackSettler) -> None:
+    while settler.busy:
+        await asyncio.sleep(0.005)
+
+
+async def test_a_right_token_is_recorded_then_settled() -> None:
+    world = make_world()
+    intent_id, token = await an_intent(world)
+    settle = Settlements()
+    settler = CallbackSettler(uow=world.uow, settle=settle)
+
+    accepted = await settler.accept(intent_id, token, received(world, intent_id))
+    await settled(settler)
+
+    assert accepted is True
+    assert [c.intent_id for c in world.store.callbacks] == [intent_id]
+    assert [r.intent_id for r in settle.refs] == [intent_id]
+    assert settle.refs[0].qpay_invoice_id is not None  # no re-read needed
+
+
+@pytest.mark.parametrize("token", ["wrong", "", None])
+async def test_a_wrong_token_records_and_schedules_nothing(token: str | None) -> None:
+    world = make_world()
+    intent_id, _ = await an_intent(world)
+    settle = Settlements()
+    settler = CallbackSettler(uow=world.uow, settle=settle)
+
+    accepted = await settler.accept(intent_id, token, received(world, intent_id))
+    await settled(settler)
+
+    assert accepted is False
+    assert world.store.callbacks == [] and settle.refs == []
+
+
+async def test_an_unknown_intent_records_and_schedules_nothing() -> None:
+    world = make_world()
+    _, token = await an_intent(world)
+    settle = Settlements()
+    settler = CallbackSettler(uow=world.uow, settle=settle)
+    unknown = IntentId(uuid4())
+
+    accepted = await settler.accept(unknown, token, received(world, unknown))
+
+    assert accepted is False
+    assert world.store.callbacks == [] and settle.refs == []
+
+
+async def test_past_its_budget_a_replay_is_settled_but_not_stored() -> None:
+    world = make_world()
+    intent_id, token = await an_intent(world)
+    settle = Settlements()
+    settler = CallbackSettler(
+        uow=world.uow, settle=settle, budget=StorageBudget(2), spacing=0.0
+    )
+
+    answers = [
+        await settler.accept(intent_id, token, received(world, intent_id))
+        for _ in range(5)
+    ]
+    await settled(settler)
+
+    assert answers == [True] * 5
+    assert len(world.store.callbacks) == 2
+    assert 1 <= len(settle.refs) <= 5
+
+
+def a_ref() -> IntentRef:
+    return IntentRef(IntentId(uuid4()), InvoiceId(uuid4()), "q", QPayEnvironment.MOCK)
+
+
+async def test_runs_for_one_intent_are_folded_and_spaced() -> None:
+    runs: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def settle(_: IntentRef) -> None:
+        runs.append(loop.time())
+        await asyncio.sleep(0.01)
+
+    settler = CallbackSettler(uow=make_world().uow, settle=settle, spacing=0.2)
+    ref = a_ref()
+
+    for _ in range(50):
+        settler.schedule(ref)
+        await asyncio.sleep(0.005)
+    await settled(settler)
+
+    assert 2 <= len(runs) <= 3
+    # Never closer than the spacing (a slow machine only spaces them more).
+    assert all(b - a >= 0.19 for a, b in itertools.pairwise(runs))
+
+
+async def test_different_intents_settle_side_by_side_up_to_the_limit() -> None:
+    settle = Settlements(seconds=0.05)
+    settler = CallbackSettler(uow=make_world().uow, settle=settle, limit=3)
+
+    for _ in range(10):
+        settler.schedule(a_ref())
+    await settled(settler)
+
+    assert len(settle.refs) == 10
+    assert settle.most_at_once == 3
+
+
+async def test_drain_waits_for_runs_in_flight_and_takes_no_more() -> None:
+    settle = Settlements(seconds=0.05)
+    settler = CallbackSettler(uow=make_world().uow, settle=settle)
+    settler.schedule(a_ref())
+    await asyncio.sleep(0)
+
+    await settler.drain()
+    settler.schedule(a_ref())
+
+    assert len(settle.refs) == 1 and settle.running == 0
+    assert settler.busy == 0
+
+
+async def test_a_failing_settlement_does_not_stop_the_next_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[IntentRef] = []
+
+    async def settle(ref: IntentRef) -> None:
+        calls.append(ref)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+
+    settler = CallbackSettler(uow=make_world().uow, settle=settle)
+    settler.schedule(a_ref())
+    await settled(settler)
+    settler.schedule(a_ref())
+    await settled(settler)
+
+    assert len(calls) == 2
+    assert "settlement after callback" in caplog.text

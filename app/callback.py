@@ -3,7 +3,7 @@
 GET and POST /qpay/callback/{intentId}?token=... is thin: it bounds what it
 keeps of the request and hands it to the CallbackSettler, which checks the
 token (accept_callback), stores the request (record_callback), answers at
-once and settles in the background (settle_qpay_intent) with bounded
+once and settles in the background (settle_known_intent) with bounded
 concurrency. Repeated callbacks for an intent are folded: one run at a time
 per intent, runs at least `spacing` apart, callbacks meanwhile ask for one
 more run. So a replayed (leaked) callback URL costs QPay at most one check
@@ -36,7 +36,7 @@ from domain.errors import DomainError
 from domain.intents import IntentId, IntentRef
 from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
 from domain.services.record_callback import accept_callback, record_callback
-from domain.services.settle_qpay_intent import settle_qpay_intent
+from domain.services.settle_qpay_intent import settle_known_intent
 
 logger = logging.getLogger(__name__)
 
@@ -171,9 +171,7 @@ def settle_after_callback(
     wakes the e-Barimt worker."""
 
     async def settle(ref: IntentRef) -> object:
-        outcome = await settle_qpay_intent(
-            ref.intent_id, uow=uow, gateway=gateway, clock=clock, ref=ref
-        )
+        outcome = await settle_known_intent(ref, uow=uow, gateway=gateway, clock=clock)
         metrics.settlements.labels(
             "callback", "recorded" if outcome.recorded else "unchanged"
         ).inc()

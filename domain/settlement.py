@@ -54,13 +54,9 @@ def decide_settlement(
     check: PaymentCheck,
     *,
     now: datetime,
-    close_as: IntentStatus | None = None,
     new_id: Callable[[], UUID] = uuid4,
 ) -> SettlementDecision:
-    """Decide what `check` changes. `close_as` (CANCELLED or EXPIRED) ends a
-    PENDING intent in which no money was found."""
-    if close_as is not None and close_as not in CLOSING_STATUSES:
-        raise ValueError(f"cannot close an intent as {close_as}")
+    """Decide what `check` changes."""
     fresh = new_paid_rows(check.rows, known_payment_ids)
     counted = [row for row in fresh if row.currency == CURRENCY]
     foreign = tuple(row for row in fresh if row.currency != CURRENCY)
@@ -80,10 +76,8 @@ def decide_settlement(
             f"QPay payment {first.payment_id} is in {first.currency} "
             f"({first.amount} {first.currency}): recorded, not counted"
         )
-    elif intent.status is IntentStatus.PENDING:
-        if added == ZERO:
-            status = close_as
-        elif intent.paid_amount + added == intent.amount:
+    elif intent.status is IntentStatus.PENDING and added > ZERO:
+        if intent.paid_amount + added == intent.amount:
             status = IntentStatus.PAID
         else:
             status = IntentStatus.NEEDS_REVIEW
@@ -121,6 +115,25 @@ def decide_settlement(
         invoice=invoice.with_payments(added, now),
         payments=payments,
         events=tuple(events),
+    )
+
+
+def decide_closing(
+    intent: QPayIntent, invoice: Invoice, status: IntentStatus, *, now: datetime
+) -> SettlementDecision:
+    """End a PENDING intent as CANCELLED or EXPIRED, once QPay will take no
+    more money on it (cancelled there, or it said nothing was paid). Any
+    other state is left as it is: money found by a check comes first."""
+    if status not in CLOSING_STATUSES:
+        raise ValueError(f"cannot close an intent as {status}")
+    if intent.status is not IntentStatus.PENDING:
+        return SettlementDecision(intent, invoice, (), ())
+    after = intent.evolved(now, status=status)
+    return SettlementDecision(
+        intent=after,
+        invoice=invoice,
+        payments=(),
+        events=(IntentChanged(after.id, after.status, after.version),),
     )
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 
 from domain.errors import DomainError, ErrorCode, not_found
-from domain.gateway import CancelOutcome, PaymentCheck
+from domain.gateway import CancelOutcome
 from domain.intents import IntentId, IntentStatus, QPayIntent
 from domain.invoices import InvoiceId
 from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
+from domain.services.close_qpay_intent import close_qpay_intent
 from domain.services.settle_qpay_intent import (
     require_same_environment,
     settle_qpay_intent,
@@ -49,15 +50,9 @@ async def cancel_qpay_invoice(
         return settled.intent
     # QPay refuses payment on a cancelled invoice, so no check is needed; money
     # that still arrives later is recorded by the callback and sent to review.
-    closed = await settle_qpay_intent(
-        intent_id,
-        uow=uow,
-        gateway=gateway,
-        clock=clock,
-        check=PaymentCheck(),
-        close_as=IntentStatus.CANCELLED,
+    return await close_qpay_intent(
+        intent_id, IntentStatus.CANCELLED, uow=uow, clock=clock
     )
-    return closed.intent
 
 
 async def cancel_open_intents(

@@ -2,7 +2,8 @@
 
 Due intents are claimed with a lease (FOR UPDATE SKIP LOCKED, database clock)
 so no two processes check one intent at a time; QPay is called outside any
-transaction; the result goes through settle_qpay_intent like every other path.
+transaction; the result goes through settle_qpay_intent like every other path,
+and an intent past its TTL through expire_qpay_intent (close_qpay_intent.py).
 Cadence: `poll_interval` while a checkout screen watches (or the relaxed
 `watched_interval` the caller sets while callbacks are flowing), backing off
 to `max_interval` otherwise. At expiry: one last check, then cancel at QPay, then
@@ -18,9 +19,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from domain.errors import DomainError
-from domain.gateway import CancelOutcome, PaymentCheck
 from domain.intents import IntentStatus, QPayIntent
 from domain.ports import Clock, DueIntent, PaymentGateway, UnitOfWorkFactory
+from domain.services.close_qpay_intent import expire_qpay_intent
 from domain.services.settle_qpay_intent import settle_qpay_intent
 
 logger = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ async def _check_one(
     try:
         if item.expired:
             intent = await expire_qpay_intent(
-                item, uow=uow, gateway=gateway, clock=clock
+                item.intent_id, uow=uow, gateway=gateway, clock=clock
             )
         else:
             outcome = await settle_qpay_intent(
@@ -135,31 +136,3 @@ async def _check_one(
         )
         await tx.commit()
     return intent, recorded
-
-
-async def expire_qpay_intent(
-    item: DueIntent, *, uow: UnitOfWorkFactory, gateway: PaymentGateway, clock: Clock
-) -> QPayIntent:
-    """Past its TTL: a last check, then cancel at QPay, then EXPIRED."""
-    outcome = await settle_qpay_intent(
-        item.intent_id, uow=uow, gateway=gateway, clock=clock
-    )
-    if outcome.intent.status is not IntentStatus.PENDING or outcome.intent.settled:
-        return outcome.intent
-    qpay_invoice_id = outcome.intent.qpay_invoice_id
-    assert qpay_invoice_id is not None  # noqa: S101  # claimed intents are created
-    cancelled = await gateway.cancel_invoice(qpay_invoice_id)
-    if cancelled is CancelOutcome.ALREADY_PAID:
-        paid = await settle_qpay_intent(
-            item.intent_id, uow=uow, gateway=gateway, clock=clock
-        )
-        return paid.intent
-    closed = await settle_qpay_intent(
-        item.intent_id,
-        uow=uow,
-        gateway=gateway,
-        clock=clock,
-        check=PaymentCheck(),
-        close_as=IntentStatus.EXPIRED,
-    )
-    return closed.intent

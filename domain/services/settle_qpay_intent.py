@@ -1,10 +1,12 @@
 """Use case: learn from QPay what was paid for an intent and settle it once.
 
 The one entry point of the callback, the poller, checkQPayPayment,
-cancelQPayInvoice and settleInvoice(QPAY). QPay is asked first, outside any
-transaction; then one transaction locks the billing invoice row and then the
-intent row (always this order, in every writer, so two settlers queue instead
-of deadlocking), applies the settlement decision and commits. The unique
+cancelQPayInvoice, settleInvoice(QPAY) and the ledger sweep. QPay is asked
+first, outside any transaction; then one transaction locks the billing
+invoice row and then the intent row (always this order, in every writer, so
+two settlers queue instead of deadlocking), applies the settlement decision
+and commits (apply_decision, which closing shares:
+domain/services/close_qpay_intent.py). The unique
 QPay payment id in `payments` is the last guard: a violation means another
 settler recorded it, and the stored result is returned.
 """
@@ -12,16 +14,18 @@ settler recorded it, and the stored result is returned.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import uuid4
 
 from domain.ebarimt import EbarimtReceipt, EbarimtStatus
 from domain.errors import DomainError, ErrorCode, not_found
-from domain.gateway import PaymentCheck, QPayEnvironment
-from domain.intents import IntentId, IntentRef, IntentStatus, QPayIntent
+from domain.gateway import QPayEnvironment
+from domain.intents import IntentId, IntentRef, QPayIntent
 from domain.invoices import Invoice, Payment
 from domain.ports import Clock, DuplicateQPayPayment, PaymentGateway, UnitOfWorkFactory
-from domain.settlement import decide_settlement
+from domain.settlement import SettlementDecision, decide_settlement
 
 logger = logging.getLogger(__name__)
 
@@ -53,64 +57,102 @@ async def settle_qpay_intent(
     uow: UnitOfWorkFactory,
     gateway: PaymentGateway,
     clock: Clock,
-    check: PaymentCheck | None = None,
-    close_as: IntentStatus | None = None,
-    ref: IntentRef | None = None,
 ) -> SettlementOutcome:
-    """Ask QPay (unless `check` is given) and record what it says; commits.
+    """Ask QPay and record what it says; commits.
 
     Idempotent: any number of concurrent calls record each QPay payment once.
-    `close_as` (CANCELLED or EXPIRED) ends the intent when no money is found.
-    `ref` (from a callback's token check) saves reading the intent first.
     Raises NOT_FOUND, QPAY_UNAVAILABLE, QPAY_REJECTED (nothing is written then).
     """
-    if ref is None or ref.qpay_invoice_id is None:
-        async with uow() as tx:
-            intent = await tx.intents.get(intent_id)
-        if intent is None or intent.qpay_invoice_id is None:
-            raise not_found("QPay intent")
-        ref = IntentRef(
-            intent.id, intent.invoice_id, intent.qpay_invoice_id, intent.environment
-        )
-    assert ref.qpay_invoice_id is not None  # noqa: S101  # checked just above
+    ref = await intent_ref(intent_id, uow=uow)
+    return await settle_known_intent(ref, uow=uow, gateway=gateway, clock=clock)
+
+
+async def settle_known_intent(
+    ref: IntentRef,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    clock: Clock,
+) -> SettlementOutcome:
+    """settle_qpay_intent for a caller that has already read what the intent
+    is (a callback's token check): one read fewer."""
+    if ref.qpay_invoice_id is None:
+        raise not_found("QPay intent")
     require_same_environment(ref.environment, gateway)
-    if check is None:
-        check = await gateway.check_payment(ref.qpay_invoice_id)
-    if (
-        close_as is None
-        and not check.malformed
-        and not any(row.is_paid for row in check.rows)
-    ):
+    check = await gateway.check_payment(ref.qpay_invoice_id)
+    if not check.malformed and not any(row.is_paid for row in check.rows):
         # Nothing paid at QPay: nothing can change, skip the locking transaction.
-        async with uow() as tx:
-            current = await tx.intents.get(ref.intent_id)
-            invoice = await tx.invoices.get(ref.invoice_id)
-        if current is None or invoice is None:
-            raise not_found("QPay intent")
-        return SettlementOutcome(current, invoice)
+        return await current_outcome(ref, uow=uow)
+
+    def decide(
+        intent: QPayIntent, invoice: Invoice, known: frozenset[str], now: datetime
+    ) -> SettlementDecision:
+        return decide_settlement(intent, invoice, known, check, now=now)
+
+    return await apply_decision(
+        ref, decide, uow=uow, clock=clock, raw={"payment_check": dict(check.raw)}
+    )
+
+
+async def intent_ref(intent_id: IntentId, *, uow: UnitOfWorkFactory) -> IntentRef:
+    """What an intent is (its bill, its QPay invoice, its environment), for
+    an intent QPay has made; NOT_FOUND otherwise."""
+    async with uow() as tx:
+        intent = await tx.intents.get(intent_id)
+    if intent is None or intent.qpay_invoice_id is None:
+        raise not_found("QPay intent")
+    return IntentRef(
+        intent.id, intent.invoice_id, intent.qpay_invoice_id, intent.environment
+    )
+
+
+async def current_outcome(
+    ref: IntentRef, *, uow: UnitOfWorkFactory
+) -> SettlementOutcome:
+    """The intent and its bill as they are, nothing recorded by this call."""
+    async with uow() as tx:
+        current = await tx.intents.get(ref.intent_id)
+        invoice = await tx.invoices.get(ref.invoice_id)
+    if current is None or invoice is None:
+        raise not_found("QPay intent")
+    return SettlementOutcome(current, invoice)
+
+
+Decide = Callable[[QPayIntent, Invoice, frozenset[str], datetime], SettlementDecision]
+
+
+async def apply_decision(
+    ref: IntentRef,
+    decide: Decide,
+    *,
+    uow: UnitOfWorkFactory,
+    clock: Clock,
+    raw: Mapping[str, object] | None = None,
+) -> SettlementOutcome:
+    """The locked step every change of an intent goes through (settling and
+    closing): lock the billing invoice, then the intent; `decide` from the
+    locked rows and the QPay payment ids already recorded; store the payments,
+    the bill, the intent (merging `raw` into its QPay answers) and a pending
+    e-Barimt receipt per counted payment; commit. A duplicate QPay payment id
+    means another settler recorded it first: its result is returned."""
     try:
-        return await _apply(ref, check, uow=uow, clock=clock, close_as=close_as)
+        return await _apply(ref, decide, uow=uow, clock=clock, raw=raw)
     except DuplicateQPayPayment as duplicate:
         logger.warning(
             "QPay payment %s already recorded elsewhere; intent %s unchanged",
             duplicate,
-            intent_id,
+            ref.intent_id,
         )
-        async with uow() as tx:
-            current = await tx.intents.get(ref.intent_id)
-            invoice = await tx.invoices.get(ref.invoice_id)
-        if current is None or invoice is None:
-            raise not_found("QPay intent") from None
-        return SettlementOutcome(current, invoice)
+        return await current_outcome(ref, uow=uow)
 
 
 async def _apply(
     ref: IntentRef,
-    check: PaymentCheck,
+    decide: Decide,
     *,
     uow: UnitOfWorkFactory,
     clock: Clock,
-    close_as: IntentStatus | None,
+    raw: Mapping[str, object] | None,
 ) -> SettlementOutcome:
     async with uow() as tx:
         invoice = await tx.invoices.get_for_update(ref.invoice_id)
@@ -119,16 +161,14 @@ async def _apply(
             raise not_found("QPay intent")
         known = await tx.payments.qpay_payment_ids(invoice.id)
         now = clock.now()
-        decision = decide_settlement(
-            locked, invoice, known, check, now=now, close_as=close_as
-        )
+        decision = decide(locked, invoice, known, now)
         if not decision.changed:
             return SettlementOutcome(locked, invoice)
         for payment in decision.payments:
             await tx.payments.add(payment)
         if decision.invoice != invoice:
             await tx.invoices.update(decision.invoice)
-        await tx.intents.update(decision.intent, raw={"payment_check": dict(check.raw)})
+        await tx.intents.update(decision.intent, raw=raw)
         request = locked.ebarimt
         if request is not None:
             # No e-Barimt for money in another currency (it is not counted).

@@ -11,7 +11,7 @@ next_check_at, last_checked_at, lease_until and watched_until back in SQL, in
 the middle of the other operations. Half the programs let the simulator deliver
 QPay's callbacks through the real callback route (settled in the background,
 across rounds); the others drop them. Either way a "callback" operation runs
-the callback's settlement (settle_qpay_intent with the intent's reference).
+the callback's settlement (settle_known_intent, with the token check's reference).
 A patient pays the exact amount, less or more; QPay refuses to take money on
 a closed or cancelled invoice, except in the races it cannot rule out: "late"
 (a payment racing a cancel, a second scan of a paid QR) and "twice" are forced
@@ -67,7 +67,7 @@ from domain.services.create_invoice import CreateInvoice, create_invoice
 from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
 from domain.services.poll_due_intents import poll_due_intents
 from domain.services.settle_invoice import SettleInvoice, settle_invoice
-from domain.services.settle_qpay_intent import settle_qpay_intent
+from domain.services.settle_qpay_intent import settle_known_intent
 from tests import db
 from tests.harness import Harness
 from tests.integration.test_payments_http import harness_url
@@ -293,7 +293,7 @@ class World:
 
     async def callback(self, intent: Intent) -> str:
         # What the callback route runs after the token check (app/main.py).
-        outcome = await settle_qpay_intent(intent.id, ref=intent.ref, **self.deps)
+        outcome = await settle_known_intent(intent.ref, **self.deps)
         return f"intent {outcome.intent.status.value}"
 
     async def check(self, intent: Intent) -> str:
@@ -497,10 +497,7 @@ async def test_money_adds_up_whatever_the_interleaving(
     # payment QPay took is recorded, once.
     await db.execute(world.url, "UPDATE qpay_intents SET last_checked_at = NULL")
     await asyncio.gather(
-        *(
-            settle_qpay_intent(intent.id, ref=intent.ref, **world.deps)
-            for intent in intents
-        )
+        *(settle_known_intent(intent.ref, **world.deps) for intent in intents)
     )
     rows = await money_rows(world.url)
     at_qpay = paid_at_qpay(harness)

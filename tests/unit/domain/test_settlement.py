@@ -13,7 +13,7 @@ from domain.events import IntentChanged, PaymentRecorded
 from domain.gateway import MalformedRow, PaymentCheck, PaymentRow
 from domain.intents import IntentStatus, QPayIntent
 from domain.invoices import Invoice, InvoiceStatus, status_for
-from domain.settlement import SettlementDecision, decide_settlement
+from domain.settlement import SettlementDecision, decide_closing, decide_settlement
 from tests.factories import T0, make_intent, make_invoice, make_row
 
 
@@ -24,13 +24,19 @@ def decide(
     known: frozenset[str] = frozenset(),
     close_as: IntentStatus | None = None,
 ) -> SettlementDecision:
-    return decide_settlement(
-        intent,
-        invoice,
-        known,
-        PaymentCheck(rows=tuple(rows)),
-        now=T0,
-        close_as=close_as,
+    """A check's decision; with `close_as`, then the closing that follows it
+    when QPay has been told to take no more (the expiry's last check)."""
+    settled = decide_settlement(
+        intent, invoice, known, PaymentCheck(rows=tuple(rows)), now=T0
+    )
+    if close_as is None:
+        return settled
+    closed = decide_closing(settled.intent, settled.invoice, close_as, now=T0)
+    return SettlementDecision(
+        intent=closed.intent,
+        invoice=closed.invoice,
+        payments=settled.payments,
+        events=settled.events + closed.events,
     )
 
 
@@ -140,6 +146,48 @@ def test_close_as_yields_to_money_when_the_last_check_finds_it() -> None:
     )
 
     assert decision.intent.status is IntentStatus.PAID
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        IntentStatus.PAID,
+        IntentStatus.NEEDS_REVIEW,
+        IntentStatus.CANCELLED,
+        IntentStatus.EXPIRED,
+    ],
+)
+def test_closing_leaves_an_intent_that_is_not_pending_as_it_is(
+    status: IntentStatus,
+) -> None:
+    invoice = make_invoice()
+    intent = make_intent(invoice, status=status)
+
+    decision = decide_closing(intent, invoice, IntentStatus.CANCELLED, now=T0)
+
+    assert decision.intent == intent and not decision.changed
+
+
+@pytest.mark.parametrize("status", [IntentStatus.PAID, IntentStatus.PENDING])
+def test_closing_refuses_a_status_that_does_not_close(status: IntentStatus) -> None:
+    invoice = make_invoice()
+
+    with pytest.raises(ValueError, match="cannot close"):
+        decide_closing(make_intent(invoice), invoice, status, now=T0)
+
+
+def test_closing_announces_the_change_once() -> None:
+    invoice = make_invoice()
+    intent = make_intent(invoice)
+
+    decision = decide_closing(intent, invoice, IntentStatus.CANCELLED, now=T0)
+
+    assert decision.intent.status is IntentStatus.CANCELLED
+    assert decision.intent.version == intent.version + 1
+    assert decision.events == (
+        IntentChanged(intent.id, IntentStatus.CANCELLED, intent.version + 1),
+    )
+    assert decision.invoice == invoice and decision.payments == ()
 
 
 def test_foreign_currency_is_recorded_not_counted_and_needs_review_when_seen() -> None:

@@ -10,6 +10,7 @@ from domain.ebarimt import EbarimtReceiverType, EbarimtRequest, EbarimtStatus
 from domain.errors import DomainError, ErrorCode, GatewayUnavailable
 from domain.intents import IntentStatus
 from domain.invoices import InvoiceStatus, PaymentMethod
+from domain.services.close_qpay_intent import close_qpay_intent
 from domain.services.create_invoice import CreateInvoice, create_invoice
 from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
 from domain.services.issue_ebarimt import ReceiptPolicy, issue_due_receipts
@@ -397,3 +398,37 @@ async def test_cash_closing_the_bill_records_money_qpay_took_meanwhile(
     assert result.invoice.status is InvoiceStatus.OVERPAID
     assert result.invoice.paid_amount == Decimal("30000.00")
     assert world.store.intents[created.intent.id].status is IntentStatus.PAID
+
+
+async def test_closing_ends_a_pending_intent_and_announces_it_once(
+    world: World,
+) -> None:
+    invoice = await new_invoice(world)
+    created = await new_intent(world, invoice.id)
+
+    closed = await close_qpay_intent(
+        created.intent.id, IntentStatus.EXPIRED, uow=world.uow, clock=world.clock
+    )
+    again = await close_qpay_intent(
+        created.intent.id, IntentStatus.CANCELLED, uow=world.uow, clock=world.clock
+    )
+
+    assert closed.status is IntentStatus.EXPIRED
+    assert again == closed  # an ended intent stays as it ended
+    assert world.store.notified == [(created.intent.id, 0), (created.intent.id, 1)]
+    assert world.gateway.calls.count("check_payment") == 0  # QPay is not asked
+
+
+async def test_closing_leaves_a_paid_intent_paid(world: World) -> None:
+    invoice = await new_invoice(world)
+    created = await new_intent(world, invoice.id)
+    world.gateway.pay(str(created.intent.qpay_invoice_id))
+    paid = await settle_qpay_intent(
+        created.intent.id, uow=world.uow, gateway=world.gateway, clock=world.clock
+    )
+
+    closed = await close_qpay_intent(
+        created.intent.id, IntentStatus.CANCELLED, uow=world.uow, clock=world.clock
+    )
+
+    assert closed == paid.intent and closed.status is IntentStatus.PAID

@@ -1,7 +1,8 @@
 """Expected failures of the use cases, each with a contract error code.
 
-    DomainError(code, message, field)   every expected failure; GraphQL maps it to
-    │                                    a UserError in the payload
+    DomainError(code, message, subject) every expected failure; GraphQL maps it to
+    │                                    a UserError in the payload, and its subject
+    │                                    to the argument that carried it
     ├── GatewayUnavailable              QPay did not answer (timeout, 5xx, garbage);
     │                                    says whether the request may have reached QPay
     └── GatewayRejected                 QPay answered with an error code of its own
@@ -31,17 +32,35 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
 
 
-class DomainError(Exception):
-    """An expected failure: nothing was written, the caller gets `code`."""
+class Subject(StrEnum):
+    """What an expected failure is about, in the domain's words. The domain
+    does not know the API: graph/ maps each subject to the argument of each
+    mutation that carried it (`input.amount`, `intentId`, ...)."""
 
-    def __init__(self, code: ErrorCode, message: str, field: str | None = None):
+    INVOICE = "invoice"
+    INTENT = "intent"
+    TOTAL = "total"
+    AMOUNT = "amount"
+    NUMBER = "number"
+    DESCRIPTION = "description"
+    METHOD = "method"
+    IDEMPOTENCY_KEY = "idempotency_key"
+    EBARIMT = "ebarimt"
+    EBARIMT_RECEIVER = "ebarimt_receiver"
+
+
+class DomainError(Exception):
+    """An expected failure: nothing was written, the caller gets `code`, and
+    `subject` says which given value was wrong (None: none in particular)."""
+
+    def __init__(self, code: ErrorCode, message: str, subject: Subject | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.field = field
+        self.subject = subject
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.code}, {self.message!r}, {self.field!r})"
+        return f"{type(self).__name__}({self.code}, {self.message!r}, {self.subject!r})"
 
 
 class GatewayUnavailable(DomainError):
@@ -61,5 +80,5 @@ class GatewayRejected(DomainError):
         self.qpay_code = qpay_code
 
 
-def not_found(what: str, field: str | None = None) -> DomainError:
-    return DomainError(ErrorCode.NOT_FOUND, f"{what} not found", field)
+def not_found(what: str, subject: Subject | None = None) -> DomainError:
+    return DomainError(ErrorCode.NOT_FOUND, f"{what} not found", subject)

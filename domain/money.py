@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from domain.errors import DomainError, ErrorCode
+from domain.errors import DomainError, ErrorCode, Subject
 
 CURRENCY = "MNT"
 CENT = Decimal("0.01")
@@ -44,9 +44,9 @@ def amount_problem(amount: Decimal) -> str | None:
     return None
 
 
-def require_positive_amount(amount: Decimal, field: str) -> Decimal:
+def require_positive_amount(amount: Decimal, subject: Subject) -> Decimal:
     """Check a client amount (see amount_problem); INVALID_AMOUNT otherwise."""
     problem = amount_problem(amount)
     if problem is not None:
-        raise DomainError(ErrorCode.INVALID_AMOUNT, problem, field)
+        raise DomainError(ErrorCode.INVALID_AMOUNT, problem, subject)
     return amount.quantize(CENT)

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import unicodedata
 
-from domain.errors import DomainError, ErrorCode
+from domain.errors import DomainError, ErrorCode, Subject
 
 
 def clean_text(
-    value: str | None, field: str, *, max_length: int, required: bool = False
+    value: str | None, subject: Subject, *, max_length: int, required: bool = False
 ) -> str | None:
     """Trimmed text, or None when absent; INVALID_INPUT for empty (when given),
     too long, or containing control characters."""
     if value is None:
         if required:
-            raise DomainError(ErrorCode.INVALID_INPUT, "is required", field)
+            raise DomainError(ErrorCode.INVALID_INPUT, "is required", subject)
         return None
     if len(value) > max_length:
         raise DomainError(
-            ErrorCode.INVALID_INPUT, f"must be at most {max_length} characters", field
+            ErrorCode.INVALID_INPUT, f"must be at most {max_length} characters", subject
         )
     if any(unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co"} for char in value):
         raise DomainError(
-            ErrorCode.INVALID_INPUT, "must not contain control characters", field
+            ErrorCode.INVALID_INPUT, "must not contain control characters", subject
         )
     text = value.strip()
     if not text:
-        raise DomainError(ErrorCode.INVALID_INPUT, "must not be empty", field)
+        raise DomainError(ErrorCode.INVALID_INPUT, "must not be empty", subject)
     return text

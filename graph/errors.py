@@ -1,12 +1,31 @@
-"""UserError (expected failures, in payloads) and GraphQL errors with codes."""
+"""UserError (expected failures, in payloads) and GraphQL errors with codes.
+
+The domain says what a failure is about (`Subject`); each resolver says
+which of its arguments carried that (`FieldPaths`), so the client's `field`
+names the argument to fix. An argument graph/ itself cannot read (an id that
+is not a UUID) is an `ArgumentError` that carries its path.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import strawberry
 from graphql import GraphQLError
 
-from domain.errors import DomainError
+from domain.errors import DomainError, Subject
+from domain.errors import ErrorCode as DomainErrorCode
 from graph.types.enums import ErrorCode
+
+FieldPaths = Mapping[Subject, str]
+
+
+class ArgumentError(DomainError):
+    """An argument graph/ could not read, at `path` (INVALID_INPUT)."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(DomainErrorCode.INVALID_INPUT, message)
+        self.path = path
 
 
 @strawberry.type
@@ -16,8 +35,21 @@ class UserError:
     field: str | None = None
 
 
-def user_errors(error: DomainError) -> list[UserError]:
-    return [UserError(code=error.code, message=error.message, field=error.field)]
+def field_path(error: DomainError, paths: FieldPaths) -> str | None:
+    """The argument the client should fix, if the failure is about one."""
+    if isinstance(error, ArgumentError):
+        return error.path
+    if error.subject is None:
+        return None
+    return paths.get(error.subject)
+
+
+def user_errors(error: DomainError, paths: FieldPaths) -> list[UserError]:
+    return [
+        UserError(
+            code=error.code, message=error.message, field=field_path(error, paths)
+        )
+    ]
 
 
 class PublicError(GraphQLError):
@@ -30,5 +62,5 @@ class PublicError(GraphQLError):
         super().__init__(message, extensions=extensions)
 
 
-def public_error(error: DomainError) -> PublicError:
-    return PublicError(error.message, error.code.value, error.field)
+def public_error(error: DomainError, paths: FieldPaths | None = None) -> PublicError:
+    return PublicError(error.message, error.code.value, field_path(error, paths or {}))

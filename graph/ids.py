@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from domain.errors import DomainError, ErrorCode
+from graph.errors import ArgumentError
 
 
-def parse_uuid(value: str, field: str) -> UUID:
+def parse_uuid(value: str, path: str) -> UUID:
+    """`value` as a UUID; ArgumentError naming `path` (the argument) if not."""
     if len(value) > 64:
-        raise DomainError(ErrorCode.INVALID_INPUT, "is not a valid id", field)
+        raise ArgumentError("is not a valid id", path)
     try:
         return UUID(value)
     except ValueError:
-        raise DomainError(ErrorCode.INVALID_INPUT, "is not a valid id", field) from None
+        raise ArgumentError("is not a valid id", path) from None

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.callbacks import ReceivedCallback
 from domain.ebarimt import EbarimtRequest, EbarimtStatus
-from domain.errors import DomainError, ErrorCode
+from domain.errors import DomainError, ErrorCode, Subject
 from domain.gateway import QPayEnvironment
 from domain.idempotency import IdempotencyRecord
 from domain.intents import IntentId, IntentRef, IntentSecrets, IntentStatus, QPayIntent
@@ -136,7 +136,7 @@ class SqlAlchemyInvoiceRepository:
                 raise DomainError(
                     ErrorCode.INVALID_INPUT,
                     "an invoice with this number exists",
-                    "input.number",
+                    Subject.NUMBER,
                 ) from None
             raise
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from domain.errors import DomainError, ErrorCode, not_found
+from domain.errors import DomainError, ErrorCode, Subject, not_found
 from domain.gateway import CancelOutcome
 from domain.intents import IntentId, IntentStatus, QPayIntent
 from domain.invoices import InvoiceId
@@ -32,7 +32,7 @@ async def cancel_qpay_invoice(
     async with uow() as tx:
         intent = await tx.intents.get(intent_id)
     if intent is None or intent.qpay_invoice_id is None:
-        raise not_found("QPay intent", "intentId")
+        raise not_found("QPay intent", Subject.INTENT)
     require_same_environment(intent.environment, gateway)
     if intent.status is IntentStatus.CANCELLED:
         return intent
@@ -40,7 +40,7 @@ async def cancel_qpay_invoice(
         raise DomainError(
             ErrorCode.INTENT_NOT_PENDING,
             f"intent is {intent.status.value}, not PENDING",
-            "intentId",
+            Subject.INTENT,
         )
     outcome = await gateway.cancel_invoice(intent.qpay_invoice_id)
     if outcome is CancelOutcome.ALREADY_PAID:

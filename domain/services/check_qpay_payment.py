@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.errors import not_found
+from domain.errors import Subject, not_found
 from domain.intents import IntentId, QPayIntent
 from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
 from domain.services.settle_qpay_intent import settle_qpay_intent
@@ -26,7 +26,7 @@ async def check_qpay_payment(
     async with uow() as tx:
         intent = await tx.intents.get(intent_id)
         if intent is None or not intent.is_created:
-            raise not_found("QPay intent", "intentId")
+            raise not_found("QPay intent", Subject.INTENT)
         claimed = await tx.intents.claim_check(intent_id, window_seconds)
         await tx.commit()
     if not claimed:

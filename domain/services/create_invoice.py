@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import uuid4
 
+from domain.errors import Subject
 from domain.invoices import Invoice, InvoiceId, InvoiceStatus
 from domain.money import ZERO, require_positive_amount
 from domain.ports import Clock, UnitOfWorkFactory
@@ -24,9 +25,9 @@ async def create_invoice(
 ) -> Invoice:
     """Validate and store a new UNPAID invoice; commits. Raises DomainError
     (INVALID_AMOUNT, INVALID_INPUT for a bad or already used number)."""
-    total = require_positive_amount(cmd.total, "input.total")
-    number = clean_text(cmd.number, "input.number", max_length=64)
-    description = clean_text(cmd.description, "input.description", max_length=1000)
+    total = require_positive_amount(cmd.total, Subject.TOTAL)
+    number = clean_text(cmd.number, Subject.NUMBER, max_length=64)
+    description = clean_text(cmd.description, Subject.DESCRIPTION, max_length=1000)
     now = clock.now()
     async with uow() as tx:
         invoice = Invoice(

@@ -31,7 +31,13 @@ from decimal import Decimal
 from uuid import uuid4
 
 from domain.ebarimt import EbarimtRequest
-from domain.errors import DomainError, ErrorCode, GatewayUnavailable, not_found
+from domain.errors import (
+    DomainError,
+    ErrorCode,
+    GatewayUnavailable,
+    Subject,
+    not_found,
+)
 from domain.gateway import (
     CancelOutcome,
     CreatedInvoice,
@@ -124,12 +130,12 @@ async def create_qpay_invoice(
     requested = (
         None
         if cmd.amount is None
-        else require_positive_amount(cmd.amount, "input.amount")
+        else require_positive_amount(cmd.amount, Subject.AMOUNT)
     )
-    description = clean_text(cmd.description, "input.description", max_length=255)
+    description = clean_text(cmd.description, Subject.DESCRIPTION, max_length=255)
     receiver = clean_text(
         cmd.ebarimt.receiver if cmd.ebarimt else None,
-        "input.ebarimt.receiver",
+        Subject.EBARIMT_RECEIVER,
         max_length=64,
     )
     ebarimt = (
@@ -201,12 +207,12 @@ async def _reuse_or_reserve(
     """Phase 1, under the invoice row lock."""
     invoice = await tx.invoices.get_for_update(invoice_id)
     if invoice is None:
-        raise not_found("invoice", "input.invoiceId")
+        raise not_found("invoice", Subject.INVOICE)
     amount = _amount_for(invoice, requested)
     config = await tx.methods.get(PaymentMethod.QPAY)
     if config is None or not config.enabled:
         raise DomainError(
-            ErrorCode.METHOD_DISABLED, "QPay payments are disabled", "input"
+            ErrorCode.METHOD_DISABLED, "QPay payments are disabled", Subject.METHOD
         )
     now = clock.now()
     reuse_after = now + timedelta(seconds=policy.reuse_margin_seconds)
@@ -256,10 +262,10 @@ async def _reuse_or_reserve(
 
 def _amount_for(invoice: Invoice, requested: Decimal | None) -> Decimal:
     if invoice.status is InvoiceStatus.VOID:
-        raise DomainError(ErrorCode.INVOICE_VOID, "invoice is void", "input.invoiceId")
+        raise DomainError(ErrorCode.INVOICE_VOID, "invoice is void", Subject.INVOICE)
     if invoice.balance <= ZERO:
         raise DomainError(
-            ErrorCode.INVOICE_ALREADY_PAID, "invoice is already paid", "input.invoiceId"
+            ErrorCode.INVOICE_ALREADY_PAID, "invoice is already paid", Subject.INVOICE
         )
     if requested is None:
         return invoice.balance
@@ -267,7 +273,7 @@ def _amount_for(invoice: Invoice, requested: Decimal | None) -> Decimal:
         raise DomainError(
             ErrorCode.AMOUNT_EXCEEDS_BALANCE,
             f"amount exceeds the balance {invoice.balance}",
-            "input.amount",
+            Subject.AMOUNT,
         )
     return requested
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from uuid import uuid4
 
 from domain.ebarimt import EbarimtRequest
-from domain.errors import DomainError, ErrorCode, not_found
+from domain.errors import DomainError, ErrorCode, Subject, not_found
 from domain.idempotency import IdempotencyRecord, fingerprint
 from domain.intents import IntentId
 from domain.invoices import (
@@ -59,24 +59,24 @@ async def settle_invoice(
 ) -> InvoiceSettled:
     """Record (or replay) a payment; commits. Raises DomainError with the
     contract's codes; nothing is written when it does."""
-    amount = require_positive_amount(cmd.amount, "input.amount")
+    amount = require_positive_amount(cmd.amount, Subject.AMOUNT)
     if cmd.method is PaymentMethod.QPAY:
         return await _settle_qpay(cmd, amount, uow=uow, gateway=gateway, clock=clock)
     key = clean_text(
-        cmd.idempotency_key, "input.idempotencyKey", max_length=255, required=True
+        cmd.idempotency_key, Subject.IDEMPOTENCY_KEY, max_length=255, required=True
     )
     assert key is not None  # noqa: S101  # required=True never returns None
     if cmd.ebarimt is not None:
         raise DomainError(
             ErrorCode.INVALID_INPUT,
             "e-Barimt through QPay needs a QPay payment",
-            "input.ebarimt",
+            Subject.EBARIMT,
         )
     if cmd.qpay_intent_id is not None:
         raise DomainError(
             ErrorCode.INVALID_INPUT,
             "qpayIntentId is only for method QPAY",
-            "input.qpayIntentId",
+            Subject.INTENT,
         )
     request_print = fingerprint(
         {
@@ -89,7 +89,7 @@ async def settle_invoice(
     async with uow() as tx:
         invoice = await tx.invoices.get_for_update(cmd.invoice_id)
         if invoice is None:
-            raise not_found("invoice", "input.invoiceId")
+            raise not_found("invoice", Subject.INVOICE)
         stored = await tx.idempotency.claim(
             IdempotencyRecord(key, request_print, cmd.invoice_id, now)
         )
@@ -127,7 +127,7 @@ async def _replay(
         raise DomainError(
             ErrorCode.IDEMPOTENCY_CONFLICT,
             "this idempotency key was used with a different input",
-            "input.idempotencyKey",
+            Subject.IDEMPOTENCY_KEY,
         )
     payment = await tx.payments.get(stored.payment_id)
     return InvoiceSettled(invoice, payment, already_settled=True)
@@ -137,21 +137,21 @@ async def _check_can_pay(
     tx: UnitOfWork, invoice: Invoice, method: PaymentMethod, amount: Decimal
 ) -> None:
     if invoice.status is InvoiceStatus.VOID:
-        raise DomainError(ErrorCode.INVOICE_VOID, "invoice is void", "input.invoiceId")
+        raise DomainError(ErrorCode.INVOICE_VOID, "invoice is void", Subject.INVOICE)
     if invoice.balance <= ZERO:
         raise DomainError(
-            ErrorCode.INVOICE_ALREADY_PAID, "invoice is already paid", "input.invoiceId"
+            ErrorCode.INVOICE_ALREADY_PAID, "invoice is already paid", Subject.INVOICE
         )
     config = await tx.methods.get(method)
     if config is None or not config.enabled:
         raise DomainError(
-            ErrorCode.METHOD_DISABLED, f"{method.value} is disabled", "input.method"
+            ErrorCode.METHOD_DISABLED, f"{method.value} is disabled", Subject.METHOD
         )
     if amount > invoice.balance:
         raise DomainError(
             ErrorCode.AMOUNT_EXCEEDS_BALANCE,
             f"amount exceeds the balance {invoice.balance}",
-            "input.amount",
+            Subject.AMOUNT,
         )
 
 
@@ -165,28 +165,28 @@ async def _settle_qpay(
 ) -> InvoiceSettled:
     if cmd.qpay_intent_id is None:
         raise DomainError(
-            ErrorCode.INVALID_INPUT, "QPAY needs qpayIntentId", "input.qpayIntentId"
+            ErrorCode.INVALID_INPUT, "QPAY needs qpayIntentId", Subject.INTENT
         )
     async with uow() as tx:
         intent = await tx.intents.get(cmd.qpay_intent_id)
         if intent is None or not intent.is_created:
-            raise not_found("QPay intent", "input.qpayIntentId")
+            raise not_found("QPay intent", Subject.INTENT)
         if intent.invoice_id != cmd.invoice_id:
             raise DomainError(
                 ErrorCode.INVALID_INPUT,
                 "the QPay intent belongs to another invoice",
-                "input.qpayIntentId",
+                Subject.INTENT,
             )
         if amount != intent.amount:
             raise DomainError(
                 ErrorCode.INVALID_AMOUNT,
                 f"amount must equal the QPay intent's amount {intent.amount}",
-                "input.amount",
+                Subject.AMOUNT,
             )
         config = await tx.methods.get(PaymentMethod.QPAY)
         if config is None or not config.enabled:
             raise DomainError(
-                ErrorCode.METHOD_DISABLED, "QPAY is disabled", "input.method"
+                ErrorCode.METHOD_DISABLED, "QPAY is disabled", Subject.METHOD
             )
         if cmd.ebarimt is not None and intent.ebarimt is None:
             await tx.intents.remember_ebarimt(intent.id, cmd.ebarimt)
@@ -212,23 +212,23 @@ async def _qpay_answer(
     async with uow() as tx:
         intent = await tx.intents.get(intent_id)
         if intent is None:
-            raise not_found("QPay intent", "input.qpayIntentId")
+            raise not_found("QPay intent", Subject.INTENT)
         invoice = await tx.invoices.get(intent.invoice_id)
         payments = await tx.payments.list_for_invoices([intent.invoice_id])
     if invoice is None:
-        raise not_found("invoice", "input.invoiceId")
+        raise not_found("invoice", Subject.INVOICE)
     if intent.paid_amount == ZERO:
         raise DomainError(
             ErrorCode.PAYMENT_NOT_CONFIRMED,
             "QPay does not show this invoice as paid",
-            "input.qpayIntentId",
+            Subject.INTENT,
         )
     if not intent.paid_in_full:
         raise DomainError(
             ErrorCode.PAYMENT_NOT_CONFIRMED,
             f"QPay shows {intent.paid_amount} of {intent.amount} paid for this QPay "
             f"invoice; the intent is {intent.status.value}",
-            "input.qpayIntentId",
+            Subject.INTENT,
         )
     first = next(p for p in payments if p.intent_id == intent_id)
     fresh = {payment.id for payment in recorded}

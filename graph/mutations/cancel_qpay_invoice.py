@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import strawberry
 
-from domain.errors import DomainError
+from domain.errors import DomainError, Subject
 from domain.intents import IntentId
 from domain.services.cancel_qpay_invoice import cancel_qpay_invoice
 from graph.context import Info
-from graph.errors import user_errors
+from graph.errors import FieldPaths, user_errors
 from graph.ids import parse_uuid
 from graph.types.inputs import QPayIntentPayload
 from graph.types.invoice import QPayIntent
+
+PATHS: FieldPaths = {Subject.INTENT: "intentId"}
 
 
 async def resolve_cancel_qpay_invoice(
@@ -26,5 +28,5 @@ async def resolve_cancel_qpay_invoice(
             clock=services.clock,
         )
     except DomainError as error:
-        return QPayIntentPayload(errors=user_errors(error))
+        return QPayIntentPayload(errors=user_errors(error, PATHS))
     return QPayIntentPayload(intent=QPayIntent.from_domain(intent))

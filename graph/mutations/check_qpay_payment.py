@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import strawberry
 
-from domain.errors import DomainError, ErrorCode
+from domain.errors import DomainError, ErrorCode, Subject
 from domain.intents import IntentId
 from domain.services.check_qpay_payment import check_qpay_payment
 from graph.context import Info
-from graph.errors import user_errors
+from graph.errors import FieldPaths, user_errors
 from graph.ids import parse_uuid
 from graph.types.inputs import QPayIntentPayload
 from graph.types.invoice import QPayIntent
+
+PATHS: FieldPaths = {Subject.INTENT: "intentId"}
 
 
 async def resolve_check_qpay_payment(
@@ -25,7 +27,7 @@ async def resolve_check_qpay_payment(
             raise DomainError(
                 ErrorCode.RATE_LIMITED,
                 "too many checks of this payment; wait a little",
-                "intentId",
+                Subject.INTENT,
             )
         intent = await check_qpay_payment(
             parsed,
@@ -34,5 +36,5 @@ async def resolve_check_qpay_payment(
             clock=services.clock,
         )
     except DomainError as error:
-        return QPayIntentPayload(errors=user_errors(error))
+        return QPayIntentPayload(errors=user_errors(error, PATHS))
     return QPayIntentPayload(intent=QPayIntent.from_domain(intent))

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from domain.errors import DomainError
+from domain.errors import DomainError, Subject
 from domain.services.create_invoice import CreateInvoice, create_invoice
 from graph.context import Info
-from graph.errors import user_errors
+from graph.errors import FieldPaths, user_errors
 from graph.types.inputs import CreateInvoiceInput, CreateInvoicePayload
 from graph.types.invoice import Invoice
+
+PATHS: FieldPaths = {
+    Subject.TOTAL: "input.total",
+    Subject.NUMBER: "input.number",
+    Subject.DESCRIPTION: "input.description",
+}
 
 
 async def resolve_create_invoice(
@@ -21,5 +27,5 @@ async def resolve_create_invoice(
     try:
         invoice = await create_invoice(command, uow=services.uow, clock=services.clock)
     except DomainError as error:
-        return CreateInvoicePayload(errors=user_errors(error))
+        return CreateInvoicePayload(errors=user_errors(error, PATHS))
     return CreateInvoicePayload(invoice=Invoice.from_domain(invoice))

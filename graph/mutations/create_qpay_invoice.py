@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from domain.ebarimt import EbarimtRequest
-from domain.errors import DomainError
+from domain.errors import DomainError, Subject
 from domain.invoices import InvoiceId
 from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
 from graph.context import Info
-from graph.errors import user_errors
+from graph.errors import FieldPaths, user_errors
 from graph.ids import parse_uuid
 from graph.types.inputs import (
     CreateQPayInvoiceInput,
@@ -15,6 +15,16 @@ from graph.types.inputs import (
     EbarimtInput,
 )
 from graph.types.invoice import QPayIntent
+
+PATHS: FieldPaths = {
+    Subject.INVOICE: "input.invoiceId",
+    Subject.AMOUNT: "input.amount",
+    Subject.DESCRIPTION: "input.description",
+    Subject.EBARIMT: "input.ebarimt",
+    Subject.EBARIMT_RECEIVER: "input.ebarimt.receiver",
+    # No argument turns QPay on: the whole input is refused.
+    Subject.METHOD: "input",
+}
 
 
 def ebarimt_request(value: EbarimtInput | None) -> EbarimtRequest | None:
@@ -44,7 +54,7 @@ async def resolve_create_qpay_invoice(
             changes=services.events,
         )
     except DomainError as error:
-        return CreateQPayInvoicePayload(errors=user_errors(error))
+        return CreateQPayInvoicePayload(errors=user_errors(error, PATHS))
     checkout_url = (
         services.checkout_url(created.intent.id, created.client_secret)
         if services.checkout_url is not None

@@ -36,7 +36,7 @@ from uuid import UUID
 
 from domain.callbacks import ReceivedCallback
 from domain.ebarimt import EbarimtReceipt, EbarimtRequest, EbarimtStatus
-from domain.errors import DomainError, ErrorCode
+from domain.errors import DomainError, ErrorCode, Subject
 from domain.gateway import IssuedReceipt, QPayEnvironment
 from domain.idempotency import IdempotencyRecord
 from domain.intents import IntentId, IntentRef, IntentStatus, QPayIntent
@@ -236,7 +236,7 @@ class FakeInvoices(_Repo):
         if any(i.number == invoice.number for i in self.tx.invoices.values()):
             self.tx.aborted = "duplicate invoice number"
             raise DomainError(
-                ErrorCode.INVALID_INPUT, "number already used", "input.number"
+                ErrorCode.INVALID_INPUT, "number already used", Subject.NUMBER
             )
         await self.lock("invoices", invoice.id)
         self.tx.invoices[invoice.id] = invoice

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from domain.errors import DomainError, ErrorCode
+from domain.errors import DomainError, ErrorCode, Subject
 from domain.money import parse_amount_text, require_positive_amount
 
 
@@ -54,12 +54,12 @@ def test_refuses_text_when_not_a_plain_decimal(text: str) -> None:
 @pytest.mark.parametrize("value", ["0", "-1", "1000000000000.00", "1E+40", "-1E+40"])
 def test_requires_positive_amounts_within_numeric_14_2_when_checked(value: str) -> None:
     with pytest.raises(DomainError) as raised:
-        require_positive_amount(Decimal(value), "input.amount")
+        require_positive_amount(Decimal(value), Subject.AMOUNT)
 
     assert raised.value.code is ErrorCode.INVALID_AMOUNT
-    assert raised.value.field == "input.amount"
+    assert raised.value.subject is Subject.AMOUNT
 
 
 def test_refuses_three_decimals_when_checked() -> None:
     with pytest.raises(DomainError):
-        require_positive_amount(Decimal("1.005"), "input.amount")
+        require_positive_amount(Decimal("1.005"), Subject.AMOUNT)

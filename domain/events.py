@@ -1,9 +1,16 @@
-"""What happened, in the past tense. Returned by decisions, never raised."""
+"""What happened, in the past tense. Returned by decisions, never raised.
+
+A use case hands the events of what it writes to its unit of work
+(`tx.record(...)`); the unit of work announces the intent changes among them
+to subscribers exactly when the transaction commits, and not at all if it
+rolls back.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from uuid import UUID
 
 from domain.intents import IntentId, IntentStatus
 from domain.invoices import InvoiceId, PaymentId
@@ -19,9 +26,30 @@ class PaymentRecorded:
 
 @dataclass(frozen=True, slots=True)
 class IntentChanged:
+    """The intent is now at `version` (its status, amounts, QR or error)."""
+
     intent_id: IntentId
     status: IntentStatus
     version: int
 
 
-DomainEvent = PaymentRecorded | IntentChanged
+@dataclass(frozen=True, slots=True)
+class ReceiptChanged:
+    """An e-Barimt receipt of the intent was issued or failed; the intent's
+    version moved to `intent_version` so its checkout screen hears of it."""
+
+    receipt_id: UUID
+    intent_id: IntentId
+    intent_version: int
+
+
+DomainEvent = PaymentRecorded | IntentChanged | ReceiptChanged
+
+
+def announced_version(event: DomainEvent) -> tuple[IntentId, int] | None:
+    """The intent and version subscribers hear of for `event`, if any."""
+    if isinstance(event, IntentChanged):
+        return event.intent_id, event.version
+    if isinstance(event, ReceiptChanged):
+        return event.intent_id, event.intent_version
+    return None

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from domain.callbacks import ReceivedCallback
 from domain.ebarimt import EbarimtReceipt, EbarimtReceiverType, EbarimtRequest
+from domain.events import DomainEvent
 from domain.gateway import (
     CancelOutcome,
     CreatedInvoice,
@@ -347,8 +348,8 @@ class MethodConfigRepository(Protocol):
 
 class UnitOfWork(Protocol):
     """One transaction. `async with uow:` begins; leaving without `commit()`
-    rolls back. Intent changes noted with `intent_changed` are announced to
-    subscribers exactly when the transaction commits."""
+    rolls back. Events handed to `record` are announced to subscribers (the
+    intent changes among them) exactly when the transaction commits."""
 
     @property
     def invoices(self) -> InvoiceRepository: ...
@@ -387,7 +388,7 @@ class UnitOfWork(Protocol):
 
     async def rollback(self) -> None: ...
 
-    def intent_changed(self, intent_id: IntentId, version: int) -> None: ...
+    def record(self, *events: DomainEvent) -> None: ...
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

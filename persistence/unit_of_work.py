@@ -13,6 +13,7 @@ from typing import Protocol, Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from domain.events import DomainEvent, announced_version
 from domain.intents import IntentId
 from domain.ports import TransactionAborted
 from persistence.ledger import SqlAlchemyLedgerRepository
@@ -102,9 +103,14 @@ class SqlAlchemyUnitOfWork:
         finally:
             await connection.close()
 
-    def intent_changed(self, intent_id: IntentId, version: int) -> None:
-        current = self._changes.get(intent_id, -1)
-        self._changes[intent_id] = max(current, version)
+    def record(self, *events: DomainEvent) -> None:
+        for event in events:
+            announced = announced_version(event)
+            if announced is not None:
+                intent_id, version = announced
+                self._changes[intent_id] = max(
+                    self._changes.get(intent_id, -1), version
+                )
 
     def _note_refused(self, what: str) -> None:
         self._refused = what

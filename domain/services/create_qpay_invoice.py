@@ -38,6 +38,7 @@ from domain.errors import (
     Subject,
     not_found,
 )
+from domain.events import IntentChanged
 from domain.gateway import (
     CancelOutcome,
     CreatedInvoice,
@@ -234,7 +235,7 @@ async def _reuse_or_reserve(
                 now, status=IntentStatus.CANCELLED, error="creation abandoned"
             )
             await tx.intents.update(abandoned)
-            tx.intent_changed(abandoned.id, abandoned.version)
+            tx.record(IntentChanged(abandoned.id, abandoned.status, abandoned.version))
     secret, token = new_secret(), new_secret()
     intent_id = IntentId(uuid4())
     placeholder = QPayIntent(
@@ -311,7 +312,7 @@ async def _create_at_qpay(
                     error=error.message[:1000],
                 )
                 await tx.intents.update(failed)
-                tx.intent_changed(failed.id, failed.version)
+                tx.record(IntentChanged(failed.id, failed.status, failed.version))
                 await tx.commit()
         raise
     async with uow() as tx:
@@ -336,7 +337,8 @@ async def _create_at_qpay(
             raw={"invoice": dict(created.raw)},
             first_check_in=policy.first_check_seconds,
         )
-        tx.intent_changed(stored.id, stored.version)  # wakes waiting requests
+        # Wakes the requests waiting for this placeholder.
+        tx.record(IntentChanged(stored.id, stored.status, stored.version))
         await tx.commit()
     if stored.status is IntentStatus.PENDING:
         return QPayInvoiceCreated(stored, reserved.client_secret, reused=False)

@@ -24,6 +24,7 @@ import logging
 from dataclasses import dataclass
 
 from domain.errors import DomainError, GatewayUnavailable
+from domain.events import ReceiptChanged
 from domain.gateway import IssuedReceipt, ReceiptRequest, ReceiptVoid
 from domain.ports import (
     Clock,
@@ -200,4 +201,4 @@ async def _record_failure(
 def _announce(tx: UnitOfWork, receipt: DueReceipt, marked: ReceiptMarked) -> None:
     """The checkout screen shows the lottery number (or the failure)."""
     if marked.intent_version is not None and receipt.intent_id is not None:
-        tx.intent_changed(receipt.intent_id, marked.intent_version)
+        tx.record(ReceiptChanged(receipt.id, receipt.intent_id, marked.intent_version))

@@ -186,7 +186,7 @@ async def _apply(
                     created_at=now,
                 )
                 await tx.receipts.add_pending(receipt, locked.id)
-        tx.intent_changed(decision.intent.id, decision.intent.version)
+        tx.record(*decision.events)
         await tx.commit()
     for event in decision.events:
         logger.info("settlement %s", event)

@@ -37,6 +37,7 @@ from uuid import UUID
 from domain.callbacks import ReceivedCallback
 from domain.ebarimt import EbarimtReceipt, EbarimtRequest, EbarimtStatus
 from domain.errors import DomainError, ErrorCode, Subject
+from domain.events import DomainEvent, announced_version
 from domain.gateway import IssuedReceipt, QPayEnvironment
 from domain.idempotency import IdempotencyRecord
 from domain.intents import IntentId, IntentRef, IntentStatus, QPayIntent
@@ -855,9 +856,13 @@ class FakeUnitOfWork:
         self._end()
         self._tx = Transaction(self.store)
 
-    def intent_changed(self, intent_id: IntentId, version: int) -> None:
+    def record(self, *events: DomainEvent) -> None:
         changes = self.tx.changes
-        changes[intent_id] = max(version, changes.get(intent_id, -1))
+        for event in events:
+            announced = announced_version(event)
+            if announced is not None:
+                intent_id, version = announced
+                changes[intent_id] = max(version, changes.get(intent_id, -1))
 
     async def lock(self, key: LockKey) -> None:
         """Hold the row lock `key` until the transaction ends; wait while

@@ -12,15 +12,17 @@ the whole test. No test measures how long anything took.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import uuid4
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.ebarimt import EbarimtReceipt, EbarimtReceiverType, EbarimtStatus
+from domain.events import IntentChanged, PaymentRecorded, ReceiptChanged
 from domain.gateway import IssuedReceipt, QPayEnvironment
 from domain.idempotency import IdempotencyRecord
 from domain.intents import IntentId, IntentStatus, QPayIntent
@@ -34,7 +36,7 @@ from domain.ports import (
     UnitOfWorkFactory,
 )
 from persistence.engine import make_engine
-from persistence.unit_of_work import SqlAlchemyUnitOfWork
+from persistence.unit_of_work import IntentChange, SqlAlchemyUnitOfWork
 from tests import db
 from tests.factories import make_intent, make_invoice
 from tests.fakes.clock import FixedClock
@@ -60,6 +62,8 @@ class Backend:
     now: Callable[[], datetime]
     # Whether a transaction is waiting for another's row lock right now.
     lock_waited: Callable[[], Awaitable[bool]]
+    # The (intent, version) pairs announced to subscribers so far.
+    announced: Callable[[], list[tuple[IntentId, int]]]
 
     async def until_a_transaction_waits(self) -> None:
         for _ in range(500):
@@ -80,12 +84,34 @@ def fake() -> Backend:
     async def lock_waited() -> bool:
         return store.lock_waits > 0
 
-    return Backend(lambda: FakeUnitOfWork(store), pass_time, clock.now, lock_waited)
+    return Backend(
+        lambda: FakeUnitOfWork(store),
+        pass_time,
+        clock.now,
+        lock_waited,
+        lambda: list(store.notified),
+    )
+
+
+class RecordingPublisher:
+    """The SQL unit of work's publisher, remembering what it announced."""
+
+    def __init__(self) -> None:
+        self.announced: list[tuple[IntentId, int]] = []
+
+    async def in_transaction(
+        self, connection: AsyncConnection, changes: Sequence[IntentChange]
+    ) -> None:
+        return None
+
+    async def after_commit(self, changes: Sequence[IntentChange]) -> None:
+        self.announced.extend(changes)
 
 
 @pytest.fixture
 async def postgres(clean_db: str) -> AsyncIterator[Backend]:
     engine = make_engine(clean_db, pool_size=4, max_overflow=4)
+    publisher = RecordingPublisher()
 
     async def pass_time(seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -100,10 +126,11 @@ async def postgres(clean_db: str) -> AsyncIterator[Backend]:
 
     try:
         yield Backend(
-            lambda: SqlAlchemyUnitOfWork(engine),
+            lambda: SqlAlchemyUnitOfWork(engine, publisher),
             pass_time,
             lambda: datetime.now(UTC),
             lock_waited,
+            lambda: list(publisher.announced),
         )
     finally:
         await engine.dispose()
@@ -864,6 +891,33 @@ async def test_a_flag_is_new_once_per_environment_kind_and_payment(
 
 
 # 8. Transactions.
+
+
+async def test_recorded_events_are_announced_at_commit_newest_version_per_intent(
+    backend: Backend,
+) -> None:
+    (intent,) = await new_intents(backend)
+    paid = IntentStatus.PAID
+    async with backend.uow() as tx:
+        tx.record(IntentChanged(intent.id, paid, 1))
+    async with backend.uow() as tx:
+        tx.record(IntentChanged(intent.id, paid, 1))
+        await tx.rollback()
+        await tx.commit()
+
+    assert backend.announced() == []  # rolled back: never announced
+
+    async with backend.uow() as tx:
+        tx.record(
+            IntentChanged(intent.id, paid, 2),
+            PaymentRecorded(PaymentId(uuid4()), intent.invoice_id, Decimal(1), "P1"),
+            ReceiptChanged(uuid4(), intent.id, 3),
+            IntentChanged(intent.id, paid, 1),
+        )
+        assert backend.announced() == []  # not before the commit
+        await tx.commit()
+
+    assert backend.announced() == [(intent.id, 3)]
 
 
 async def test_leaving_without_commit_rolls_back_every_write(backend: Backend) -> None:

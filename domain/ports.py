@@ -194,6 +194,18 @@ class IntentRepository(Protocol):
         """The hashes of the intent's client secrets and callback token."""
         ...
 
+    async def refs_by_qpay_invoice(
+        self, qpay_invoice_ids: Sequence[str], environment: QPayEnvironment
+    ) -> dict[str, IntentRef]:
+        """The environment's intents made for these QPay invoices, by QPay
+        invoice id (whatever their state)."""
+        ...
+
+
+class PollSchedule(Protocol):
+    """When each intent is asked about at QPay: the poller's leases and
+    cadence, the watching checkout screens, and the right to check now."""
+
     async def mark_watched(
         self, intent_ids: Sequence[IntentId], seconds: float, poll_interval: float
     ) -> Sequence[tuple[IntentId, int]]:
@@ -217,13 +229,6 @@ class IntentRepository(Protocol):
         self, intent_id: IntentId, owner: str, delay_seconds: float
     ) -> None:
         """Drop our lease; check again in `delay_seconds`."""
-        ...
-
-    async def refs_by_qpay_invoice(
-        self, qpay_invoice_ids: Sequence[str], environment: QPayEnvironment
-    ) -> dict[str, IntentRef]:
-        """The environment's intents made for these QPay invoices, by QPay
-        invoice id (whatever their state)."""
         ...
 
     async def claim_check(self, intent_id: IntentId, min_interval: float) -> bool:
@@ -359,6 +364,9 @@ class UnitOfWork(Protocol):
 
     @property
     def intents(self) -> IntentRepository: ...
+
+    @property
+    def schedule(self) -> PollSchedule: ...
 
     @property
     def idempotency(self) -> IdempotencyRepository: ...

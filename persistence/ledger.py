@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, func, literal_column, select, text
+from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.gateway import QPayEnvironment
 from domain.ledger import LedgerFlag, LedgerFlagKind, SweepClaim, SweepState
-from persistence.tables import QPayLedgerFlagRow, QPayLedgerSweepRow
-
-sweeps = cast(Table, QPayLedgerSweepRow.__table__)
-flags = cast(Table, QPayLedgerFlagRow.__table__)
+from persistence.sql import flags, sweeps
 
 _CLAIM = text(
     """

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,10 +16,7 @@ from domain.gateway import IssuedReceipt, QPayEnvironment
 from domain.intents import IntentId
 from domain.ports import DueReceipt, ReceiptMarked
 from persistence import mapping
-from persistence.tables import EbarimtReceiptRow, QPayIntentRow
-
-receipts = cast(Table, EbarimtReceiptRow.__table__)
-intents = cast(Table, QPayIntentRow.__table__)
+from persistence.sql import intents, interval, receipts
 
 _CLAIM = text(
     """
@@ -42,10 +39,6 @@ _CLAIM = text(
               r.attempts, p.qpay_txn_id, r.uncertain_since IS NOT NULL AS uncertain
     """
 )
-
-
-def _seconds(value: float) -> Any:
-    return func.make_interval(0, 0, 0, 0, 0, 0, value)
 
 
 class SqlAlchemyReceiptRepository:
@@ -170,7 +163,7 @@ class SqlAlchemyReceiptRepository:
         if retry_in is None:
             values["status"] = EbarimtStatus.FAILED.value
         else:
-            values["next_attempt_at"] = func.now() + _seconds(retry_in)
+            values["next_attempt_at"] = func.now() + interval(retry_in)
         intent_id = await self._conn.scalar(
             receipts.update()
             .where(self._mine(receipt_id, owner))

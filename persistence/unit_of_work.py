@@ -16,16 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from domain.events import DomainEvent, announced_version
 from domain.intents import IntentId
 from domain.ports import TransactionAborted
+from persistence.callbacks import SqlAlchemyCallbackRepository
+from persistence.idempotency import SqlAlchemyIdempotencyRepository
+from persistence.intents import SqlAlchemyIntentRepository
+from persistence.invoices import SqlAlchemyInvoiceRepository
 from persistence.ledger import SqlAlchemyLedgerRepository
+from persistence.methods import SqlAlchemyMethodConfigRepository
+from persistence.payments import SqlAlchemyPaymentRepository
 from persistence.receipts import SqlAlchemyReceiptRepository
-from persistence.repositories import (
-    SqlAlchemyCallbackRepository,
-    SqlAlchemyIdempotencyRepository,
-    SqlAlchemyIntentRepository,
-    SqlAlchemyInvoiceRepository,
-    SqlAlchemyMethodConfigRepository,
-    SqlAlchemyPaymentRepository,
-)
+from persistence.schedule import SqlAlchemyPollSchedule
 
 IntentChange = tuple[IntentId, int]
 
@@ -83,6 +82,7 @@ class SqlAlchemyUnitOfWork:
         self.invoices = SqlAlchemyInvoiceRepository(connection, self._note_refused)
         self.payments = SqlAlchemyPaymentRepository(connection, self._note_refused)
         self.intents = SqlAlchemyIntentRepository(connection)
+        self.schedule = SqlAlchemyPollSchedule(connection)
         self.idempotency = SqlAlchemyIdempotencyRepository(connection)
         self.receipts = SqlAlchemyReceiptRepository(connection)
         self.methods = SqlAlchemyMethodConfigRepository(connection)

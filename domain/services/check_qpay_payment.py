@@ -27,7 +27,7 @@ async def check_qpay_payment(
         intent = await tx.intents.get(intent_id)
         if intent is None or not intent.is_created:
             raise not_found("QPay intent", Subject.INTENT)
-        claimed = await tx.intents.claim_check(intent_id, window_seconds)
+        claimed = await tx.schedule.claim_check(intent_id, window_seconds)
         await tx.commit()
     if not claimed:
         return intent

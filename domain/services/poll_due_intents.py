@@ -65,7 +65,7 @@ async def poll_due_intents(
     if limit <= 0:
         return PollResult(0, 0, 0, 0)
     async with uow() as tx:
-        due = await tx.intents.claim_due(
+        due = await tx.schedule.claim_due(
             owner, limit, policy.lease_seconds, gateway.environment
         )
         await tx.commit()
@@ -131,7 +131,7 @@ async def _check_one(
     # Released whatever the check raised; only a cancellation (shutdown) skips
     # this, and then the lease lapses by itself.
     async with uow() as tx:
-        await tx.intents.release(
+        await tx.schedule.release(
             item.intent_id, owner, next_delay(item, policy, failed=intent is None)
         )
         await tx.commit()

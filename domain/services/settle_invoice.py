@@ -192,7 +192,7 @@ async def _settle_qpay(
             await tx.intents.remember_ebarimt(intent.id, cmd.ebarimt)
         # Paid in full: the answer is already known, but QPay is still asked (at
         # most once per window) for money taken since, such as a second scan.
-        ask = not intent.paid_in_full or await tx.intents.claim_check(
+        ask = not intent.paid_in_full or await tx.schedule.claim_check(
             intent.id, CHECK_WINDOW_SECONDS
         )
         await tx.commit()

@@ -80,6 +80,6 @@ async def note_watched(
     if not intent_ids:
         return []
     async with uow() as tx:
-        versions = await tx.intents.mark_watched(intent_ids, seconds, poll_interval)
+        versions = await tx.schedule.mark_watched(intent_ids, seconds, poll_interval)
         await tx.commit()
     return versions

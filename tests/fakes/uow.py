@@ -230,6 +230,11 @@ class _Repo:
         holder = self._uow.store.locks.get((table, key))
         return holder is not None and holder is not self.tx
 
+    async def locked_intent(self, intent_id: IntentId) -> IntentSecrets | None:
+        """Lock the intent's row; its poller state (None: no such row)."""
+        await self.lock("intents", intent_id)
+        return self.tx.secrets.get(intent_id)
+
 
 class FakeInvoices(_Repo):
     async def add(self, invoice: Invoice) -> None:
@@ -339,15 +344,10 @@ class FakeIntents(_Repo):
         await self.lock("intents", intent_id)
         return self.tx.intents.get(intent_id)
 
-    async def _locked(self, intent_id: IntentId) -> IntentSecrets | None:
-        """Lock the row; its poller state (None when there is no such row)."""
-        await self.lock("intents", intent_id)
-        return self.tx.secrets.get(intent_id)
-
     async def update(
         self, intent: QPayIntent, *, raw: Mapping[str, object] | None = None
     ) -> None:
-        if await self._locked(intent.id) is None:
+        if await self.locked_intent(intent.id) is None:
             return
         self.tx.intents[intent.id] = replace(
             self.tx.intents[intent.id],
@@ -362,7 +362,7 @@ class FakeIntents(_Repo):
     async def record_qpay_invoice(
         self, intent: QPayIntent, *, raw: Mapping[str, object], first_check_in: float
     ) -> None:
-        state = await self._locked(intent.id)
+        state = await self.locked_intent(intent.id)
         if state is None:
             return
         self.tx.intents[intent.id] = replace(
@@ -381,7 +381,7 @@ class FakeIntents(_Repo):
     async def remember_ebarimt(
         self, intent_id: IntentId, request: EbarimtRequest, *, overwrite: bool = False
     ) -> None:
-        if await self._locked(intent_id) is None:
+        if await self.locked_intent(intent_id) is None:
             return
         intent = self.tx.intents[intent_id]
         if intent.ebarimt is None or overwrite:
@@ -426,7 +426,7 @@ class FakeIntents(_Repo):
         ]
 
     async def add_client_secret(self, intent_id: IntentId, secret_hash: str) -> None:
-        state = await self._locked(intent_id)
+        state = await self.locked_intent(intent_id)
         if state is not None:
             # The newest eight, as the SQL keeps them.
             hashes = (secret_hash, *state.client_hashes[:7])
@@ -445,12 +445,30 @@ class FakeIntents(_Repo):
             ),
         )
 
+    async def refs_by_qpay_invoice(
+        self, qpay_invoice_ids: Sequence[str], environment: QPayEnvironment
+    ) -> dict[str, IntentRef]:
+        found: dict[str, IntentRef] = {}
+        for i in self.tx.intents.values():
+            qpay_id = i.qpay_invoice_id
+            if (
+                qpay_id is not None
+                and qpay_id in qpay_invoice_ids
+                and (i.environment is environment)
+            ):
+                found[qpay_id] = IntentRef(i.id, i.invoice_id, qpay_id, i.environment)
+        return found
+
+
+class FakeSchedule(_Repo):
+    """The polling schedule over the intents' poller state (FakeStore.secrets)."""
+
     async def mark_watched(
         self, intent_ids: Sequence[IntentId], seconds: float, poll_interval: float
     ) -> Sequence[tuple[IntentId, int]]:
         marked: list[tuple[IntentId, int]] = []
         for intent_id in intent_ids:
-            state = await self._locked(intent_id)
+            state = await self.locked_intent(intent_id)
             if state is None:
                 continue
             self.tx.secrets[intent_id] = replace(
@@ -511,7 +529,7 @@ class FakeIntents(_Repo):
     async def release(
         self, intent_id: IntentId, owner: str, delay_seconds: float
     ) -> None:
-        state = await self._locked(intent_id)
+        state = await self.locked_intent(intent_id)
         if state is not None and state.leased_by == owner:
             self.tx.secrets[intent_id] = replace(
                 state,
@@ -520,22 +538,8 @@ class FakeIntents(_Repo):
                 next_check_at=self.now + timedelta(seconds=delay_seconds),
             )
 
-    async def refs_by_qpay_invoice(
-        self, qpay_invoice_ids: Sequence[str], environment: QPayEnvironment
-    ) -> dict[str, IntentRef]:
-        found: dict[str, IntentRef] = {}
-        for i in self.tx.intents.values():
-            qpay_id = i.qpay_invoice_id
-            if (
-                qpay_id is not None
-                and qpay_id in qpay_invoice_ids
-                and (i.environment is environment)
-            ):
-                found[qpay_id] = IntentRef(i.id, i.invoice_id, qpay_id, i.environment)
-        return found
-
     async def claim_check(self, intent_id: IntentId, min_interval: float) -> bool:
-        state = await self._locked(intent_id)
+        state = await self.locked_intent(intent_id)
         if state is None:
             return False
         last = state.last_checked_at
@@ -811,6 +815,7 @@ class FakeUnitOfWork:
         self.invoices = FakeInvoices(self)
         self.payments = FakePayments(self)
         self.intents = FakeIntents(self)
+        self.schedule = FakeSchedule(self)
         self.idempotency = FakeKeys(self)
         self.receipts = FakeReceipts(self)
         self.methods = FakeMethods(self)

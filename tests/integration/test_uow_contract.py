@@ -224,7 +224,7 @@ async def claim_intents(
     environment: QPayEnvironment = MOCK,
 ) -> list[IntentId]:
     async with backend.uow() as tx:
-        due = await tx.intents.claim_due(owner, 10, lease, environment)
+        due = await tx.schedule.claim_due(owner, 10, lease, environment)
         await tx.commit()
     return [item.intent_id for item in due]
 
@@ -233,7 +233,7 @@ async def release(
     backend: Backend, intent: QPayIntent, owner: str, delay: float
 ) -> None:
     async with backend.uow() as tx:
-        await tx.intents.release(intent.id, owner, delay)
+        await tx.schedule.release(intent.id, owner, delay)
         await tx.commit()
 
 
@@ -253,7 +253,7 @@ async def test_claim_due_leases_only_due_created_pending_intents_of_the_environm
         await tx.commit()
 
     async with backend.uow() as tx:
-        claimed = await tx.intents.claim_due("a", 10, LONG, MOCK)
+        claimed = await tx.schedule.claim_due("a", 10, LONG, MOCK)
         await tx.commit()
 
     (item,) = claimed
@@ -274,7 +274,7 @@ async def test_claim_due_takes_the_longest_due_first_up_to_the_limit(
     (second,) = await new_intents(backend)
 
     async with backend.uow() as tx:
-        claimed = await tx.intents.claim_due("a", 1, LONG, MOCK)
+        claimed = await tx.schedule.claim_due("a", 1, LONG, MOCK)
         await tx.commit()
 
     assert [item.intent_id for item in claimed] == [first.id]
@@ -287,12 +287,12 @@ async def test_claim_due_reports_expired_and_watched_intents(backend: Backend) -
     async with backend.uow() as tx:
         await tx.intents.record_qpay_invoice(watched, raw={}, first_check_in=LONG)
         # Watching pulls the next check forward to the poll interval.
-        marked = await tx.intents.mark_watched([watched.id], LONG, 0)
+        marked = await tx.schedule.mark_watched([watched.id], LONG, 0)
         await tx.commit()
 
     async with backend.uow() as tx:
         claimed = {
-            d.intent_id: d for d in await tx.intents.claim_due("a", 10, LONG, MOCK)
+            d.intent_id: d for d in await tx.schedule.claim_due("a", 10, LONG, MOCK)
         }
 
     assert marked == [(watched.id, watched.version)]
@@ -331,7 +331,7 @@ async def test_lapsed_lease_is_claimed_by_another_owner_with_the_count_going_on(
     await backend.pass_time(PAST_SHORT)
 
     async with backend.uow() as tx:
-        (item,) = await tx.intents.claim_due("b", 10, LONG, MOCK)
+        (item,) = await tx.schedule.claim_due("b", 10, LONG, MOCK)
         await tx.commit()
     assert (item.intent_id, item.check_count) == (intent.id, 2)
 
@@ -354,8 +354,8 @@ async def test_concurrent_claims_never_get_the_same_intent(backend: Backend) -> 
     made = await new_intents(backend, 3)
 
     async with backend.uow() as first, backend.uow() as second:
-        mine = await first.intents.claim_due("a", 2, LONG, MOCK)
-        theirs = await second.intents.claim_due("b", 10, LONG, MOCK)
+        mine = await first.schedule.claim_due("a", 2, LONG, MOCK)
+        theirs = await second.schedule.claim_due("b", 10, LONG, MOCK)
         await first.commit()
         await second.commit()
 
@@ -386,7 +386,7 @@ async def test_a_claim_rolled_back_leaves_its_intents_to_the_next_claim(
     made = await new_intents(backend, 2)
 
     async with backend.uow() as tx:
-        assert len(await tx.intents.claim_due("a", 10, LONG, MOCK)) == 2
+        assert len(await tx.schedule.claim_due("a", 10, LONG, MOCK)) == 2
 
     assert set(await claim_intents(backend, "b")) == {i.id for i in made}
 
@@ -399,7 +399,7 @@ async def test_claim_check_is_granted_once_per_interval(backend: Backend) -> Non
 
     async def claim_check(interval: float) -> bool:
         async with backend.uow() as tx:
-            granted = await tx.intents.claim_check(intent.id, interval)
+            granted = await tx.schedule.claim_check(intent.id, interval)
             await tx.commit()
         return granted
 
@@ -931,7 +931,7 @@ async def test_leaving_without_commit_rolls_back_every_write(backend: Backend) -
         invoice = await new_invoice(tx)
         payment = cash_payment(invoice)
         await tx.payments.add(payment)
-        await tx.intents.claim_due("a", 10, LONG, MOCK)
+        await tx.schedule.claim_due("a", 10, LONG, MOCK)
         await tx.receipts.claim_due(10, LONG, MOCK, "a")
         await tx.intents.update(
             intent.evolved(backend.now(), status=IntentStatus.CANCELLED)

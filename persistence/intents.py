@@ -1,0 +1,238 @@
+"""QPay intents, the aggregate (the IntentRepository port); when they are
+checked is persistence/schedule.py."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.ebarimt import EbarimtRequest, EbarimtStatus
+from domain.gateway import QPayEnvironment
+from domain.intents import IntentId, IntentRef, IntentSecrets, IntentStatus, QPayIntent
+from domain.invoices import InvoiceId
+from persistence import mapping
+from persistence.sql import cast_jsonb, intents, interval, receipts
+
+# Columns a subscription or query reads; secrets and poller state stay behind.
+_INTENT_COLUMNS = [
+    column
+    for column in intents.c
+    if column.name
+    not in {
+        "raw",
+        "client_secret_hashes",
+        "callback_token_hash",
+        "lease_until",
+        "lease_owner",
+    }
+]
+
+# Prebuilt: see persistence/invoices.py.
+_INTENT_SECRETS = select(
+    intents.c.client_secret_hashes,
+    intents.c.callback_token_hash,
+    intents.c.invoice_id,
+    intents.c.qpay_invoice_id,
+    intents.c.environment,
+).where(intents.c.id == bindparam("id"))
+
+
+class SqlAlchemyIntentRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(
+        self, intent: QPayIntent, *, client_secret_hash: str, callback_token_hash: str
+    ) -> None:
+        values = mapping.intent_values(intent)
+        values.update(
+            id=intent.id,
+            client_secret_hashes=[client_secret_hash],
+            callback_token_hash=callback_token_hash,
+        )
+        await self._conn.execute(intents.insert().values(values))
+
+    async def get(self, intent_id: IntentId) -> QPayIntent | None:
+        result = await self._conn.execute(
+            select(*_INTENT_COLUMNS).where(intents.c.id == intent_id)
+        )
+        row = result.mappings().first()
+        return mapping.intent_from_row(row) if row else None
+
+    async def get_watched(self, intent_id: IntentId) -> tuple[QPayIntent, bool] | None:
+        # One statement, so one snapshot: read apart, a receipt issued between
+        # the two reads looked done while the intent still had its old version.
+        pending = (
+            select(receipts.c.id)
+            .where(
+                receipts.c.intent_id == intents.c.id,
+                receipts.c.status == EbarimtStatus.PENDING.value,
+            )
+            .exists()
+        )
+        result = await self._conn.execute(
+            select(*_INTENT_COLUMNS, pending.label("receipt_pending")).where(
+                intents.c.id == intent_id
+            )
+        )
+        row = result.mappings().first()
+        if row is None:
+            return None
+        return mapping.intent_from_row(row), bool(row["receipt_pending"])
+
+    async def get_for_update(self, intent_id: IntentId) -> QPayIntent | None:
+        result = await self._conn.execute(
+            select(*_INTENT_COLUMNS)
+            .where(intents.c.id == intent_id)
+            .with_for_update(of=intents)
+        )
+        row = result.mappings().first()
+        return mapping.intent_from_row(row) if row else None
+
+    async def update(
+        self, intent: QPayIntent, *, raw: Mapping[str, object] | None = None
+    ) -> None:
+        values: dict[str, Any] = {
+            "status": intent.status.value,
+            "paid_amount": intent.paid_amount,
+            "qpay_payment_id": intent.qpay_payment_id,
+            "version": intent.version,
+            "last_error": intent.last_error,
+            "updated_at": intent.updated_at,
+        }
+        if raw is not None:
+            values["raw"] = intents.c.raw.op("||")(cast_jsonb(raw))
+        await self._conn.execute(
+            intents.update().where(intents.c.id == intent.id).values(values)
+        )
+
+    async def record_qpay_invoice(
+        self, intent: QPayIntent, *, raw: Mapping[str, object], first_check_in: float
+    ) -> None:
+        everything = mapping.intent_values(intent)
+        values = {
+            name: everything[name]
+            for name in (
+                "qpay_invoice_id",
+                "qr_text",
+                "qr_image",
+                "short_url",
+                "deeplinks",
+                "updated_at",
+            )
+        }
+        values["raw"] = intents.c.raw.op("||")(cast_jsonb(raw))
+        values["next_check_at"] = func.now() + interval(first_check_in)
+        await self._conn.execute(
+            intents.update().where(intents.c.id == intent.id).values(values)
+        )
+
+    async def remember_ebarimt(
+        self, intent_id: IntentId, request: EbarimtRequest, *, overwrite: bool = False
+    ) -> None:
+        condition = intents.c.id == intent_id
+        if not overwrite:
+            condition &= intents.c.ebarimt_receiver_type.is_(None)
+        await self._conn.execute(
+            intents.update()
+            .where(condition)
+            .values(
+                ebarimt_receiver_type=request.receiver_type.value,
+                ebarimt_receiver=request.receiver,
+            )
+        )
+
+    async def list_for_invoices(
+        self, invoice_ids: Sequence[InvoiceId]
+    ) -> Sequence[QPayIntent]:
+        if not invoice_ids:
+            return []
+        result = await self._conn.execute(
+            select(*_INTENT_COLUMNS)
+            .where(
+                intents.c.invoice_id.in_(list(invoice_ids)),
+                intents.c.qpay_invoice_id.is_not(None),
+            )
+            .order_by(intents.c.created_at.desc(), intents.c.id)
+        )
+        return [mapping.intent_from_row(row) for row in result.mappings()]
+
+    async def list_open(self, environment: QPayEnvironment) -> Sequence[QPayIntent]:
+        result = await self._conn.execute(
+            select(*_INTENT_COLUMNS)
+            .where(
+                intents.c.environment == environment.value,
+                intents.c.qpay_invoice_id.is_not(None),
+                intents.c.status.in_(
+                    [IntentStatus.PENDING.value, IntentStatus.NEEDS_REVIEW.value]
+                ),
+            )
+            .order_by(intents.c.created_at)
+        )
+        return [mapping.intent_from_row(row) for row in result.mappings()]
+
+    async def list_creating(
+        self, invoice_id: InvoiceId, amount: Decimal, environment: QPayEnvironment
+    ) -> Sequence[QPayIntent]:
+        result = await self._conn.execute(
+            select(*_INTENT_COLUMNS).where(
+                intents.c.invoice_id == invoice_id,
+                intents.c.amount == amount,
+                intents.c.environment == environment.value,
+                intents.c.status == IntentStatus.PENDING.value,
+            )
+        )
+        return [mapping.intent_from_row(row) for row in result.mappings()]
+
+    async def add_client_secret(self, intent_id: IntentId, secret_hash: str) -> None:
+        # Keep the newest few: each createQPayInvoice answer stays usable.
+        await self._conn.execute(
+            intents.update()
+            .where(intents.c.id == intent_id)
+            .values(
+                client_secret_hashes=func.array_prepend(
+                    secret_hash, intents.c.client_secret_hashes[1:7]
+                )
+            )
+        )
+
+    async def secrets(self, intent_id: IntentId) -> IntentSecrets | None:
+        result = await self._conn.execute(_INTENT_SECRETS, {"id": intent_id})
+        row = result.first()
+        if row is None:
+            return None
+        return IntentSecrets(
+            client_secret_hashes=tuple(row.client_secret_hashes),
+            callback_token_hash=row.callback_token_hash,
+            ref=IntentRef(
+                IntentId(intent_id),
+                InvoiceId(row.invoice_id),
+                row.qpay_invoice_id,
+                QPayEnvironment(row.environment),
+            ),
+        )
+
+    async def refs_by_qpay_invoice(
+        self, qpay_invoice_ids: Sequence[str], environment: QPayEnvironment
+    ) -> dict[str, IntentRef]:
+        if not qpay_invoice_ids:
+            return {}
+        result = await self._conn.execute(
+            select(intents.c.id, intents.c.invoice_id, intents.c.qpay_invoice_id).where(
+                intents.c.qpay_invoice_id.in_(list(qpay_invoice_ids)),
+                intents.c.environment == environment.value,
+            )
+        )
+        return {
+            row.qpay_invoice_id: IntentRef(
+                IntentId(row.id),
+                InvoiceId(row.invoice_id),
+                row.qpay_invoice_id,
+                environment,
+            )
+            for row in result
+        }

@@ -1,0 +1,74 @@
+"""Payments (the PaymentRepository port). A payment is recorded once per QPay
+payment id: the unique index refuses a second, raised as DuplicateQPayPayment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.invoices import InvoiceId, Payment
+from domain.ports import DuplicateQPayPayment
+from persistence import mapping
+from persistence.sql import Refused, payments
+
+# Prebuilt: see persistence/invoices.py.
+_PAYMENT_INSERT = payments.insert()
+_PAYMENT_BY_ID = select(payments).where(payments.c.id == bindparam("id"))
+
+
+class SqlAlchemyPaymentRepository:
+    def __init__(self, conn: AsyncConnection, refused: Refused | None = None) -> None:
+        self._conn = conn
+        self._refused = refused
+
+    async def add(self, payment: Payment) -> None:
+        values = mapping.payment_values(payment)
+        if payment.qpay_payment_id is None:
+            await self._conn.execute(_PAYMENT_INSERT, values)
+            return
+        try:
+            await self._conn.execute(_PAYMENT_INSERT, values)
+        except IntegrityError as error:
+            if self._refused is not None:
+                self._refused("a payment was refused")
+            if "uq_payments_qpay_txn_id" in str(error.orig):
+                raise DuplicateQPayPayment(payment.qpay_payment_id) from None
+            raise
+
+    async def get(self, payment_id: UUID) -> Payment | None:
+        result = await self._conn.execute(_PAYMENT_BY_ID, {"id": payment_id})
+        row = result.mappings().first()
+        return mapping.payment_from_row(row) if row else None
+
+    async def list_for_invoices(
+        self, invoice_ids: Sequence[InvoiceId]
+    ) -> Sequence[Payment]:
+        if not invoice_ids:
+            return []
+        result = await self._conn.execute(
+            select(payments)
+            .where(payments.c.invoice_id.in_(list(invoice_ids)))
+            .order_by(payments.c.created_at, payments.c.id)
+        )
+        return [mapping.payment_from_row(row) for row in result.mappings()]
+
+    async def by_qpay_ids(self, qpay_payment_ids: Sequence[str]) -> dict[str, Payment]:
+        if not qpay_payment_ids:
+            return {}
+        result = await self._conn.execute(
+            select(payments).where(payments.c.qpay_txn_id.in_(list(qpay_payment_ids)))
+        )
+        found = (mapping.payment_from_row(row) for row in result.mappings())
+        return {p.qpay_payment_id: p for p in found if p.qpay_payment_id is not None}
+
+    async def qpay_payment_ids(self, invoice_id: InvoiceId) -> frozenset[str]:
+        result = await self._conn.execute(
+            select(payments.c.qpay_txn_id).where(
+                payments.c.invoice_id == invoice_id, payments.c.qpay_txn_id.is_not(None)
+            )
+        )
+        return frozenset(value for value in result.scalars() if value is not None)

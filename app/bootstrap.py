@@ -11,16 +11,16 @@ import httpx
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.auth import StaffTokens, staff_tokens
 from app.clock import SystemClock
 from app.metrics import Metrics
 from app.ratelimit import CheckCeiling
 from app.settings import Settings
-from domain.gateway import QPayEnvironment
+from app.staff_tokens import StaffTokens, staff_tokens
+from domain.qpay_messages import QPayEnvironment
 from domain.services.create_qpay_invoice import QPayInvoicePolicy
 from domain.services.poll_due_intents import PollPolicy
 from persistence.engine import make_engine
-from persistence.events import EventHub, Transport, make_transport
+from persistence.event_hub import EventHub, Transport, make_transport
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
 from qpay.client import QPayClient, longest_call_seconds, make_http_client
 from qpay.gateway import QPayGateway

@@ -17,10 +17,10 @@ import httpx
 import uvicorn
 
 from app import migrate
-from app.auth import StaffTokens, jwt_secret
 from app.logging_setup import configure_logging
 from app.server import uvicorn_config
 from app.settings import ConfigError, Settings, load_settings
+from app.staff_tokens import StaffTokens, jwt_secret
 from domain.services.reconcile import ReconcileReport
 from domain.services.reconcile import reconcile as reconcile_report
 

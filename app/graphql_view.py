@@ -47,8 +47,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
 )
 
-from app.auth import StaffTokens
 from app.ratelimit import SlidingWindowLimiter
+from app.staff_tokens import StaffTokens
 from graph.context import Context, EventStream, Services, Wakeup
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ UNAUTHENTICATED_BODY = {
 }
 
 
-class ConnectionEvents:
+class SocketHub:
     """The event hub as one websocket's subscriptions see it: whatever ends
     an operation (a completion, a cancelled task, a socket gone mid-send),
     its registrations are released when the socket closes, so no intent stays
@@ -272,9 +272,9 @@ class QPayGraphQL(GraphQL[Context, None]):
             if self._per_address[address] <= 0:
                 del self._per_address[address]
             self._sockets = {ws for ws in self._sockets if ws.scope is not scope}
-            events = scope.get("state", {}).get("qpay_events")
-            if isinstance(events, ConnectionEvents):
-                events.close()
+            socket_hub = scope.get("state", {}).get("qpay_socket_hub")
+            if isinstance(socket_hub, SocketHub):
+                socket_hub.close()
 
     def login_throttled(self, context: Context, payload: object) -> bool:
         """A bad staff token in connection_init from an address that keeps
@@ -315,11 +315,11 @@ class QPayGraphQL(GraphQL[Context, None]):
     ) -> Context:
         if isinstance(request, WebSocket):
             self._sockets.add(request)
-            events = ConnectionEvents(self._services.events)
-            request.scope.setdefault("state", {})["qpay_events"] = events
+            socket_hub = SocketHub(self._services.hub)
+            request.scope.setdefault("state", {})["qpay_socket_hub"] = socket_hub
             return Context(
-                services=replace(self._services, events=events),
-                transport="websocket",
+                services=replace(self._services, hub=socket_hub),
+                protocol="websocket",
                 client_address=_address(request.scope),
             )
         viewer = self._tokens.verify_header(request.headers.get("authorization"))

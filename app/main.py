@@ -94,7 +94,7 @@ def create_app(
         gateway=container.gateway,
         clock=container.clock,
         qpay_policy=container.qpay_policy,
-        events=container.hub,
+        hub=container.hub,
         poll_interval_seconds=settings.qpay_poll_interval_seconds,
         checkout_url=lambda intent_id, secret: checkout_url(
             settings.public_base_url, intent_id, secret

@@ -33,7 +33,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 
 from app import migrate
-from app.auth import StaffTokens
+from app.staff_tokens import StaffTokens
 from qpay.simulator import QPaySimulator
 
 ROOT = Path(__file__).resolve().parents[1]

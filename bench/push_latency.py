@@ -24,7 +24,7 @@ from typing import Any
 
 import psutil
 
-from app.auth import StaffTokens
+from app.staff_tokens import StaffTokens
 from bench.common import (
     JWT_SECRET,
     Intent,

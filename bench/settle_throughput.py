@@ -28,7 +28,7 @@ from typing import Any
 
 import asyncpg
 
-from app.auth import StaffTokens
+from app.staff_tokens import StaffTokens
 from bench.common import (
     JWT_SECRET,
     ROOT,

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from domain.invoices import PaymentId
+from domain.payments import PaymentId
 
 
 class EbarimtReceiverType(StrEnum):

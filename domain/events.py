@@ -13,7 +13,8 @@ from decimal import Decimal
 from uuid import UUID
 
 from domain.intents import IntentId, IntentStatus
-from domain.invoices import InvoiceId, PaymentId
+from domain.invoices import InvoiceId
+from domain.payments import PaymentId
 
 
 @dataclass(frozen=True, slots=True)

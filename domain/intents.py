@@ -23,9 +23,9 @@ from typing import NewType
 from uuid import UUID
 
 from domain.ebarimt import EbarimtRequest
-from domain.gateway import Deeplink, QPayEnvironment
 from domain.invoices import InvoiceId
 from domain.money import ZERO
+from domain.qpay_messages import Deeplink, QPayEnvironment
 
 IntentId = NewType("IntentId", UUID)
 

@@ -1,4 +1,4 @@
-"""Billing invoices and the payments recorded against them."""
+"""Billing invoices: what the clinic bills, and what of it is paid."""
 
 from __future__ import annotations
 
@@ -9,18 +9,9 @@ from enum import StrEnum
 from typing import NewType
 from uuid import UUID
 
-from domain.money import CURRENCY, ZERO
+from domain.money import ZERO
 
 InvoiceId = NewType("InvoiceId", UUID)
-PaymentId = NewType("PaymentId", UUID)
-
-
-class PaymentMethod(StrEnum):
-    CASH = "CASH"
-    CARD = "CARD"
-    QPAY = "QPAY"
-    BANK_TRANSFER = "BANK_TRANSFER"
-    INSURANCE = "INSURANCE"
 
 
 class InvoiceStatus(StrEnum):
@@ -69,28 +60,3 @@ class Invoice:
         paid = self.paid_amount + amounts
         status = self.status if self.is_void else status_for(self.total, paid)
         return replace(self, paid_amount=paid, status=status, updated_at=now)
-
-
-@dataclass(frozen=True, slots=True)
-class Payment:
-    id: PaymentId
-    invoice_id: InvoiceId
-    method: PaymentMethod
-    amount: Decimal
-    created_at: datetime
-    qpay_payment_id: str | None = None
-    intent_id: UUID | None = None
-    # Only CURRENCY (MNT) counts towards the invoice; see domain/settlement.py.
-    currency: str = CURRENCY
-
-    @property
-    def counts(self) -> bool:
-        """True when this payment counts towards its invoice's paid amount."""
-        return self.currency == CURRENCY
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentMethodConfig:
-    method: PaymentMethod
-    enabled: bool
-    label: str

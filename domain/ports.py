@@ -19,7 +19,12 @@ from uuid import UUID
 from domain.callbacks import ReceivedCallback
 from domain.ebarimt import EbarimtReceipt, EbarimtReceiverType, EbarimtRequest
 from domain.events import DomainEvent
-from domain.gateway import (
+from domain.idempotency import IdempotencyRecord
+from domain.intents import IntentId, IntentRef, IntentSecrets, QPayIntent
+from domain.invoices import Invoice, InvoiceId, InvoiceStatus
+from domain.ledger import LedgerFlag, SweepClaim, SweepState
+from domain.payments import Payment, PaymentMethod, PaymentMethodConfig
+from domain.qpay_messages import (
     CancelOutcome,
     CreatedInvoice,
     InvoiceRequest,
@@ -30,17 +35,6 @@ from domain.gateway import (
     ReceiptRequest,
     ReceiptVoid,
 )
-from domain.idempotency import IdempotencyRecord
-from domain.intents import IntentId, IntentRef, IntentSecrets, QPayIntent
-from domain.invoices import (
-    Invoice,
-    InvoiceId,
-    InvoiceStatus,
-    Payment,
-    PaymentMethod,
-    PaymentMethodConfig,
-)
-from domain.ledger import LedgerFlag, SweepClaim, SweepState
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,10 +16,11 @@ from datetime import datetime
 from uuid import UUID, uuid4
 
 from domain.events import DomainEvent, IntentChanged, PaymentRecorded
-from domain.gateway import PaymentCheck, PaymentRow
 from domain.intents import IntentStatus, QPayIntent
-from domain.invoices import Invoice, Payment, PaymentId, PaymentMethod
+from domain.invoices import Invoice
 from domain.money import CURRENCY, ZERO
+from domain.payments import Payment, PaymentId, PaymentMethod
+from domain.qpay_messages import PaymentCheck, PaymentRow
 
 CLOSING_STATUSES = frozenset({IntentStatus.CANCELLED, IntentStatus.EXPIRED})
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 from uuid import UUID
 
 import strawberry
@@ -15,7 +15,8 @@ from strawberry.dataloader import DataLoader
 
 from domain.ebarimt import EbarimtReceipt
 from domain.intents import QPayIntent
-from domain.invoices import InvoiceId, Payment
+from domain.invoices import InvoiceId
+from domain.payments import Payment
 from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
 from domain.services import queries
 from domain.services.create_qpay_invoice import QPayInvoicePolicy
@@ -55,7 +56,7 @@ class Services:
     gateway: PaymentGateway
     clock: Clock
     qpay_policy: QPayInvoicePolicy
-    events: EventStream
+    hub: EventStream
     poll_interval_seconds: float
     # Builds the checkout page URL of an intent (None: no checkout page).
     checkout_url: Callable[[UUID, str], str] | None = None
@@ -91,7 +92,7 @@ class Context:
     services: Services
     viewer: Viewer | None = None
     connection_params: dict[str, Any] | None = None
-    transport: str = "http"
+    protocol: Literal["http", "websocket"] = "http"
     client_address: str | None = None
     loaders: dict[str, DataLoader[Any, Any]] = field(default_factory=dict)
 

@@ -17,10 +17,10 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from graph.auth import RequireStaff
 from graph.errors import PublicError
 from graph.mutations.root import Mutation
 from graph.queries.invoices import Query
+from graph.require_staff import RequireStaff
 from graph.scalars import SCALAR_MAP, ScalarInputError
 from graph.subscriptions.payment_status import Subscription
 from graph.validation import QuietExecution, ValidateDocument, document_validator

@@ -11,9 +11,9 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.ebarimt import EbarimtRequest, EbarimtStatus
-from domain.gateway import QPayEnvironment
 from domain.intents import IntentId, IntentRef, IntentSecrets, IntentStatus, QPayIntent
 from domain.invoices import InvoiceId
+from domain.qpay_messages import QPayEnvironment
 from persistence import mapping
 from persistence.sql import cast_jsonb, intents, interval, receipts
 

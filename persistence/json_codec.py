@@ -1,7 +1,7 @@
 """JSON for the JSONB columns: exact numbers, text PostgreSQL accepts.
 
 QPay's answers are parsed with every non-integer number as a Decimal
-(qpay/transport.py), and stored for audit as they came. The standard encoder
+(qpay/exchange.py), and stored for audit as they came. The standard encoder
 cannot write a Decimal as a JSON number without passing it through a float,
 so this one writes it from its exact text. PostgreSQL refuses NUL in JSONB
 (`\\u0000`), so NUL characters in strings are dropped rather than failing

@@ -10,8 +10,8 @@ from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.gateway import QPayEnvironment
 from domain.ledger import LedgerFlag, LedgerFlagKind, SweepClaim, SweepState
+from domain.qpay_messages import QPayEnvironment
 from persistence.sql import flags, sweeps
 
 _CLAIM = text(

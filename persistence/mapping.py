@@ -12,17 +12,10 @@ from domain.ebarimt import (
     EbarimtRequest,
     EbarimtStatus,
 )
-from domain.gateway import Deeplink, QPayEnvironment
 from domain.intents import IntentId, IntentStatus, QPayIntent
-from domain.invoices import (
-    Invoice,
-    InvoiceId,
-    InvoiceStatus,
-    Payment,
-    PaymentId,
-    PaymentMethod,
-    PaymentMethodConfig,
-)
+from domain.invoices import Invoice, InvoiceId, InvoiceStatus
+from domain.payments import Payment, PaymentId, PaymentMethod, PaymentMethodConfig
+from domain.qpay_messages import Deeplink, QPayEnvironment
 
 RowMapping = Mapping[Any, Any]
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.invoices import PaymentMethod, PaymentMethodConfig
+from domain.payments import PaymentMethod, PaymentMethodConfig
 from persistence import mapping
 from persistence.sql import method_configs
 

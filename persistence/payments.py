@@ -10,7 +10,8 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.invoices import InvoiceId, Payment
+from domain.invoices import InvoiceId
+from domain.payments import Payment
 from domain.ports import DuplicateQPayPayment
 from persistence import mapping
 from persistence.sql import Refused, payments

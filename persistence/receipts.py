@@ -12,9 +12,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.ebarimt import EbarimtReceipt, EbarimtReceiverType, EbarimtStatus
-from domain.gateway import IssuedReceipt, QPayEnvironment
 from domain.intents import IntentId
 from domain.ports import DueReceipt, ReceiptMarked
+from domain.qpay_messages import IssuedReceipt, QPayEnvironment
 from persistence import mapping
 from persistence.sql import intents, interval, receipts
 

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from sqlalchemy import func, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.gateway import QPayEnvironment
 from domain.intents import IntentId
 from domain.ports import DueIntent
+from domain.qpay_messages import QPayEnvironment
 from persistence.sql import intents, interval
 
 

@@ -30,7 +30,7 @@ IntentChange = tuple[IntentId, int]
 
 
 class ChangePublisher(Protocol):
-    """Announces committed intent changes to subscribers (persistence/events.py)."""
+    """Announces committed intent changes to subscribers (persistence/event_hub.py)."""
 
     async def in_transaction(
         self, connection: AsyncConnection, changes: Sequence[IntentChange]

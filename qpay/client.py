@@ -34,6 +34,7 @@ from urllib.parse import quote
 import httpx
 
 from qpay.errors import QPayAuthError, QPayUnavailable, parse_error_body
+from qpay.exchange import Failure, backoff_delay, make_http_client, read_answer, send
 from qpay.schemas import (
     AnswerT,
     CheckPageAnswer,
@@ -51,7 +52,6 @@ from qpay.schemas import (
     split_rows,
 )
 from qpay.tokens import Token, TokenKeeper
-from qpay.transport import Failure, backoff_delay, make_http_client, read_answer, send
 
 __all__ = [
     "PaymentCheckResult",

@@ -23,7 +23,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeVar
 
 from domain.errors import GatewayRejected, GatewayUnavailable
-from domain.gateway import (
+from domain.money import amount_problem
+from domain.qpay_messages import (
     MAX_PAYMENT_ID_LENGTH,
     PAID,
     CancelOutcome,
@@ -40,7 +41,6 @@ from domain.gateway import (
     ReceiptRequest,
     ReceiptVoid,
 )
-from domain.money import amount_problem
 from qpay.client import MAX_PAGE_LIMIT, QPayClient
 from qpay.errors import QPayError, QPayUnavailable
 from qpay.schemas import CheckRowAnswer, ListRowAnswer, ReceiptAnswer, RowProblem

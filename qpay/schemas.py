@@ -8,7 +8,7 @@ number or a string. Each parsed answer keeps QPay's JSON dict in
 so the request may well have been processed), never a pydantic error; the
 rows of payment/check are read one by one (`split_rows`), so a row that does
 not parse is reported as a RowProblem and the others still count.
-Numbers arrive as Decimal (qpay/transport.py parses JSON with
+Numbers arrive as Decimal (qpay/exchange.py parses JSON with
 parse_float=Decimal), so no amount ever passes through a float.
 
 Requests: `encode_body` writes amounts as JSON integers when whole and as

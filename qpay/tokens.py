@@ -19,8 +19,8 @@ from collections.abc import Callable
 import httpx
 
 from qpay.errors import QPayAuthError, QPayError, QPayUnavailable, parse_error_body
+from qpay.exchange import Failure, json_or_none, send
 from qpay.schemas import TokenAnswer, parse_answer
-from qpay.transport import Failure, json_or_none, send
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from decimal import Decimal
 from typing import Any
 from uuid import uuid4
 
-from domain.gateway import PaymentRow, QPayEnvironment
 from domain.intents import IntentId, IntentStatus, QPayIntent
 from domain.invoices import Invoice, InvoiceId, InvoiceStatus
+from domain.qpay_messages import PaymentRow, QPayEnvironment
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 
 from domain.errors import DomainError, ErrorCode, Subject, not_found
-from domain.gateway import CancelOutcome
 from domain.intents import IntentId, IntentStatus, QPayIntent
 from domain.invoices import InvoiceId
 from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
+from domain.qpay_messages import CancelOutcome
 from domain.services.close_qpay_intent import close_qpay_intent
 from domain.services.settle_qpay_intent import (
     require_same_environment,

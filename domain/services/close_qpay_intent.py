@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from domain.gateway import CancelOutcome
 from domain.intents import IntentId, IntentStatus, QPayIntent
 from domain.invoices import Invoice
 from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
+from domain.qpay_messages import CancelOutcome
 from domain.services.settle_qpay_intent import (
     apply_decision,
     intent_ref,

@@ -30,6 +30,7 @@ from datetime import timedelta
 from decimal import Decimal
 from uuid import uuid4
 
+from domain.client_secrets import hash_secret, new_secret
 from domain.ebarimt import EbarimtRequest
 from domain.errors import (
     DomainError,
@@ -39,15 +40,10 @@ from domain.errors import (
     not_found,
 )
 from domain.events import IntentChanged
-from domain.gateway import (
-    CancelOutcome,
-    CreatedInvoice,
-    InvoiceRequest,
-    QPayEnvironment,
-)
 from domain.intents import IntentId, IntentStatus, QPayIntent
-from domain.invoices import Invoice, InvoiceId, InvoiceStatus, PaymentMethod
+from domain.invoices import Invoice, InvoiceId, InvoiceStatus
 from domain.money import ZERO, require_positive_amount
+from domain.payments import PaymentMethod
 from domain.ports import (
     ChangeFeed,
     Clock,
@@ -55,7 +51,12 @@ from domain.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from domain.secrets import hash_secret, new_secret
+from domain.qpay_messages import (
+    CancelOutcome,
+    CreatedInvoice,
+    InvoiceRequest,
+    QPayEnvironment,
+)
 from domain.services.settle_qpay_intent import settle_qpay_intent
 from domain.text import clean_text
 

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 from domain.errors import DomainError, GatewayUnavailable
 from domain.events import ReceiptChanged
-from domain.gateway import IssuedReceipt, ReceiptRequest, ReceiptVoid
 from domain.ports import (
     Clock,
     DueReceipt,
@@ -34,6 +33,7 @@ from domain.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from domain.qpay_messages import IssuedReceipt, ReceiptRequest, ReceiptVoid
 
 logger = logging.getLogger(__name__)
 

@@ -7,13 +7,8 @@ from uuid import UUID
 
 from domain.ebarimt import EbarimtReceipt
 from domain.intents import IntentId, QPayIntent
-from domain.invoices import (
-    Invoice,
-    InvoiceId,
-    InvoiceStatus,
-    Payment,
-    PaymentMethodConfig,
-)
+from domain.invoices import Invoice, InvoiceId, InvoiceStatus
+from domain.payments import Payment, PaymentMethodConfig
 from domain.ports import UnitOfWorkFactory
 
 MAX_PAGE = 100

@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from domain.errors import DomainError
-from domain.gateway import LedgerPage, LedgerRow, MalformedRow
 from domain.intents import IntentId
-from domain.invoices import Payment
 from domain.ledger import LedgerFlag, LedgerFlagKind
+from domain.payments import Payment
 from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
+from domain.qpay_messages import LedgerPage, LedgerRow, MalformedRow
 from domain.services.settle_qpay_intent import settle_qpay_intent
 
 logger = logging.getLogger(__name__)

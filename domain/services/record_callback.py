@@ -8,9 +8,9 @@ replays) is app/callback.py's CallbackSettler.
 from __future__ import annotations
 
 from domain.callbacks import ReceivedCallback
+from domain.client_secrets import secret_matches
 from domain.intents import IntentId, IntentRef
 from domain.ports import UnitOfWorkFactory
-from domain.secrets import secret_matches
 
 
 async def accept_callback(

@@ -17,15 +17,9 @@ from domain.ebarimt import EbarimtRequest
 from domain.errors import DomainError, ErrorCode, Subject, not_found
 from domain.idempotency import IdempotencyRecord, fingerprint
 from domain.intents import IntentId
-from domain.invoices import (
-    Invoice,
-    InvoiceId,
-    InvoiceStatus,
-    Payment,
-    PaymentId,
-    PaymentMethod,
-)
+from domain.invoices import Invoice, InvoiceId, InvoiceStatus
 from domain.money import ZERO, require_positive_amount
+from domain.payments import Payment, PaymentId, PaymentMethod
 from domain.ports import Clock, PaymentGateway, UnitOfWork, UnitOfWorkFactory
 from domain.services.cancel_qpay_invoice import cancel_open_intents
 from domain.services.check_qpay_payment import CHECK_WINDOW_SECONDS

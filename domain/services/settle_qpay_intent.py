@@ -21,10 +21,11 @@ from uuid import uuid4
 
 from domain.ebarimt import EbarimtReceipt, EbarimtStatus
 from domain.errors import DomainError, ErrorCode, not_found
-from domain.gateway import QPayEnvironment
 from domain.intents import IntentId, IntentRef, QPayIntent
-from domain.invoices import Invoice, Payment
+from domain.invoices import Invoice
+from domain.payments import Payment
 from domain.ports import Clock, DuplicateQPayPayment, PaymentGateway, UnitOfWorkFactory
+from domain.qpay_messages import QPayEnvironment
 from domain.settlement import SettlementDecision, decide_settlement
 
 logger = logging.getLogger(__name__)

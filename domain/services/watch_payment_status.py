@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from domain.client_secrets import secret_matches
 from domain.intents import IntentId, QPayIntent
 from domain.invoices import Invoice
 from domain.ports import UnitOfWork, UnitOfWorkFactory
-from domain.secrets import secret_matches
 
 # Compared when an intent is unknown, so unknown and known take the same time.
 NO_HASH = ("0" * 64,)

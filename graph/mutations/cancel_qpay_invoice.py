@@ -10,8 +10,7 @@ from domain.services.cancel_qpay_invoice import cancel_qpay_invoice
 from graph.context import Info
 from graph.errors import FieldPaths, user_errors
 from graph.ids import parse_uuid
-from graph.types.inputs import QPayIntentPayload
-from graph.types.invoice import QPayIntent
+from graph.types.qpay_intent import QPayIntent, QPayIntentPayload
 
 PATHS: FieldPaths = {Subject.INTENT: "intentId"}
 

@@ -10,8 +10,7 @@ from domain.services.check_qpay_payment import check_qpay_payment
 from graph.context import Info
 from graph.errors import FieldPaths, user_errors
 from graph.ids import parse_uuid
-from graph.types.inputs import QPayIntentPayload
-from graph.types.invoice import QPayIntent
+from graph.types.qpay_intent import QPayIntent, QPayIntentPayload
 
 PATHS: FieldPaths = {Subject.INTENT: "intentId"}
 

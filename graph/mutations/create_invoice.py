@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+import strawberry
+
 from domain.errors import DomainError, Subject
 from domain.services.create_invoice import CreateInvoice, create_invoice
 from graph.context import Info
-from graph.errors import FieldPaths, user_errors
-from graph.types.inputs import CreateInvoiceInput, CreateInvoicePayload
+from graph.errors import FieldPaths, UserError, user_errors
 from graph.types.invoice import Invoice
 
 PATHS: FieldPaths = {
@@ -14,6 +17,19 @@ PATHS: FieldPaths = {
     Subject.NUMBER: "input.number",
     Subject.DESCRIPTION: "input.description",
 }
+
+
+@strawberry.input
+class CreateInvoiceInput:
+    number: str | None = None
+    description: str | None = None
+    total: Decimal
+
+
+@strawberry.type
+class CreateInvoicePayload:
+    invoice: Invoice | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 async def resolve_create_invoice(

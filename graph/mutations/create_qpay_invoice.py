@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from domain.ebarimt import EbarimtRequest
+from decimal import Decimal
+
+import strawberry
+
 from domain.errors import DomainError, Subject
 from domain.invoices import InvoiceId
 from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
 from graph.context import Info
-from graph.errors import FieldPaths, user_errors
+from graph.errors import FieldPaths, UserError, user_errors
 from graph.ids import parse_uuid
-from graph.types.inputs import (
-    CreateQPayInvoiceInput,
-    CreateQPayInvoicePayload,
-    EbarimtInput,
-)
-from graph.types.invoice import QPayIntent
+from graph.types.qpay_intent import QPayIntent
+from graph.types.receipt import EbarimtInput, ebarimt_request
 
 PATHS: FieldPaths = {
     Subject.INVOICE: "input.invoiceId",
@@ -27,10 +26,23 @@ PATHS: FieldPaths = {
 }
 
 
-def ebarimt_request(value: EbarimtInput | None) -> EbarimtRequest | None:
-    if value is None:
-        return None
-    return EbarimtRequest(receiver_type=value.receiver_type, receiver=value.receiver)
+@strawberry.input
+class CreateQPayInvoiceInput:
+    invoice_id: strawberry.ID
+    amount: Decimal | None = None
+    description: str | None = None
+    ebarimt: EbarimtInput | None = None
+
+
+@strawberry.type
+class CreateQPayInvoicePayload:
+    intent: QPayIntent | None = None
+    client_secret: str | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+    checkout_url: str | None = strawberry.field(
+        default=None,
+        description="The checkout page for this intent (carries the client secret).",
+    )
 
 
 async def resolve_create_qpay_invoice(
@@ -51,7 +63,7 @@ async def resolve_create_qpay_invoice(
             gateway=services.gateway,
             clock=services.clock,
             policy=services.qpay_policy,
-            changes=services.events,
+            changes=services.hub,
         )
     except DomainError as error:
         return CreateQPayInvoicePayload(errors=user_errors(error, PATHS))

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+import strawberry
+
 from domain.errors import DomainError, Subject
 from domain.intents import IntentId
 from domain.invoices import InvoiceId
-from domain.invoices import PaymentMethod as DomainPaymentMethod
+from domain.payments import PaymentMethod as DomainPaymentMethod
 from domain.services.settle_invoice import SettleInvoice, settle_invoice
 from graph.context import Info
-from graph.errors import FieldPaths, user_errors
+from graph.errors import FieldPaths, UserError, user_errors
 from graph.ids import parse_uuid
-from graph.mutations.create_qpay_invoice import ebarimt_request
-from graph.types.inputs import SettleInvoiceInput, SettleInvoicePayload
-from graph.types.invoice import Invoice, Payment
+from graph.types.enums import PaymentMethod
+from graph.types.invoice import Invoice
+from graph.types.payment import Payment
+from graph.types.receipt import EbarimtInput, ebarimt_request
 
 PATHS: FieldPaths = {
     Subject.INVOICE: "input.invoiceId",
@@ -23,6 +28,24 @@ PATHS: FieldPaths = {
     Subject.EBARIMT_RECEIVER: "input.ebarimt.receiver",
     Subject.IDEMPOTENCY_KEY: "input.idempotencyKey",
 }
+
+
+@strawberry.input
+class SettleInvoiceInput:
+    invoice_id: strawberry.ID
+    method: PaymentMethod
+    amount: Decimal
+    qpay_intent_id: strawberry.ID | None = None
+    ebarimt: EbarimtInput | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class SettleInvoicePayload:
+    invoice: Invoice | None = None
+    payment: Payment | None = None
+    already_settled: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 async def resolve_settle_invoice(

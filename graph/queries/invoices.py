@@ -13,7 +13,9 @@ from graph.context import Info
 from graph.errors import public_error
 from graph.ids import parse_uuid
 from graph.types.enums import InvoiceStatus
-from graph.types.invoice import Invoice, PaymentMethodConfig, QPayIntent
+from graph.types.invoice import Invoice
+from graph.types.payment import PaymentMethodConfig
+from graph.types.qpay_intent import QPayIntent
 
 
 @strawberry.type

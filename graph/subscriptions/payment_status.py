@@ -9,7 +9,7 @@ poller learns which intents are watched from the hub (app/watching.py).
 
 Staff (a token in connection_init) see every field. A checkout screen
 (`clientSecret`, no token) sees its own intent and the invoice's number,
-amounts and status only: the field-by-field table is in graph/types/invoice.py,
+amounts and status only: the field-by-field table is in graph/types/visibility.py,
 whose resolvers enforce it however a field is reached.
 """
 
@@ -32,7 +32,8 @@ from domain.services.watch_payment_status import (
 from graph.context import Info, Services
 from graph.errors import PublicError, public_error
 from graph.ids import parse_uuid
-from graph.types.invoice import Invoice, QPayIntent
+from graph.types.invoice import Invoice
+from graph.types.qpay_intent import QPayIntent
 
 
 @strawberry.type(
@@ -94,7 +95,7 @@ class Subscription:
         viewer = info.context.viewer
         if viewer is not None and viewer.expires_at <= services.clock.now():
             raise PublicError("the staff token has expired", ErrorCode.FORBIDDEN.value)
-        with services.events.subscribe(parsed) as wakeups:
+        with services.hub.subscribe(parsed) as wakeups:
             # Registered before the snapshot is read: no change falls between.
             current = await _read(services, parsed, client_secret, check=viewer is None)
             if current is None:

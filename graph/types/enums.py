@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import strawberry
 
-from domain import ebarimt, errors, gateway, intents, invoices
+from domain import ebarimt, errors, intents, invoices, payments, qpay_messages
 
-strawberry.enum(invoices.PaymentMethod, name="PaymentMethod")
+strawberry.enum(payments.PaymentMethod, name="PaymentMethod")
 strawberry.enum(invoices.InvoiceStatus, name="InvoiceStatus")
 strawberry.enum(intents.IntentStatus, name="QPayIntentStatus")
-strawberry.enum(gateway.QPayEnvironment, name="QPayEnvironment")
+strawberry.enum(qpay_messages.QPayEnvironment, name="QPayEnvironment")
 strawberry.enum(ebarimt.EbarimtReceiverType, name="EbarimtReceiverType")
 strawberry.enum(ebarimt.EbarimtStatus, name="EbarimtStatus")
 strawberry.enum(errors.ErrorCode, name="ErrorCode")
 
-PaymentMethod = invoices.PaymentMethod
+PaymentMethod = payments.PaymentMethod
 InvoiceStatus = invoices.InvoiceStatus
 QPayIntentStatus = intents.IntentStatus
-QPayEnvironment = gateway.QPayEnvironment
+QPayEnvironment = qpay_messages.QPayEnvironment
 EbarimtReceiverType = ebarimt.EbarimtReceiverType
 EbarimtStatus = ebarimt.EbarimtStatus
 ErrorCode = errors.ErrorCode

@@ -18,7 +18,7 @@ from decimal import Decimal
 import pytest
 
 from domain.errors import GatewayRejected
-from domain.gateway import CancelOutcome, InvoiceRequest, QPayEnvironment
+from domain.qpay_messages import CancelOutcome, InvoiceRequest, QPayEnvironment
 from qpay.client import QPayClient, make_http_client
 from qpay.errors import QPayAuthError, QPayNotFound, QPayRejected
 from qpay.gateway import QPayGateway

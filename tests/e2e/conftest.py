@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from app.auth import StaffTokens
 from app.logging_setup import RedactionFilter
 from app.main import create_app
+from app.staff_tokens import StaffTokens
 from qpay.simulator import QPaySimulator
 from tests.conftest import TEST_JWT_SECRET, SettingsFactory
 from tests.e2e.servers import free_port, serve_in_process

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.auth import StaffTokens
 from app.main import create_app
+from app.staff_tokens import StaffTokens
 from qpay.simulator import QPaySimulator
 from tests import db
 from tests.conftest import TEST_JWT_SECRET, SettingsFactory

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.auth import StaffTokens
+from app.staff_tokens import StaffTokens
 from qpay.simulator import QPaySimulator
 from tests.conftest import TEST_JWT_SECRET
 from tests.e2e.servers import (

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from app import migrate
-from app.auth import StaffTokens
 from app.embedded import EmbeddedPostgres
 from app.main import create_app
+from app.staff_tokens import StaffTokens
 from qpay.simulator import QPaySimulator
 from tests import db
 from tests.conftest import TEST_JWT_SECRET, SettingsFactory

@@ -8,7 +8,7 @@ from decimal import Decimal
 from uuid import uuid4
 
 from domain.errors import GatewayUnavailable
-from domain.gateway import (
+from domain.qpay_messages import (
     CancelOutcome,
     CreatedInvoice,
     Deeplink,

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from domain.gateway import IssuedReceipt
+from domain.qpay_messages import IssuedReceipt
 from domain.services.issue_ebarimt import ReceiptPolicy, issue_due_receipts
 from tests import db
 from tests.conftest import SettingsFactory

@@ -58,9 +58,10 @@ import asyncpg
 import pytest
 
 from domain.errors import DomainError
-from domain.gateway import QPayEnvironment
 from domain.intents import IntentId, IntentRef, IntentStatus
-from domain.invoices import InvoiceId, InvoiceStatus, PaymentMethod, status_for
+from domain.invoices import InvoiceId, InvoiceStatus, status_for
+from domain.payments import PaymentMethod
+from domain.qpay_messages import QPayEnvironment
 from domain.services.cancel_qpay_invoice import cancel_qpay_invoice
 from domain.services.check_qpay_payment import check_qpay_payment
 from domain.services.create_invoice import CreateInvoice, create_invoice

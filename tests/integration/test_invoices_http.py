@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.auth import StaffTokens
+from app.staff_tokens import StaffTokens
 from tests.harness import Harness
 
 pytestmark = [pytest.mark.db, pytest.mark.anyio]

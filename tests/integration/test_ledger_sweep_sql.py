@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from domain.gateway import QPayEnvironment
 from domain.ledger import LedgerFlag, LedgerFlagKind
+from domain.qpay_messages import QPayEnvironment
 from domain.services.reconcile_ledger import LedgerPolicy, sweep_ledger
 from tests.harness import Harness
 

@@ -23,11 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.ebarimt import EbarimtReceipt, EbarimtReceiverType, EbarimtStatus
 from domain.events import IntentChanged, PaymentRecorded, ReceiptChanged
-from domain.gateway import IssuedReceipt, QPayEnvironment
 from domain.idempotency import IdempotencyRecord
 from domain.intents import IntentId, IntentStatus, QPayIntent
-from domain.invoices import Invoice, Payment, PaymentId, PaymentMethod
+from domain.invoices import Invoice
 from domain.ledger import LedgerFlag, LedgerFlagKind, SweepClaim
+from domain.payments import Payment, PaymentId, PaymentMethod
 from domain.ports import (
     DueReceipt,
     DuplicateQPayPayment,
@@ -35,6 +35,7 @@ from domain.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from domain.qpay_messages import IssuedReceipt, QPayEnvironment
 from persistence.engine import make_engine
 from persistence.unit_of_work import IntentChange, SqlAlchemyUnitOfWork
 from tests import db

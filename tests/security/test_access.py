@@ -20,7 +20,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
-from app.auth import StaffTokens
+from app.staff_tokens import StaffTokens
 from tests import db
 from tests.conftest import TEST_JWT_SECRET, SettingsFactory
 from tests.e2e.conftest import Live, live_service

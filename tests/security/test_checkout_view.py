@@ -47,7 +47,7 @@ class Rule(Enum):
     EMPTY = "an empty list, no error"
 
 
-# The contract for a checkout screen, field by field (graph/types/invoice.py
+# The contract for a checkout screen, field by field (graph/types/visibility.py
 # holds the same table with the reasons). A field added to one of these types
 # fails test_every_field_of_the_four_types_is_decided until it is decided here.
 CHECKOUT_VIEW: dict[str, dict[str, Rule]] = {

@@ -20,10 +20,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
-from app.auth import StaffTokens
 from app.main import FAILED_CALLBACKS_PER_MINUTE, create_app
 from app.server import MAX_HEADER_BYTES, WEBSOCKET_MAX_FRAME_BYTES, uvicorn_config
 from app.settings import Settings
+from app.staff_tokens import StaffTokens
 from qpay.simulator import QPaySimulator
 from tests import db
 from tests.conftest import TEST_JWT_SECRET, SettingsFactory

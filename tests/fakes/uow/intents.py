@@ -8,10 +8,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 from domain.ebarimt import EbarimtRequest, EbarimtStatus
-from domain.gateway import QPayEnvironment
 from domain.intents import IntentId, IntentRef, IntentStatus, QPayIntent
 from domain.intents import IntentSecrets as SecretHashes
 from domain.invoices import InvoiceId
+from domain.qpay_messages import QPayEnvironment
 from tests.fakes.uow.base import FakeRepository
 from tests.fakes.uow.store import IntentSecrets
 

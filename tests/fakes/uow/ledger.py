@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from domain.gateway import QPayEnvironment
 from domain.ledger import LedgerFlag, SweepClaim, SweepState
+from domain.qpay_messages import QPayEnvironment
 from tests.fakes.uow.base import FakeRepository, lease_free
 from tests.fakes.uow.store import FakeSweep
 

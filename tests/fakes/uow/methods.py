@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from domain.invoices import PaymentMethod, PaymentMethodConfig
+from domain.payments import PaymentMethod, PaymentMethodConfig
 from tests.fakes.uow.base import FakeRepository
 
 

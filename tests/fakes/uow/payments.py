@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from domain.invoices import InvoiceId, Payment
+from domain.invoices import InvoiceId
+from domain.payments import Payment
 from domain.ports import DuplicateQPayPayment
 from tests.fakes.uow.base import FakeRepository
 

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from domain.ebarimt import EbarimtReceipt, EbarimtStatus
-from domain.gateway import IssuedReceipt, QPayEnvironment
 from domain.intents import IntentId
 from domain.ports import DueReceipt, ReceiptMarked
+from domain.qpay_messages import IssuedReceipt, QPayEnvironment
 from tests.fakes.uow.base import FakeRepository, lease_free
 from tests.fakes.uow.store import FakeReceiptLease
 

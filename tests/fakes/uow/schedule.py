@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 
-from domain.gateway import QPayEnvironment
 from domain.intents import IntentId, IntentStatus
 from domain.ports import DueIntent
+from domain.qpay_messages import QPayEnvironment
 from tests.fakes.uow.base import FakeRepository, lease_free
 
 

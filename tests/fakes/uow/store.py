@@ -11,12 +11,13 @@ from uuid import UUID
 
 from domain.callbacks import ReceivedCallback
 from domain.ebarimt import EbarimtReceipt
-from domain.gateway import QPayEnvironment
 from domain.idempotency import IdempotencyRecord
 from domain.intents import IntentId, QPayIntent
-from domain.invoices import Invoice, Payment, PaymentMethod, PaymentMethodConfig
+from domain.invoices import Invoice
 from domain.ledger import LedgerFlag, LedgerFlagKind
-from persistence.events import EventHub
+from domain.payments import Payment, PaymentMethod, PaymentMethodConfig
+from domain.qpay_messages import QPayEnvironment
+from persistence.event_hub import EventHub
 from tests.fakes.clock import FixedClock
 
 K = TypeVar("K", bound=Hashable)

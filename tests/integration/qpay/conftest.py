@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from domain.gateway import CreatedInvoice, InvoiceRequest, QPayEnvironment
+from domain.qpay_messages import CreatedInvoice, InvoiceRequest, QPayEnvironment
 from qpay.client import QPayClient, make_http_client
 from qpay.gateway import QPayGateway
 from qpay.simulator import QPaySimulator

@@ -10,7 +10,7 @@ import pytest
 
 from domain.ebarimt import EbarimtReceiverType
 from domain.errors import GatewayRejected
-from domain.gateway import (
+from domain.qpay_messages import (
     CancelOutcome,
     PaymentRow,
     QPayEnvironment,

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from domain.errors import GatewayUnavailable
-from domain.gateway import InvoiceRequest
+from domain.qpay_messages import InvoiceRequest
 from qpay.client import make_http_client
 from qpay.errors import QPayUnavailable
 from qpay.simulator import QPaySimulator

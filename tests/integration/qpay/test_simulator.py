@@ -17,8 +17,8 @@ import pytest
 import segno
 
 from domain.errors import GatewayUnavailable
-from qpay._sim_payloads import crc16_ccitt
 from qpay.simulator import QPaySimulator
+from qpay.simulator.payloads import crc16_ccitt
 from tests.integration.qpay.conftest import CALLBACK_URL, Rig, in_process
 
 pytestmark = pytest.mark.anyio

@@ -15,9 +15,9 @@ import pytest
 
 from app.callback import CallbackSettler, StorageBudget
 from domain.callbacks import ReceivedCallback
-from domain.gateway import QPayEnvironment
 from domain.intents import IntentId, IntentRef
 from domain.invoices import InvoiceId
+from domain.qpay_messages import QPayEnvironment
 from domain.services.create_invoice import CreateInvoice, create_invoice
 from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
 from tests.unit.services.conftest import World, make_world

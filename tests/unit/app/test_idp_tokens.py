@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, HMACAlgorithm, RSAAlgorithm
 
-from app.auth import IdentityProviderKeys, StaffTokens, staff_tokens
 from app.settings import load_settings
+from app.staff_tokens import IdentityProviderKeys, StaffTokens, staff_tokens
 
 SECRET = "s" * 48
 ISSUER = "https://id.mdent.mn/realms/clinic"
@@ -139,12 +139,12 @@ def rs256(keys: Keys, kid: str = "rsa-1", **changes: object) -> str:
 
 @pytest.fixture
 def caplog(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    caplog.set_level(logging.INFO, logger="app.auth")
+    caplog.set_level(logging.INFO, logger="app.staff_tokens")
     return caplog
 
 
 def refused_because(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """Why each token was refused, as app.auth logged it."""
+    """Why each token was refused, as app.staff_tokens logged it."""
     prefix = "staff token refused: "
     return [
         record.getMessage().removeprefix(prefix)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from app.auth import StaffTokens
 from app.cli import serve_banner
 from app.settings import Settings, load_settings
+from app.staff_tokens import StaffTokens
 
 SECRET = "b" * 48
 JWT_SHAPE = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")

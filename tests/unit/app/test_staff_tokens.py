@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from app.auth import StaffTokens
+from app.staff_tokens import StaffTokens
 
 SECRET = "s" * 48
 

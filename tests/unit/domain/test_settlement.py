@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.events import IntentChanged, PaymentRecorded
-from domain.gateway import MalformedRow, PaymentCheck, PaymentRow
 from domain.intents import IntentStatus, QPayIntent
 from domain.invoices import Invoice, InvoiceStatus, status_for
+from domain.qpay_messages import MalformedRow, PaymentCheck, PaymentRow
 from domain.settlement import SettlementDecision, decide_closing, decide_settlement
 from tests.factories import T0, make_intent, make_invoice, make_row
 

@@ -20,7 +20,7 @@ from qpay.errors import (
     QPayRejected,
     QPayUnavailable,
 )
-from qpay.transport import backoff_delay
+from qpay.exchange import backoff_delay
 from tests.unit.qpay.conftest import BASE_URL, CLIENT_SECRET, FakeClock, Rig, make_rig
 
 pytestmark = pytest.mark.anyio

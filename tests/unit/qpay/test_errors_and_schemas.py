@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qpay.errors import QPayRejected, QPayUnavailable, parse_error_body
+from qpay.exchange import json_or_none
 from qpay.schemas import (
     CheckPageAnswer,
     CheckRowAnswer,
@@ -25,7 +26,6 @@ from qpay.schemas import (
     parse_answer,
     split_rows,
 )
-from qpay.transport import json_or_none
 
 DOCUMENTED_ROW = {
     "payment_id": "493622150113497",

@@ -10,7 +10,8 @@ import pytest
 
 from domain.ebarimt import EbarimtReceiverType
 from domain.errors import GatewayRejected, GatewayUnavailable
-from domain.gateway import (
+from domain.ports import PaymentGateway
+from domain.qpay_messages import (
     CancelOutcome,
     Deeplink,
     InvoiceRequest,
@@ -18,7 +19,6 @@ from domain.gateway import (
     QPayEnvironment,
     ReceiptRequest,
 )
-from domain.ports import PaymentGateway
 from qpay.gateway import QPayGateway
 from tests.unit.qpay.conftest import Rig, body_of
 

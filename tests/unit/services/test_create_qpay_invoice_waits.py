@@ -9,15 +9,15 @@ from decimal import Decimal
 
 import pytest
 
-from domain.gateway import CreatedInvoice, InvoiceRequest
 from domain.ports import UnitOfWork
+from domain.qpay_messages import CreatedInvoice, InvoiceRequest
 from domain.services.create_invoice import CreateInvoice, create_invoice
 from domain.services.create_qpay_invoice import (
     CreateQPayInvoice,
     QPayInvoiceCreated,
     create_qpay_invoice,
 )
-from persistence.events import EventHub
+from persistence.event_hub import EventHub
 from tests.fakes.uow import FakeUnitOfWork
 from tests.unit.services.conftest import World
 

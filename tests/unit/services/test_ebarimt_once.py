@@ -9,7 +9,7 @@ import pytest
 
 from domain.ebarimt import EbarimtReceiverType, EbarimtRequest, EbarimtStatus
 from domain.errors import GatewayRejected, GatewayUnavailable
-from domain.gateway import IssuedReceipt, ReceiptRequest
+from domain.qpay_messages import IssuedReceipt, ReceiptRequest
 from domain.services.create_invoice import CreateInvoice, create_invoice
 from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
 from domain.services.issue_ebarimt import (

@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 
 from domain.errors import GatewayUnavailable
-from domain.gateway import PaymentRow
 from domain.intents import IntentStatus
 from domain.ledger import LedgerFlagKind
+from domain.qpay_messages import PaymentRow
 from domain.services.cancel_qpay_invoice import cancel_qpay_invoice
 from domain.services.create_invoice import CreateInvoice, create_invoice
 from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice

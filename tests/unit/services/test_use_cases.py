@@ -9,7 +9,8 @@ import pytest
 from domain.ebarimt import EbarimtReceiverType, EbarimtRequest, EbarimtStatus
 from domain.errors import DomainError, ErrorCode, GatewayUnavailable
 from domain.intents import IntentStatus
-from domain.invoices import InvoiceStatus, PaymentMethod
+from domain.invoices import InvoiceStatus
+from domain.payments import PaymentMethod
 from domain.services.close_qpay_intent import close_qpay_intent
 from domain.services.create_invoice import CreateInvoice, create_invoice
 from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice

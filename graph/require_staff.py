@@ -58,4 +58,4 @@ def _valid(context: object) -> bool:
 
 
 def _on_websocket(context: object) -> bool:
-    return isinstance(context, Context) and context.transport == "websocket"
+    return isinstance(context, Context) and context.protocol == "websocket"

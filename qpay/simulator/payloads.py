@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import segno
 
-from qpay._sim_state import (
+from qpay.simulator.state import (
     JsonObject,
     RowShape,
     SimInvoice,

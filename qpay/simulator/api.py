@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from qpay._sim_checks import (
+from qpay.simulator.checks import (
     COMPANY_REGISTER,
     MAX_PAGE_LIMIT,
     answer,
@@ -27,7 +27,7 @@ from qpay._sim_checks import (
     page_offset,
     utc_offset,
 )
-from qpay._sim_payloads import (
+from qpay.simulator.payloads import (
     deeplinks,
     invoice_json,
     list_row_json,
@@ -38,7 +38,7 @@ from qpay._sim_payloads import (
     receipt_json,
     row_json,
 )
-from qpay._sim_state import (
+from qpay.simulator.state import (
     RowShape,
     SimInvoice,
     SimPayment,

@@ -1,6 +1,6 @@
 """The QPay simulator's state: tokens, invoices, payments, receipts and
 injected faults, plus new ids, tokens and error bodies. Plain data, no HTTP;
-the JSON answers are built in qpay/_sim_payloads.py.
+the JSON answers are built in qpay/simulator/payloads.py.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from starlette.responses import JSONResponse, Response
 
-from qpay._sim_state import JsonObject, error_body, validation_error
+from qpay.simulator.state import JsonObject, error_body, validation_error
 
 # Field limits of invoice create (reference §4.1).
 REQUIRED_TEXT = (

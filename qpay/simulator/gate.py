@@ -24,7 +24,7 @@ from typing import Any
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qpay._sim_state import Fault, SimState, error_body
+from qpay.simulator.state import Fault, SimState, error_body
 
 
 def _route_path(scope: Scope) -> str:

@@ -1,0 +1,88 @@
+"""QPayIntent (one QPay invoice shown to a payer) and its deeplinks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import strawberry
+
+from domain import intents
+from domain.qpay_messages import Deeplink
+from graph.context import Info
+from graph.errors import UserError
+from graph.types.enums import QPayEnvironment, QPayIntentStatus
+from graph.types.payment import Payment
+
+
+@strawberry.type
+class QPayDeeplink:
+    name: str
+    description: str | None
+    logo: str | None
+    link: str
+
+    @classmethod
+    def from_domain(cls, link: Deeplink) -> QPayDeeplink:
+        return cls(
+            name=link.name, description=link.description, logo=link.logo, link=link.link
+        )
+
+
+@strawberry.type
+class QPayIntent:
+    id: strawberry.ID
+    invoice_id: strawberry.ID
+    environment: QPayEnvironment
+    amount: Decimal
+    paid_amount: Decimal
+    status: QPayIntentStatus
+    qpay_invoice_id: str
+    sender_invoice_no: str
+    qr_text: str
+    qr_image: str
+    short_url: str | None
+    deeplinks: list[QPayDeeplink]
+    qpay_payment_id: str | None
+
+    @strawberry.field
+    async def payment(self, info: Info) -> Payment | None:
+        # This intent's own payment only, for a checkout screen too.
+        found = await info.context.payments_loader().load(self._domain.invoice_id)
+        mine = [p for p in found if p.intent_id == self._domain.id]
+        return Payment.from_domain(mine[0]) if mine else None
+
+    expires_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    _domain: strawberry.Private[intents.QPayIntent]
+
+    @classmethod
+    def from_domain(cls, intent: intents.QPayIntent) -> QPayIntent:
+        return cls(
+            id=strawberry.ID(str(intent.id)),
+            invoice_id=strawberry.ID(str(intent.invoice_id)),
+            environment=intent.environment,
+            amount=intent.amount,
+            paid_amount=intent.paid_amount,
+            status=intent.status,
+            qpay_invoice_id=intent.qpay_invoice_id or "",
+            sender_invoice_no=intent.sender_invoice_no,
+            qr_text=intent.qr_text,
+            qr_image=intent.qr_image,
+            short_url=intent.short_url,
+            deeplinks=[QPayDeeplink.from_domain(link) for link in intent.deeplinks],
+            qpay_payment_id=intent.qpay_payment_id,
+            expires_at=intent.expires_at,
+            created_at=intent.created_at,
+            updated_at=intent.updated_at,
+            _domain=intent,
+        )
+
+
+@strawberry.type
+class QPayIntentPayload:
+    """The answer of a mutation that acts on one intent (check, cancel)."""
+
+    intent: QPayIntent | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)

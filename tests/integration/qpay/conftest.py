@@ -29,17 +29,6 @@ CALLBACK_URL = "http://clinic.test/qpay/callback/42?token=abc"
 START = 1_769_670_125.0
 
 
-class FakeClock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @dataclass
 class CallbackReceiver:
     """Our callback endpoint: records each request, answers SUCCESS."""

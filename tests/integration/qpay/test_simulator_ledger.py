@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from qpay.simulator import QPaySimulator
-from tests.integration.qpay.conftest import FakeClock, in_process
+from tests.fakes.clock import FixedClock
+from tests.integration.qpay.conftest import in_process
 from tests.integration.qpay.test_simulator import Raw
 
 pytestmark = pytest.mark.anyio
@@ -24,12 +25,12 @@ WHOLE_DAY = ("2026-11-30 00:00:00", "2026-11-30 23:59:59")
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(NOV_30_0500_UTC)
+def clock() -> FixedClock:
+    return FixedClock(NOV_30_0500_UTC)
 
 
 @pytest.fixture
-async def raw(clock: FakeClock) -> AsyncIterator[Raw]:
+async def raw(clock: FixedClock) -> AsyncIterator[Raw]:
     """Plain HTTP to a simulator whose payments are dated by `clock`."""
     async with in_process(sim_options={"now": clock}) as rig:
         transport = httpx.ASGITransport(app=rig.sim.app)
@@ -99,7 +100,7 @@ async def test_answers_min_number_when_a_list_page_is_below_1(
 
 
 async def test_lists_by_date_then_id_with_the_full_count_when_paging(
-    raw: Raw, clock: FakeClock
+    raw: Raw, clock: FixedClock
 ) -> None:
     first = await raw.invoice(amount=100)
     second = await raw.invoice(amount=100, sender_invoice_no="INV-2")

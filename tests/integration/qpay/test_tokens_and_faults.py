@@ -10,18 +10,19 @@ import pytest
 
 from domain.errors import GatewayUnavailable
 from qpay.errors import QPayUnavailable
-from tests.integration.qpay.conftest import FakeClock, Rig, in_process
+from tests.fakes.clock import FixedClock
+from tests.integration.qpay.conftest import START, Rig, in_process
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> FixedClock:
+    return FixedClock(START)
 
 
 @pytest.fixture
-async def timed(clock: FakeClock) -> AsyncIterator[Rig]:
+async def timed(clock: FixedClock) -> AsyncIterator[Rig]:
     """Simulator and client on one fake clock."""
     async with in_process(sim_options={"now": clock}, now=clock) as ready:
         yield ready
@@ -32,7 +33,7 @@ def auth_calls(rig: Rig) -> list[tuple[str, str | None]]:
 
 
 async def test_refreshes_then_logs_in_when_the_day_runs_out(
-    timed: Rig, clock: FakeClock
+    timed: Rig, clock: FixedClock
 ) -> None:
     created = await timed.new_invoice()
 

@@ -14,6 +14,7 @@ import pytest
 import respx
 
 from qpay.client import QPayClient
+from tests.fakes.clock import FixedClock
 
 BASE_URL = "https://qpay.test/v2"
 CLIENT_ID = "CLINIC_MERCHANT"
@@ -21,19 +22,6 @@ CLIENT_SECRET = "s3cret-Value-never-shown"
 START = 1_769_670_125.0  # the sandbox sample's iat (reference §3.1)
 DAY = 86_400.0
 BASIC = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
-
-
-class FakeClock:
-    """Epoch seconds that move only when told to."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def token_body(
@@ -66,7 +54,7 @@ class Rig:
     """A QPayClient wired to a respx router; logins issue access-1, access-2..."""
 
     router: respx.Router
-    clock: FakeClock
+    clock: FixedClock
     client: QPayClient
     observed: list[tuple[str, str]] = field(default_factory=list)
     logins: list[httpx.Request] = field(default_factory=list)
@@ -87,7 +75,7 @@ class Rig:
 
 
 def make_rig(
-    router: respx.Router, http: httpx.AsyncClient, clock: FakeClock, **options: Any
+    router: respx.Router, http: httpx.AsyncClient, clock: FixedClock, **options: Any
 ) -> Rig:
     observed: list[tuple[str, str]] = []
     client = QPayClient(
@@ -109,4 +97,4 @@ async def rig() -> AsyncIterator[Rig]:
     router = respx.Router(base_url=BASE_URL, assert_all_mocked=True)
     transport = httpx.MockTransport(router.async_handler)
     async with httpx.AsyncClient(base_url=BASE_URL, transport=transport) as http:
-        yield make_rig(router, http, FakeClock())
+        yield make_rig(router, http, FixedClock(START))

@@ -21,7 +21,8 @@ from qpay.errors import (
     QPayUnavailable,
 )
 from qpay.exchange import backoff_delay
-from tests.unit.qpay.conftest import BASE_URL, CLIENT_SECRET, FakeClock, Rig, make_rig
+from tests.fakes.clock import FixedClock
+from tests.unit.qpay.conftest import BASE_URL, CLIENT_SECRET, START, Rig, make_rig
 
 pytestmark = pytest.mark.anyio
 
@@ -355,7 +356,9 @@ async def test_counts_every_payment_check_attempt_retries_included() -> None:
     transport = httpx.MockTransport(router.async_handler)
     counted: list[str] = []
     async with httpx.AsyncClient(base_url=BASE_URL, transport=transport) as http:
-        rig = make_rig(router, http, FakeClock(), on_check=lambda: counted.append("x"))
+        rig = make_rig(
+            router, http, FixedClock(START), on_check=lambda: counted.append("x")
+        )
         router.post("/payment/check").mock(
             side_effect=[
                 httpx.Response(500, json={"error": "SYSTEM_BUSY"}),

@@ -19,6 +19,9 @@ from app import migrate
 from app.settings import Settings, load_settings
 from tests.db import asyncpg_url
 
+# Log hygiene is checked over the whole session: see tests/log_hygiene.py.
+pytest_plugins = ["tests.log_hygiene"]
+
 TABLES = (
     "qpay_ledger_flags",
     "qpay_ledger_sweeps",

@@ -15,6 +15,7 @@ from app.settings import Settings
 from app.staff_tokens import StaffTokens
 from qpay.simulator import QPaySimulator
 from tests.conftest import TEST_JWT_SECRET
+from tests.gql import gql
 
 UNSET: Any = object()
 
@@ -33,19 +34,10 @@ class Harness:
         *,
         token: str | None = UNSET,
     ) -> dict[str, Any]:
-        """POST a GraphQL document; returns the JSON body (asserts HTTP 200)."""
-        headers = {}
+        """POST a GraphQL document with the staff token (or `token`, None for
+        none); returns the JSON body (asserts HTTP 200)."""
         used = self.token if token is UNSET else token
-        if used is not None:
-            headers["Authorization"] = f"Bearer {used}"
-        response = await self.client.post(
-            "/graphql",
-            json={"query": query, "variables": variables or {}},
-            headers=headers,
-        )
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
+        return await gql(self.client, query, variables, token=used)
 
 
 class LateApp:

@@ -4,20 +4,19 @@ PostgreSQL, and websocket clients speaking graphql-transport-ws."""
 from __future__ import annotations
 
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
-from app.logging_setup import RedactionFilter
 from app.main import create_app
 from app.staff_tokens import StaffTokens
 from qpay.simulator import QPaySimulator
 from tests.conftest import TEST_JWT_SECRET, SettingsFactory
 from tests.e2e.servers import free_port, serve_in_process
+from tests.gql import gql
 
 pytestmark = pytest.mark.e2e
 
@@ -41,14 +40,9 @@ class Live:
     async def gql(
         self, query: str, variables: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        response = await self.client.post(
-            f"{self.url}/graphql",
-            json={"query": query, "variables": variables or {}},
-            headers={"Authorization": f"Bearer {self.token}"},
+        return await gql(
+            self.client, query, variables, token=self.token, url=f"{self.url}/graphql"
         )
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
 
 
 @contextlib.asynccontextmanager
@@ -92,32 +86,3 @@ async def live(clean_db: str, make_settings: SettingsFactory) -> AsyncIterator[L
         make_settings, clean_db, qpay_poll_interval_seconds=1
     ) as running:
         yield running
-
-
-class _Capture(logging.Handler):
-    """Formats every record the way production would (redaction filter on)."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.lines: list[str] = []
-        self.addFilter(RedactionFilter())
-        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
-@pytest.fixture(scope="session", autouse=True)
-def captured_logs() -> Iterator[list[str]]:
-    """Every log line of the e2e suite, as the service's log handler writes
-    it; tests/e2e/test_zz_log_hygiene.py reads it at the end."""
-    handler = _Capture()
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield handler.lines
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)

@@ -24,7 +24,7 @@ from qpay.simulator import QPaySimulator
 from tests import db
 from tests.conftest import TEST_JWT_SECRET, SettingsFactory
 from tests.e2e.servers import free_port, serve_in_process
-from tests.integration.gql import CANCEL, CREATE_INVOICE
+from tests.gql import CANCEL, CREATE_INVOICE, CREATE_QPAY, gql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.db, pytest.mark.anyio]
 
@@ -38,13 +38,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-CREATE_CHECKOUT = """
-mutation($input: CreateQPayInvoiceInput!) {
-  createQPayInvoice(input: $input) {
-    intent { id qpayInvoiceId } clientSecret checkoutUrl errors { code }
-  }
-}
-"""
 
 
 def screenshots() -> Path:
@@ -71,16 +64,12 @@ class Checkout:
         self.client = client
 
     async def gql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        response = await self.client.post(
-            f"{self.url}/graphql", json={"query": query, "variables": variables}
-        )
-        body: dict[str, Any] = response.json()
-        return body
+        return await gql(self.client, query, variables, url=f"{self.url}/graphql")
 
     async def new_checkout(self, total: str = "15000.00") -> dict[str, Any]:
         invoice = await self.gql(CREATE_INVOICE, {"input": {"total": total}})
         invoice_id = invoice["data"]["createInvoice"]["invoice"]["id"]
-        created = await self.gql(CREATE_CHECKOUT, {"input": {"invoiceId": invoice_id}})
+        created = await self.gql(CREATE_QPAY, {"input": {"invoiceId": invoice_id}})
         payload: dict[str, Any] = created["data"]["createQPayInvoice"]
         assert payload["errors"] == []
         return payload

@@ -17,7 +17,7 @@ from qpay.client import QPayClient, make_http_client
 from tests import db
 from tests.conftest import TEST_JWT_SECRET, SettingsFactory
 from tests.e2e.conftest import Live, live_service
-from tests.integration.gql import CANCEL, CREATE_INVOICE, CREATE_QPAY
+from tests.gql import CANCEL, CREATE_INVOICE, CREATE_QPAY
 
 pytestmark = [pytest.mark.e2e, pytest.mark.db, pytest.mark.anyio]
 

@@ -23,7 +23,7 @@ from tests.e2e.servers import (
     serve_in_process,
 )
 from tests.e2e.ws import graphql_socket
-from tests.integration.gql import CREATE_INVOICE, CREATE_QPAY
+from tests.gql import CREATE_INVOICE, CREATE_QPAY
 
 pytestmark = [pytest.mark.e2e, pytest.mark.db, pytest.mark.anyio]
 

@@ -13,7 +13,7 @@ from tests import db
 from tests.conftest import SettingsFactory
 from tests.e2e.conftest import Live, live_service
 from tests.e2e.ws import graphql_socket
-from tests.integration.gql import CHECK, CREATE_INVOICE, CREATE_QPAY
+from tests.gql import CHECK, CREATE_INVOICE, CREATE_QPAY
 
 pytestmark = [pytest.mark.e2e, pytest.mark.db, pytest.mark.anyio]
 

@@ -12,7 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.e2e.conftest import Live
 from tests.e2e.ws import PROTOCOL, graphql_socket
-from tests.integration.gql import CREATE_INVOICE, CREATE_QPAY
+from tests.gql import CREATE_INVOICE, CREATE_QPAY
 
 pytestmark = [pytest.mark.e2e, pytest.mark.db, pytest.mark.anyio]
 

@@ -12,17 +12,9 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-PROTOCOL = Subprotocol("graphql-transport-ws")
+from tests.gql import PAYMENT_STATUS
 
-PAYMENT_STATUS = """
-subscription($id: ID!, $secret: String) {
-  paymentStatus(intentId: $id, clientSecret: $secret) {
-    version settled at
-    intent { id status amount paidAmount qpayPaymentId payment { id amount } }
-    invoice { id status paidAmount balance }
-  }
-}
-"""
+PROTOCOL = Subprotocol("graphql-transport-ws")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""GraphQL documents and small steps shared by the HTTP tests."""
+"""Small steps shared by the HTTP tests (documents: tests/gql.py)."""
 
 from __future__ import annotations
 
@@ -6,61 +6,8 @@ import asyncio
 from typing import Any
 
 from tests import db
+from tests.gql import CREATE_INVOICE, CREATE_QPAY
 from tests.harness import Harness
-
-INTENT_FIELDS = """
-  id invoiceId environment amount paidAmount status qpayInvoiceId senderInvoiceNo
-  qrText qrImage shortUrl deeplinks { name description logo link } qpayPaymentId
-  payment { id amount method qpayPaymentId }
-  expiresAt createdAt updatedAt
-"""
-CREATE_INVOICE = """
-mutation($input: CreateInvoiceInput!) {
-  createInvoice(input: $input) { invoice { id total status } errors { code field } }
-}
-"""
-CREATE_QPAY = f"""
-mutation($input: CreateQPayInvoiceInput!) {{
-  createQPayInvoice(input: $input) {{
-    intent {{ {INTENT_FIELDS} }} clientSecret errors {{ code message field }}
-  }}
-}}
-"""
-CHECK = f"""
-mutation($id: ID!) {{
-  checkQPayPayment(intentId: $id) {{
-    intent {{ {INTENT_FIELDS} }} errors {{ code field }}
-  }}
-}}
-"""
-CANCEL = f"""
-mutation($id: ID!) {{
-  cancelQPayInvoice(intentId: $id) {{
-    intent {{ {INTENT_FIELDS} }} errors {{ code field }}
-  }}
-}}
-"""
-SETTLE = """
-mutation($input: SettleInvoiceInput!) {
-  settleInvoice(input: $input) {
-    invoice {
-      id total paidAmount balance status payments { id amount method qpayPaymentId }
-    }
-    payment { id amount method qpayPaymentId ebarimt { status receiverType lottery } }
-    alreadySettled
-    errors { code message field }
-  }
-}
-"""
-INVOICE = """
-query($id: ID!) {
-  invoice(id: $id) {
-    id total paidAmount balance status
-    payments { id amount method qpayPaymentId }
-    qpayIntents { id status amount paidAmount }
-  }
-}
-"""
 
 
 async def new_invoice(harness: Harness, total: str = "15000.00") -> str:

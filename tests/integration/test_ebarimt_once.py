@@ -13,8 +13,9 @@ from domain.qpay_messages import IssuedReceipt
 from domain.services.issue_ebarimt import ReceiptPolicy, issue_due_receipts
 from tests import db
 from tests.conftest import SettingsFactory
+from tests.gql import CHECK
 from tests.harness import Harness, running_app
-from tests.integration.gql import CHECK, new_intent, new_invoice
+from tests.integration.gql import new_intent, new_invoice
 
 pytestmark = [pytest.mark.db, pytest.mark.anyio]
 

@@ -8,14 +8,9 @@ import pytest
 
 from domain.services.poll_due_intents import PollPolicy, poll_due_intents
 from tests import db
+from tests.gql import CANCEL, CHECK
 from tests.harness import Harness
-from tests.integration.gql import (
-    CANCEL,
-    CHECK,
-    new_intent,
-    new_invoice,
-    qpay_calls,
-)
+from tests.integration.gql import new_intent, new_invoice, qpay_calls
 from tests.integration.test_payments_http import harness_url
 
 pytestmark = [pytest.mark.db, pytest.mark.anyio]

@@ -9,25 +9,11 @@ from typing import Any
 import pytest
 
 from app.staff_tokens import StaffTokens
+from tests.gql import CREATE_INVOICE, INVOICE
 from tests.harness import Harness
 
 pytestmark = [pytest.mark.db, pytest.mark.anyio]
 
-CREATE = """
-mutation Create($input: CreateInvoiceInput!) {
-  createInvoice(input: $input) {
-    invoice { id number description total paidAmount balance status createdAt }
-    errors { code message field }
-  }
-}
-"""
-READ = """
-query Read($id: ID!) {
-  invoice(id: $id) {
-    id number total paidAmount balance status payments { id } qpayIntents { id }
-  }
-}
-"""
 COUNT = "query { invoices(first: 100) { id } }"
 
 
@@ -38,20 +24,23 @@ async def invoice_count(harness: Harness) -> int:
 
 async def test_created_invoice_reads_back_when_queried_by_id(harness: Harness) -> None:
     created = await harness.gql(
-        CREATE, {"input": {"total": "15000.50", "description": "Шүд авах"}}
+        CREATE_INVOICE, {"input": {"total": "15000.50", "description": "Шүд авах"}}
     )
     invoice = created["data"]["createInvoice"]["invoice"]
 
-    read = await harness.gql(READ, {"id": invoice["id"]})
+    read = await harness.gql(INVOICE, {"id": invoice["id"]})
 
     assert created["data"]["createInvoice"]["errors"] == []
     assert read["data"]["invoice"] == {
         "id": invoice["id"],
         "number": invoice["number"],
+        "description": "Шүд авах",
         "total": "15000.50",
         "paidAmount": "0.00",
         "balance": "15000.50",
         "status": "UNPAID",
+        "createdAt": invoice["createdAt"],
+        "updatedAt": invoice["createdAt"],
         "payments": [],
         "qpayIntents": [],
     }
@@ -61,7 +50,7 @@ async def test_created_invoice_reads_back_when_queried_by_id(harness: Harness) -
 
 async def test_invoices_lists_by_status_when_filtered(harness: Harness) -> None:
     for total in ("100.00", "200.00"):
-        await harness.gql(CREATE, {"input": {"total": total}})
+        await harness.gql(CREATE_INVOICE, {"input": {"total": total}})
 
     unpaid = await harness.gql("query { invoices(status: UNPAID) { total } }")
     paid = await harness.gql("query { invoices(status: PAID) { total } }")
@@ -105,7 +94,7 @@ async def test_nothing_executes_when_the_staff_token_is_bad(
 ) -> None:
     used = _expired_token() if token == "expired" else token
 
-    body = await harness.gql(CREATE, {"input": {"total": "10.00"}}, token=used)
+    body = await harness.gql(CREATE_INVOICE, {"input": {"total": "10.00"}}, token=used)
 
     assert body["data"] is None
     assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAUTHENTICATED"]
@@ -126,7 +115,7 @@ async def test_nothing_executes_when_the_staff_token_is_bad(
 async def test_bad_total_gives_a_typed_error_and_writes_nothing_when_out_of_range(
     harness: Harness, total: str, code: str
 ) -> None:
-    body = await harness.gql(CREATE, {"input": {"total": total}})
+    body = await harness.gql(CREATE_INVOICE, {"input": {"total": total}})
 
     payload = body["data"]["createInvoice"]
     assert payload["invoice"] is None
@@ -163,7 +152,7 @@ async def test_bad_total_gives_a_typed_error_and_writes_nothing_when_out_of_rang
 async def test_malformed_total_is_a_validation_error_and_writes_nothing_when_sent(
     harness: Harness, total: Any
 ) -> None:
-    body = await harness.gql(CREATE, {"input": {"total": total}})
+    body = await harness.gql(CREATE_INVOICE, {"input": {"total": total}})
 
     assert body.get("data") is None
     assert (
@@ -210,7 +199,9 @@ async def test_number_literal_is_refused_when_written_in_the_query(
 async def test_bad_text_gives_invalid_input_and_writes_nothing_when_sent(
     harness: Harness, field: str, value: str
 ) -> None:
-    body = await harness.gql(CREATE, {"input": {"total": "10.00", field: value}})
+    body = await harness.gql(
+        CREATE_INVOICE, {"input": {"total": "10.00", field: value}}
+    )
 
     payload = body["data"]["createInvoice"]
     assert payload["errors"][0]["code"] == "INVALID_INPUT"
@@ -221,9 +212,11 @@ async def test_bad_text_gives_invalid_input_and_writes_nothing_when_sent(
 async def test_duplicate_number_gives_invalid_input_when_reused(
     harness: Harness,
 ) -> None:
-    await harness.gql(CREATE, {"input": {"total": "10.00", "number": "A-1"}})
+    await harness.gql(CREATE_INVOICE, {"input": {"total": "10.00", "number": "A-1"}})
 
-    body = await harness.gql(CREATE, {"input": {"total": "20.00", "number": "A-1"}})
+    body = await harness.gql(
+        CREATE_INVOICE, {"input": {"total": "20.00", "number": "A-1"}}
+    )
 
     assert body["data"]["createInvoice"]["errors"][0]["code"] == "INVALID_INPUT"
     assert await invoice_count(harness) == 1
@@ -233,13 +226,13 @@ async def test_duplicate_number_gives_invalid_input_when_reused(
 async def test_malformed_id_gives_invalid_input_when_queried(
     harness: Harness, bad_id: str
 ) -> None:
-    body = await harness.gql(READ, {"id": bad_id})
+    body = await harness.gql(INVOICE, {"id": bad_id})
 
     assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
 
 
 async def test_unknown_id_reads_as_null_when_queried(harness: Harness) -> None:
-    body = await harness.gql(READ, {"id": "00000000-0000-0000-0000-000000000000"})
+    body = await harness.gql(INVOICE, {"id": "00000000-0000-0000-0000-000000000000"})
 
     assert body["data"] == {"invoice": None}
 

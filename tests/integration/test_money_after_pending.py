@@ -9,11 +9,9 @@ from decimal import Decimal
 import pytest
 
 from tests import db
+from tests.gql import CANCEL, CHECK, SETTLE
 from tests.harness import Harness
 from tests.integration.gql import (
-    CANCEL,
-    CHECK,
-    SETTLE,
     allow_check_now,
     new_intent,
     new_invoice,

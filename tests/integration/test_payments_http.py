@@ -9,16 +9,9 @@ from decimal import Decimal
 import pytest
 
 from tests import db
+from tests.gql import CANCEL, CHECK, INVOICE, SETTLE
 from tests.harness import Harness
-from tests.integration.gql import (
-    CANCEL,
-    CHECK,
-    INVOICE,
-    SETTLE,
-    new_intent,
-    new_invoice,
-    qpay_calls,
-)
+from tests.integration.gql import new_intent, new_invoice, qpay_calls
 
 pytestmark = [pytest.mark.db, pytest.mark.anyio]
 

@@ -8,17 +8,9 @@ from decimal import Decimal
 import pytest
 
 from tests import db
+from tests.gql import CANCEL, CHECK, CREATE_QPAY, SETTLE
 from tests.harness import Harness
-from tests.integration.gql import (
-    CANCEL,
-    CHECK,
-    CREATE_QPAY,
-    SETTLE,
-    allow_check_now,
-    new_intent,
-    new_invoice,
-    qpay_calls,
-)
+from tests.integration.gql import allow_check_now, new_intent, new_invoice, qpay_calls
 from tests.integration.test_payments_http import harness_url
 
 pytestmark = [pytest.mark.db, pytest.mark.anyio]

@@ -7,8 +7,9 @@ import pytest
 
 from app.main import FAILED_CALLBACKS_PER_MINUTE, FAILED_LOGINS_PER_MINUTE
 from tests import db
+from tests.gql import CHECK
 from tests.harness import Harness
-from tests.integration.gql import CHECK, new_intent, new_invoice
+from tests.integration.gql import new_intent, new_invoice
 from tests.integration.test_payments_http import harness_url
 
 pytestmark = [pytest.mark.db, pytest.mark.anyio]

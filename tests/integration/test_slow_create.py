@@ -22,8 +22,9 @@ from domain.services.create_qpay_invoice import (
 )
 from qpay.client import longest_call_seconds
 from tests import db
+from tests.gql import CHECK
 from tests.harness import Harness
-from tests.integration.gql import CHECK, allow_check_now, new_invoice
+from tests.integration.gql import allow_check_now, new_invoice
 from tests.integration.test_payments_http import harness_url
 
 pytestmark = [pytest.mark.db, pytest.mark.anyio]

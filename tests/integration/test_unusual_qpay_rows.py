@@ -10,8 +10,9 @@ import pytest
 
 from domain.services.poll_due_intents import PollPolicy, poll_due_intents
 from tests import db
+from tests.gql import CHECK, INVOICE
 from tests.harness import Harness
-from tests.integration.gql import CHECK, INVOICE, intent_row, new_intent, new_invoice
+from tests.integration.gql import intent_row, new_intent, new_invoice
 from tests.integration.test_payments_http import harness_url
 
 pytestmark = [pytest.mark.db, pytest.mark.anyio]

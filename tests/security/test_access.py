@@ -24,17 +24,10 @@ from app.staff_tokens import StaffTokens
 from tests import db
 from tests.conftest import TEST_JWT_SECRET, SettingsFactory
 from tests.e2e.conftest import Live, live_service
-from tests.e2e.ws import PAYMENT_STATUS, PROTOCOL, graphql_socket
+from tests.e2e.ws import PROTOCOL, graphql_socket
+from tests.gql import CANCEL, CHECK, CREATE_INVOICE, CREATE_QPAY, PAYMENT_STATUS, SETTLE
 from tests.harness import Harness
-from tests.integration.gql import (
-    CANCEL,
-    CHECK,
-    CREATE_INVOICE,
-    CREATE_QPAY,
-    SETTLE,
-    new_intent,
-    new_invoice,
-)
+from tests.integration.gql import new_intent, new_invoice
 from tests.security.conftest import app_state, database_of
 
 pytestmark = [pytest.mark.db, pytest.mark.anyio]

@@ -30,7 +30,7 @@ from tests import db
 from tests.conftest import TABLES, TEST_JWT_SECRET, SettingsFactory
 from tests.e2e.conftest import Live, live_service
 from tests.e2e.ws import PROTOCOL, graphql_socket
-from tests.integration.gql import CREATE_INVOICE, CREATE_QPAY, SETTLE
+from tests.gql import CREATE_INVOICE, CREATE_QPAY, SETTLE, data_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.db, pytest.mark.anyio]
 
@@ -199,9 +199,7 @@ def module_settings(tmp_path_factory: pytest.TempPathFactory) -> SettingsFactory
 
 
 async def _gql(live: Live, document: str, variables: dict[str, Any]) -> Any:
-    body = await live.gql(document, variables)
-    assert not body.get("errors"), body
-    return body["data"]
+    return data_of(await live.gql(document, variables))
 
 
 async def _new_intent(

@@ -32,16 +32,9 @@ from schemathesis.graphql import nodes
 
 from tests import db
 from tests.conftest import SettingsFactory
+from tests.gql import CANCEL, CHECK, CREATE_INVOICE, CREATE_QPAY, SETTLE
 from tests.harness import Harness, running_app
-from tests.integration.gql import (
-    CANCEL,
-    CHECK,
-    CREATE_INVOICE,
-    CREATE_QPAY,
-    SETTLE,
-    new_intent,
-    new_invoice,
-)
+from tests.integration.gql import new_intent, new_invoice
 from tests.security.conftest import database_of, production_settings
 from tests.security.judge import internal_errors
 

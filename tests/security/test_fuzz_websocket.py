@@ -27,8 +27,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from tests.conftest import SettingsFactory
-from tests.e2e.ws import PAYMENT_STATUS
-from tests.integration.gql import CREATE_INVOICE, CREATE_QPAY
+from tests.gql import CREATE_INVOICE, CREATE_QPAY, PAYMENT_STATUS
 from tests.security.test_open_internet import Served, served
 
 pytestmark = [pytest.mark.db, pytest.mark.anyio, pytest.mark.e2e]

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import SettingsFactory
+from tests.gql import CANCEL, CHECK, CREATE_INVOICE, CREATE_QPAY, ERRORS, SETTLE
 from tests.harness import Harness, running_app
 from tests.integration.gql import new_intent, new_invoice
 from tests.security.conftest import app_state, production_settings
@@ -23,27 +24,6 @@ from tests.security.judge import MASKED, refusal
 
 pytestmark = [pytest.mark.db, pytest.mark.anyio]
 
-ERRORS = "errors { code message field }"
-CREATE_INVOICE = f"""
-mutation($input: CreateInvoiceInput!) {{
-  createInvoice(input: $input) {{ invoice {{ id }} {ERRORS} }}
-}}"""
-CREATE_QPAY = f"""
-mutation($input: CreateQPayInvoiceInput!) {{
-  createQPayInvoice(input: $input) {{ intent {{ id }} clientSecret {ERRORS} }}
-}}"""
-CHECK = f"""
-mutation($id: ID!) {{
-  checkQPayPayment(intentId: $id) {{ intent {{ id }} {ERRORS} }}
-}}"""
-CANCEL = f"""
-mutation($id: ID!) {{
-  cancelQPayInvoice(intentId: $id) {{ intent {{ id }} {ERRORS} }}
-}}"""
-SETTLE = f"""
-mutation($input: SettleInvoiceInput!) {{
-  settleInvoice(input: $input) {{ payment {{ id }} alreadySettled {ERRORS} }}
-}}"""
 MUTATIONS = (
     "createInvoice",
     "createQPayInvoice",

@@ -28,8 +28,7 @@ from qpay.simulator import QPaySimulator
 from tests import db
 from tests.conftest import TEST_JWT_SECRET, SettingsFactory
 from tests.e2e.servers import free_port, serve_in_process
-from tests.e2e.ws import PAYMENT_STATUS
-from tests.integration.gql import CREATE_INVOICE, CREATE_QPAY
+from tests.gql import CREATE_INVOICE, CREATE_QPAY, PAYMENT_STATUS, gql
 
 pytestmark = [pytest.mark.db, pytest.mark.anyio, pytest.mark.e2e]
 
@@ -51,13 +50,9 @@ class Served:
 
     async def gql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         async with httpx.AsyncClient() as client:
-            answer = await client.post(
-                f"{self.url}/graphql",
-                json={"query": query, "variables": variables},
-                headers={"Authorization": f"Bearer {self.token}"},
+            return await gql(
+                client, query, variables, token=self.token, url=f"{self.url}/graphql"
             )
-        body: dict[str, Any] = answer.json()
-        return body
 
 
 @contextlib.asynccontextmanager

@@ -35,11 +35,11 @@ from graph.validation import (
     Validator,
     limit_errors,
 )
+from tests import gql
 from tests.conftest import SettingsFactory
 from tests.e2e.conftest import live_service
-from tests.e2e.ws import PAYMENT_STATUS, graphql_socket
+from tests.e2e.ws import graphql_socket
 from tests.harness import Harness
-from tests.integration import gql
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKOUT_JS = ROOT / "app" / "checkout_page" / "assets" / "checkout.js"
@@ -79,7 +79,6 @@ def real_documents() -> dict[str, str]:
     script = CHECKOUT_JS.read_text(encoding="utf-8")
     for n, text in enumerate(re.findall(r"`(\s*subscription\b[^`]*)`", script)):
         documents[f"checkout.js#{n}"] = text
-    documents["ws.PAYMENT_STATUS"] = PAYMENT_STATUS
     return documents
 
 

@@ -16,7 +16,7 @@ from strawberry.dataloader import DataLoader
 from domain.ebarimt import EbarimtReceipt
 from domain.intents import QPayIntent
 from domain.invoices import InvoiceId
-from domain.payments import Payment
+from domain.payments import Payment, PaymentId
 from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
 from domain.services import queries
 from domain.services.create_qpay_invoice import QPayInvoicePolicy
@@ -69,22 +69,31 @@ class Services:
     reads: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
 
 
-def _loaders(uow: UnitOfWorkFactory) -> dict[str, DataLoader[Any, Any]]:
-    async def payments(keys: list[InvoiceId]) -> list[list[Payment]]:
-        return await queries.payments_by_invoice(keys, uow=uow)
+@dataclass(frozen=True, slots=True)
+class Loaders:
+    """One request's (or one socket's) batched reads for nested fields."""
 
-    async def intents(keys: list[InvoiceId]) -> list[list[QPayIntent]]:
-        return await queries.intents_by_invoice(keys, uow=uow)
+    payments: DataLoader[InvoiceId, list[Payment]]
+    intents: DataLoader[InvoiceId, list[QPayIntent]]
+    receipts: DataLoader[PaymentId, EbarimtReceipt | None]
 
-    async def receipts(keys: list[UUID]) -> list[EbarimtReceipt | None]:
-        return await queries.receipts_by_payment(keys, uow=uow)
+    @classmethod
+    def over(cls, uow: UnitOfWorkFactory) -> Loaders:
+        async def payments(keys: list[InvoiceId]) -> list[list[Payment]]:
+            return await queries.payments_by_invoice(keys, uow=uow)
 
-    # cache=False: a websocket context lives for hours; every read is fresh.
-    return {
-        "payments": DataLoader(load_fn=payments, cache=False),
-        "intents": DataLoader(load_fn=intents, cache=False),
-        "receipts": DataLoader(load_fn=receipts, cache=False),
-    }
+        async def intents(keys: list[InvoiceId]) -> list[list[QPayIntent]]:
+            return await queries.intents_by_invoice(keys, uow=uow)
+
+        async def receipts(keys: list[PaymentId]) -> list[EbarimtReceipt | None]:
+            return await queries.receipts_by_payment(keys, uow=uow)
+
+        # cache=False: a websocket context lives for hours; every read is fresh.
+        return cls(
+            payments=DataLoader(load_fn=payments, cache=False),
+            intents=DataLoader(load_fn=intents, cache=False),
+            receipts=DataLoader(load_fn=receipts, cache=False),
+        )
 
 
 @dataclass
@@ -94,20 +103,10 @@ class Context:
     connection_params: dict[str, Any] | None = None
     protocol: Literal["http", "websocket"] = "http"
     client_address: str | None = None
-    loaders: dict[str, DataLoader[Any, Any]] = field(default_factory=dict)
+    loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        if not self.loaders:
-            self.loaders = _loaders(self.services.uow)
-
-    def payments_loader(self) -> DataLoader[InvoiceId, list[Payment]]:
-        return self.loaders["payments"]
-
-    def intents_loader(self) -> DataLoader[InvoiceId, list[QPayIntent]]:
-        return self.loaders["intents"]
-
-    def receipts_loader(self) -> DataLoader[UUID, EbarimtReceipt | None]:
-        return self.loaders["receipts"]
+        self.loaders = Loaders.over(self.services.uow)
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

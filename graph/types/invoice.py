@@ -29,13 +29,13 @@ class Invoice:
     async def _payments(self, info: Info) -> list[Payment]:
         if is_checkout(info):
             return []
-        found = await info.context.payments_loader().load(self._domain.id)
+        found = await info.context.loaders.payments.load(self._domain.id)
         return [Payment.from_domain(payment) for payment in found]
 
     async def _qpay_intents(self, info: Info) -> list[QPayIntent]:
         if is_checkout(info):
             return []
-        found = await info.context.intents_loader().load(self._domain.id)
+        found = await info.context.loaders.intents.load(self._domain.id)
         return [QPayIntent.from_domain(intent) for intent in found]
 
     id: strawberry.ID

@@ -29,7 +29,7 @@ class Payment:
 
     @strawberry.field
     async def ebarimt(self, info: Info) -> EbarimtReceipt | None:
-        receipt = await info.context.receipts_loader().load(self._domain.id)
+        receipt = await info.context.loaders.receipts.load(self._domain.id)
         return EbarimtReceipt.from_domain(receipt) if receipt else None
 
     created_at: datetime

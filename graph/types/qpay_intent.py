@@ -48,7 +48,7 @@ class QPayIntent:
     @strawberry.field
     async def payment(self, info: Info) -> Payment | None:
         # This intent's own payment only, for a checkout screen too.
-        found = await info.context.payments_loader().load(self._domain.invoice_id)
+        found = await info.context.loaders.payments.load(self._domain.invoice_id)
         mine = [p for p in found if p.intent_id == self._domain.id]
         return Payment.from_domain(mine[0]) if mine else None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -109,7 +110,13 @@ def test_hostile_clients_are_all_answered_when_run_quick(tmp_path: Path) -> None
     answers = {o["attack"]: o["answer"] for o in data["outcomes"]}
     assert len(answers) == 18
     assert answers["fragment bomb (22 levels), HTTP, no token"] == "200 UNAUTHENTICATED"
-    assert answers["20 websockets x 15 MB connection_init"] == "closed 1009 x20"
+    # Each huge frame is refused as too big (1009), or, when a loaded machine
+    # is slower to send 15 MB than the init timeout, as too late (4408).
+    closes = re.findall(
+        r"(\d{4}) x(\d+)", answers["20 websockets x 15 MB connection_init"]
+    )
+    assert {code for code, _ in closes} <= {"1009", "4408"}, closes
+    assert sum(int(count) for _, count in closes) == 20
     assert "0 open" in answers["300 idle anonymous websockets, one address"]
     assert (
         "200 accepted, 100 refused 403"

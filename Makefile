@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 
-.PHONY: help install run check lint fmt test schema bench clean
+.PHONY: help install run check lint fmt test test-fast schema bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -37,8 +37,15 @@ fmt: $(DEV) ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: $(DEV) ## pytest (TEST_DATABASE_URL, or an embedded PostgreSQL)
-	$(BIN)/pytest
+# The floor is for the code whose every line moves money: the use cases and
+# the rules (domain/) and what stores them (persistence/).
+COVERAGE := --cov=domain --cov=persistence --cov-report=term:skip-covered --cov-fail-under=90
+
+test: $(DEV) ## every tier, with the coverage floor (TEST_DATABASE_URL, or an embedded PostgreSQL)
+	$(BIN)/pytest $(COVERAGE)
+
+test-fast: $(DEV) ## unit and integration tiers only (about a minute): the loop while coding
+	$(BIN)/pytest tests/unit tests/integration
 
 bench: $(DEV) ## the full benchmarks (minutes); figures go to bench/results/
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"

@@ -109,7 +109,8 @@ async def test_money_after_cancellation_is_recorded_and_needs_review_when_it_arr
     token_free = await db.scalar(url, "SELECT count(*) FROM qpay_callbacks")
     await allow_check_now(harness, intent["id"])
     # The poller leaves closed intents alone; a cashier's check asks QPay in
-    # any state (the ledger sweep finds it too: tests/integration/test_ledger.py).
+    # any state (the ledger sweep finds it too:
+    # tests/integration/test_ledger_sweep_sql.py).
     checked = await harness.gql(CHECK, {"id": intent["id"]})
 
     assert cancelled["data"]["cancelQPayInvoice"]["intent"]["status"] == "CANCELLED"

@@ -47,6 +47,8 @@ class Subject(StrEnum):
     IDEMPOTENCY_KEY = "idempotency_key"
     EBARIMT = "ebarimt"
     EBARIMT_RECEIVER = "ebarimt_receiver"
+    PAGE_SIZE = "page_size"
+    PERIOD = "period"
 
 
 class DomainError(Exception):

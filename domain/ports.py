@@ -20,9 +20,16 @@ from domain.callbacks import ReceivedCallback
 from domain.ebarimt import EbarimtReceipt, EbarimtReceiverType, EbarimtRequest
 from domain.events import DomainEvent
 from domain.idempotency import IdempotencyRecord
-from domain.intents import IntentId, IntentRef, IntentSecrets, QPayIntent
+from domain.intents import (
+    IntentId,
+    IntentRef,
+    IntentSecrets,
+    IntentStatus,
+    QPayIntent,
+)
 from domain.invoices import Invoice, InvoiceId, InvoiceStatus
 from domain.ledger import LedgerFlag, SweepClaim, SweepState
+from domain.pages import ListFilter, Position
 from domain.payments import Payment, PaymentMethod, PaymentMethodConfig
 from domain.qpay_messages import (
     CancelOutcome,
@@ -102,9 +109,12 @@ class InvoiceRepository(Protocol):
         """A new clinic invoice number from a database sequence."""
         ...
 
-    async def list(
-        self, *, status: InvoiceStatus | None, first: int, after: InvoiceId | None
-    ) -> Sequence[Invoice]: ...
+    async def page(
+        self, wanted: ListFilter[InvoiceStatus], limit: int, after: Position | None
+    ) -> Sequence[Invoice]:
+        """Up to `limit` invoices, newest first (creation time, then id,
+        descending), only those after `after`."""
+        ...
 
 
 class PaymentRepository(Protocol):
@@ -166,6 +176,13 @@ class IntentRepository(Protocol):
         self, invoice_ids: Sequence[InvoiceId]
     ) -> Sequence[QPayIntent]:
         """The invoices' intents whose QPay invoice exists, newest first."""
+        ...
+
+    async def page(
+        self, wanted: ListFilter[IntentStatus], limit: int, after: Position | None
+    ) -> Sequence[QPayIntent]:
+        """Up to `limit` intents whose QPay invoice exists, newest first
+        (creation time, then id, descending), only those after `after`."""
         ...
 
     async def list_open(self, environment: QPayEnvironment) -> Sequence[QPayIntent]:

@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain.ebarimt import EbarimtRequest, EbarimtStatus
 from domain.intents import IntentId, IntentRef, IntentSecrets, IntentStatus, QPayIntent
 from domain.invoices import InvoiceId
+from domain.pages import ListFilter, Position
 from domain.qpay_messages import QPayEnvironment
 from persistence import mapping
-from persistence.sql import cast_jsonb, intents, interval, receipts
+from persistence.sql import cast_jsonb, intents, interval, newest_first, receipts
 
 # Columns a subscription or query reads; secrets and poller state stay behind.
 _INTENT_COLUMNS = [
@@ -159,6 +160,19 @@ class SqlAlchemyIntentRepository:
             )
             .order_by(intents.c.created_at.desc(), intents.c.id)
         )
+        return [mapping.intent_from_row(row) for row in result.mappings()]
+
+    async def page(
+        self, wanted: ListFilter[IntentStatus], limit: int, after: Position | None
+    ) -> Sequence[QPayIntent]:
+        query = newest_first(
+            select(*_INTENT_COLUMNS).where(intents.c.qpay_invoice_id.is_not(None)),
+            intents,
+            wanted,
+            limit,
+            after,
+        )
+        result = await self._conn.execute(query)
         return [mapping.intent_from_row(row) for row in result.mappings()]
 
     async def list_open(self, environment: QPayEnvironment) -> Sequence[QPayIntent]:

@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.errors import DomainError, ErrorCode, Subject
 from domain.invoices import Invoice, InvoiceId, InvoiceStatus
+from domain.pages import ListFilter, Position
 from persistence import mapping
-from persistence.sql import Refused, invoices
+from persistence.sql import Refused, invoices, newest_first
 from persistence.tables import invoice_number_seq
 
 # Hot-path statements, built once: executing a prebuilt statement skips the
@@ -77,13 +78,9 @@ class SqlAlchemyInvoiceRepository:
         value = await self._conn.scalar(select(invoice_number_seq.next_value()))
         return f"INV-{int(cast(int, value)):06d}"
 
-    async def list(
-        self, *, status: InvoiceStatus | None, first: int, after: InvoiceId | None
+    async def page(
+        self, wanted: ListFilter[InvoiceStatus], limit: int, after: Position | None
     ) -> Sequence[Invoice]:
-        query = select(invoices).order_by(invoices.c.id).limit(first)
-        if status is not None:
-            query = query.where(invoices.c.status == status.value)
-        if after is not None:
-            query = query.where(invoices.c.id > after)
+        query = newest_first(select(invoices), invoices, wanted, limit, after)
         result = await self._conn.execute(query)
         return [mapping.invoice_from_row(row) for row in result.mappings()]

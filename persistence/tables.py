@@ -75,7 +75,9 @@ class InvoiceRow(Base):
         CheckConstraint("total > 0", name="total_positive"),
         CheckConstraint("paid_amount >= 0", name="paid_amount_not_negative"),
         CheckConstraint(_one_of("status", INVOICE_STATUSES), name="status"),
-        Index(None, "status", "id"),
+        # Staff pages, newest first (design.md §8; migration 0005).
+        Index("ix_invoices_newest", "created_at", "id"),
+        Index("ix_invoices_status_newest", "status", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -139,6 +141,7 @@ class QPayIntentRow(Base):
             name="ebarimt_receiver_type",
         ),
         Index(None, "object_type", "object_id"),
+        Index("ix_qpay_intents_newest", "created_at", "id"),
         # The poller's claim query: due, open intents in next_check_at order.
         Index(
             "ix_qpay_intents_due",

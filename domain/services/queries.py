@@ -6,12 +6,11 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from domain.ebarimt import EbarimtReceipt
-from domain.intents import IntentId, QPayIntent
+from domain.intents import IntentId, IntentStatus, QPayIntent
 from domain.invoices import Invoice, InvoiceId, InvoiceStatus
+from domain.pages import ListFilter, Page, PageRequest, check_request, page_of
 from domain.payments import Payment, PaymentMethodConfig
 from domain.ports import UnitOfWorkFactory
-
-MAX_PAGE = 100
 
 
 async def get_invoice(
@@ -21,18 +20,30 @@ async def get_invoice(
         return await tx.invoices.get(invoice_id)
 
 
-async def list_invoices(
+async def page_invoices(
+    request: PageRequest,
+    wanted: ListFilter[InvoiceStatus],
     *,
     uow: UnitOfWorkFactory,
-    status: InvoiceStatus | None,
-    first: int,
-    after: InvoiceId | None,
-) -> Sequence[Invoice]:
-    """A page of invoices in id order; `first` is clamped to 0..100."""
+) -> Page[Invoice]:
+    """A page of billing invoices, newest first, in one statement."""
+    check_request(request, wanted)
     async with uow() as tx:
-        return await tx.invoices.list(
-            status=status, first=max(0, min(first, MAX_PAGE)), after=after
-        )
+        rows = await tx.invoices.page(wanted, request.size + 1, request.after)
+    return page_of(rows, request)
+
+
+async def page_intents(
+    request: PageRequest,
+    wanted: ListFilter[IntentStatus],
+    *,
+    uow: UnitOfWorkFactory,
+) -> Page[QPayIntent]:
+    """A page of intents whose QPay invoice exists, newest first."""
+    check_request(request, wanted)
+    async with uow() as tx:
+        rows = await tx.intents.page(wanted, request.size + 1, request.after)
+    return page_of(rows, request)
 
 
 async def get_intent(

@@ -1,21 +1,70 @@
-"""Query resolvers: invoice, invoices, qpayIntent, paymentMethods."""
+"""Query resolvers: invoice, invoices, qpayIntent, qpayIntents, paymentMethods."""
 
 from __future__ import annotations
 
 import strawberry
 
-from domain.errors import DomainError
+from domain.errors import DomainError, Subject
 from domain.intents import IntentId
 from domain.invoices import InvoiceId
-from domain.invoices import InvoiceStatus as DomainInvoiceStatus
+from domain.pages import DEFAULT_PAGE, ListFilter, PageRequest, Position
 from domain.services import queries
 from graph.context import Info
-from graph.errors import public_error
+from graph.errors import FieldPaths, public_error
 from graph.ids import parse_uuid
-from graph.types.enums import InvoiceStatus
-from graph.types.invoice import Invoice
+from graph.pagination import PAGE_SIZE_NOTE, decode_cursor
+from graph.types.invoice import Invoice, InvoiceConnection, InvoiceFilter
 from graph.types.payment import PaymentMethodConfig
-from graph.types.qpay_intent import QPayIntent
+from graph.types.qpay_intent import (
+    QPayIntent,
+    QPayIntentConnection,
+    QPayIntentFilter,
+)
+
+PAGE_PATHS: FieldPaths = {
+    Subject.PAGE_SIZE: "first",
+    Subject.PERIOD: "filter.createdFrom",
+}
+
+
+def _position(after: str | None) -> Position | None:
+    return decode_cursor(after, "after") if after is not None else None
+
+
+async def resolve_invoices(
+    info: Info,
+    first: int = DEFAULT_PAGE,
+    after: str | None = None,
+    filter: InvoiceFilter | None = None,  # contract name
+) -> InvoiceConnection:
+    try:
+        request = PageRequest(first, _position(after))
+        page = await queries.page_invoices(
+            request,
+            filter.to_domain() if filter else ListFilter(),
+            uow=info.context.services.uow,
+        )
+    except DomainError as error:
+        raise public_error(error, PAGE_PATHS) from None
+    return InvoiceConnection.from_page(page)
+
+
+async def resolve_qpay_intents(
+    info: Info,
+    first: int = DEFAULT_PAGE,
+    after: str | None = None,
+    filter: QPayIntentFilter | None = None,  # contract name
+) -> QPayIntentConnection:
+    try:
+        request = PageRequest(first, _position(after))
+        page = await queries.page_intents(
+            request,
+            filter.to_domain() if filter else ListFilter(),
+            uow=info.context.services.uow,
+        )
+    except DomainError as error:
+        raise public_error(error, PAGE_PATHS) from None
+    return QPayIntentConnection.from_page(page)
 
 
 @strawberry.type
@@ -29,25 +78,17 @@ class Query:
         found = await queries.get_invoice(invoice_id, uow=info.context.services.uow)
         return Invoice.from_domain(found) if found else None
 
-    @strawberry.field
-    async def invoices(
-        self,
-        info: Info,
-        status: InvoiceStatus | None = None,
-        first: int = 50,
-        after: strawberry.ID | None = None,
-    ) -> list[Invoice]:
-        try:
-            cursor = InvoiceId(parse_uuid(after, "after")) if after else None
-        except DomainError as error:
-            raise public_error(error) from None
-        found = await queries.list_invoices(
-            uow=info.context.services.uow,
-            status=DomainInvoiceStatus(status.value) if status else None,
-            first=first,
-            after=cursor,
-        )
-        return [Invoice.from_domain(invoice) for invoice in found]
+    invoices: InvoiceConnection = strawberry.field(
+        resolver=resolve_invoices,
+        description="Billing invoices, newest first. " + PAGE_SIZE_NOTE,
+    )
+    qpay_intents: QPayIntentConnection = strawberry.field(
+        resolver=resolve_qpay_intents,
+        name="qpayIntents",
+        description=(
+            "QPay intents whose QPay invoice exists, newest first. " + PAGE_SIZE_NOTE
+        ),
+    )
 
     @strawberry.field
     async def qpay_intent(self, info: Info, id: strawberry.ID) -> QPayIntent | None:

@@ -1,4 +1,4 @@
-"""Invoice: a billing invoice, with its payments and QPay intents."""
+"""Invoice: a billing invoice, with its payments and QPay intents; its pages."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from decimal import Decimal
 import strawberry
 
 from domain import invoices
+from domain.pages import ListFilter, Page
 from graph.context import Info
+from graph.pagination import PageInfo, encode_cursor
 from graph.types.enums import InvoiceStatus
 from graph.types.payment import Payment
 from graph.types.qpay_intent import QPayIntent
@@ -75,4 +77,53 @@ class Invoice:
             created_at=invoice.created_at,
             updated_at=invoice.updated_at,
             _domain=invoice,
+        )
+
+
+@strawberry.input
+class InvoiceFilter:
+    status: list[InvoiceStatus] | None = strawberry.field(
+        default=None, description="Any of these statuses (null or empty: any)."
+    )
+    created_from: datetime | None = strawberry.field(
+        default=None, description="Created at or after this time."
+    )
+    created_to: datetime | None = strawberry.field(
+        default=None, description="Created before this time."
+    )
+
+    def to_domain(self) -> ListFilter[invoices.InvoiceStatus]:
+        return ListFilter(
+            statuses=frozenset(self.status or ()),
+            created_from=self.created_from,
+            created_to=self.created_to,
+        )
+
+
+@strawberry.type
+class InvoiceEdge:
+    cursor: str
+    node: Invoice
+
+
+@strawberry.type
+class InvoiceConnection:
+    edges: list[InvoiceEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def from_page(cls, page: Page[invoices.Invoice]) -> InvoiceConnection:
+        edges = [
+            InvoiceEdge(
+                cursor=encode_cursor(invoice.created_at, invoice.id),
+                node=Invoice.from_domain(invoice),
+            )
+            for invoice in page.items
+        ]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
         )

@@ -8,9 +8,11 @@ from decimal import Decimal
 import strawberry
 
 from domain import intents
+from domain.pages import ListFilter, Page
 from domain.qpay_messages import Deeplink
 from graph.context import Info
 from graph.errors import UserError
+from graph.pagination import PageInfo, encode_cursor
 from graph.types.enums import QPayEnvironment, QPayIntentStatus
 from graph.types.payment import Payment
 
@@ -86,3 +88,52 @@ class QPayIntentPayload:
 
     intent: QPayIntent | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class QPayIntentFilter:
+    status: list[QPayIntentStatus] | None = strawberry.field(
+        default=None, description="Any of these statuses (null or empty: any)."
+    )
+    created_from: datetime | None = strawberry.field(
+        default=None, description="Created at or after this time."
+    )
+    created_to: datetime | None = strawberry.field(
+        default=None, description="Created before this time."
+    )
+
+    def to_domain(self) -> ListFilter[intents.IntentStatus]:
+        return ListFilter(
+            statuses=frozenset(self.status or ()),
+            created_from=self.created_from,
+            created_to=self.created_to,
+        )
+
+
+@strawberry.type
+class QPayIntentEdge:
+    cursor: str
+    node: QPayIntent
+
+
+@strawberry.type
+class QPayIntentConnection:
+    edges: list[QPayIntentEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def from_page(cls, page: Page[intents.QPayIntent]) -> QPayIntentConnection:
+        edges = [
+            QPayIntentEdge(
+                cursor=encode_cursor(intent.created_at, intent.id),
+                node=QPayIntent.from_domain(intent),
+            )
+            for intent in page.items
+        ]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )

@@ -14,12 +14,12 @@ from tests.harness import Harness
 
 pytestmark = [pytest.mark.db, pytest.mark.anyio]
 
-COUNT = "query { invoices(first: 100) { id } }"
+COUNT = "query { invoices(first: 100) { edges { node { id } } } }"
 
 
 async def invoice_count(harness: Harness) -> int:
     body = await harness.gql(COUNT)
-    return len(body["data"]["invoices"])
+    return len(body["data"]["invoices"]["edges"])
 
 
 async def test_created_invoice_reads_back_when_queried_by_id(harness: Harness) -> None:
@@ -52,14 +52,16 @@ async def test_invoices_lists_by_status_when_filtered(harness: Harness) -> None:
     for total in ("100.00", "200.00"):
         await harness.gql(CREATE_INVOICE, {"input": {"total": total}})
 
-    unpaid = await harness.gql("query { invoices(status: UNPAID) { total } }")
-    paid = await harness.gql("query { invoices(status: PAID) { total } }")
+    listed = "query($s: InvoiceStatus!) {"
+    listed += " invoices(filter: {status: [$s]}) { edges { node { total } } } }"
+    unpaid = await harness.gql(listed, {"s": "UNPAID"})
+    paid = await harness.gql(listed, {"s": "PAID"})
 
-    assert sorted(i["total"] for i in unpaid["data"]["invoices"]) == [
-        "100.00",
+    assert [e["node"]["total"] for e in unpaid["data"]["invoices"]["edges"]] == [
         "200.00",
+        "100.00",
     ]
-    assert paid["data"]["invoices"] == []
+    assert paid["data"]["invoices"]["edges"] == []
 
 
 async def test_payment_methods_include_qpay_enabled_when_seeded(

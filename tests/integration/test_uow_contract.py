@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,8 +25,9 @@ from domain.ebarimt import EbarimtReceipt, EbarimtReceiverType, EbarimtStatus
 from domain.events import IntentChanged, PaymentRecorded, ReceiptChanged
 from domain.idempotency import IdempotencyRecord
 from domain.intents import IntentId, IntentStatus, QPayIntent
-from domain.invoices import Invoice
+from domain.invoices import Invoice, InvoiceStatus
 from domain.ledger import LedgerFlag, LedgerFlagKind, SweepClaim
+from domain.pages import ListFilter, Position
 from domain.payments import Payment, PaymentId, PaymentMethod
 from domain.ports import (
     DueReceipt,
@@ -1030,15 +1031,96 @@ async def test_the_database_clock_stands_still_within_a_transaction(
 # 9. Reads whose order or filter the use cases rely on.
 
 
-async def test_invoice_list_pages_by_id_after_the_cursor(backend: Backend) -> None:
+def newest_first(rows: Sequence[Invoice]) -> list[UUID]:
+    ordered = sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True)
+    return [r.id for r in ordered]
+
+
+async def test_invoice_pages_come_newest_first_with_the_id_breaking_ties(
+    backend: Backend,
+) -> None:
+    start = backend.now() - timedelta(days=1)
     async with backend.uow() as tx:
-        made = sorted([await new_invoice(tx) for _ in range(4)], key=lambda i: i.id)
+        for n in (0, 1, 1, 1, 2):  # three share a creation time: the id decides
+            invoice = make_invoice(number=f"D-{uuid4().hex[:12]}")
+            await tx.invoices.add(replace(invoice, created_at=start + n * HOUR))
         await tx.commit()
 
     async with backend.uow() as tx:
-        page = await tx.invoices.list(status=None, first=2, after=made[0].id)
+        everything = await tx.invoices.page(ListFilter(), 100, None)
+        first = await tx.invoices.page(ListFilter(), 3, None)
+        last = first[-1]
+        rest = await tx.invoices.page(
+            ListFilter(), 100, Position(last.created_at, last.id)
+        )
 
-    assert page == made[1:3]
+    assert len(everything) == 5
+    assert [i.id for i in everything] == newest_first(everything)
+    assert len(first) == 3
+    assert [i.id for i in [*first, *rest]] == [i.id for i in everything]
+
+
+async def test_invoice_pages_filter_by_status_and_creation_period(
+    backend: Backend,
+) -> None:
+    start = backend.now() - timedelta(days=1)
+    async with backend.uow() as tx:
+        made = []
+        for n, status in enumerate(
+            [InvoiceStatus.UNPAID, InvoiceStatus.PAID, InvoiceStatus.VOID] * 2
+        ):
+            invoice = replace(
+                make_invoice(number=f"F-{uuid4().hex[:12]}"),
+                status=status,
+                created_at=start + n * HOUR,
+            )
+            await tx.invoices.add(invoice)
+            made.append(invoice)
+        await tx.commit()
+    wanted = ListFilter(
+        statuses=frozenset({InvoiceStatus.UNPAID, InvoiceStatus.VOID}),
+        created_from=start + HOUR,
+        created_to=start + 5 * HOUR,
+    )
+
+    async with backend.uow() as tx:
+        found = await tx.invoices.page(wanted, 100, None)
+
+    assert [i.id for i in found] == [made[3].id, made[2].id]
+
+
+async def test_intent_pages_hold_only_created_intents_newest_first(
+    backend: Backend,
+) -> None:
+    start = backend.now() - timedelta(days=1)
+    async with backend.uow() as tx:
+        invoice = await new_invoice(tx)
+        made = [
+            make_intent(
+                invoice,
+                created_at=start + n * HOUR,
+                status=IntentStatus.PAID if n % 2 else IntentStatus.PENDING,
+            )
+            for n in range(4)
+        ]
+        made.append(make_intent(invoice, created_at=start, qpay_invoice_id=None))
+        for intent in made:
+            await tx.intents.add(
+                intent, client_secret_hash="c" * 64, callback_token_hash="t" * 64
+            )
+        await tx.commit()
+    paid = ListFilter(statuses=frozenset({IntentStatus.PAID}))
+
+    async with backend.uow() as tx:
+        everything = await tx.intents.page(ListFilter(), 100, None)
+        only_paid = await tx.intents.page(paid, 100, None)
+        after_second = await tx.intents.page(
+            ListFilter(), 100, Position(everything[1].created_at, everything[1].id)
+        )
+
+    assert [i.id for i in everything] == [i.id for i in reversed(made[:4])]
+    assert [i.id for i in only_paid] == [made[3].id, made[1].id]
+    assert [i.id for i in after_second] == [made[1].id, made[0].id]
 
 
 async def test_open_intents_come_oldest_first_and_newest_first_per_invoice(

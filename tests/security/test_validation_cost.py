@@ -246,7 +246,8 @@ def test_introspection_query_within_the_limits_when_graphiql_sends_it() -> None:
         *(pytest.param(text, id=name) for name, text in real_documents().items()),
         pytest.param("{ invoce { id } }", id="unknown-field"),
         pytest.param(
-            "query($s: InvoiceStatus) { invoices(status: $s, first: 1.5) { id } }",
+            "query($s: InvoiceStatus!) {"
+            " invoices(filter: {status: [$s]}, first: 1.5) { edges { cursor } } }",
             id="wrong-literal",
         ),
         pytest.param("{ ...Missing }", id="unknown-fragment"),
@@ -425,13 +426,21 @@ async def test_subscription_bomb_refused_by_validation_when_a_socket_is_anonymou
 
 MISSPELLED = [
     pytest.param("{ invoce { id } }", {}, id="field"),
-    pytest.param("{ invoices(statu: PAID) { id } }", {}, id="argument"),
-    pytest.param("{ invoices(status: PAYD) { id } }", {}, id="enum-value"),
+    pytest.param("{ invoices(filtr: {}) { edges { cursor } } }", {}, id="argument"),
     pytest.param(
-        "query($s: InvoiceStatu) { invoices(status: $s) { id } }", {}, id="type"
+        "{ invoices(filter: {status: [PAYD]}) { edges { cursor } } }",
+        {},
+        id="enum-value",
     ),
     pytest.param(
-        "query($s: InvoiceStatus) { invoices(status: $s) { id } }",
+        "query($s: InvoiceStatu!) {"
+        " invoices(filter: {status: [$s]}) { edges { cursor } } }",
+        {},
+        id="type",
+    ),
+    pytest.param(
+        "query($s: InvoiceStatus!) {"
+        " invoices(filter: {status: [$s]}) { edges { cursor } } }",
         {"s": "PAYD"},
         id="enum-value-in-a-variable",
     ),

@@ -2,15 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from uuid import UUID
 
 from domain.intents import IntentId
+from domain.pages import ListFilter, Position
 from tests.fakes.uow.store import IntentSecrets, Transaction
 
 if TYPE_CHECKING:
     from tests.fakes.uow.unit_of_work import FakeUnitOfWork
+
+
+class Listed(Protocol):
+    @property
+    def id(self) -> Any: ...
+    @property
+    def status(self) -> Any: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+R = TypeVar("R", bound=Listed)
+
+
+def newest_first(
+    rows: Sequence[R], wanted: ListFilter[Any], limit: int, after: Position | None
+) -> list[R]:
+    """persistence/sql.py's newest_first over rows in memory (UUIDs compare
+    as PostgreSQL compares them: byte by byte)."""
+
+    def key(row: R) -> tuple[datetime, UUID]:
+        return (row.created_at, row.id)
+
+    return [
+        row
+        for row in sorted(rows, key=key, reverse=True)
+        if (not wanted.statuses or row.status in wanted.statuses)
+        and (wanted.created_from is None or row.created_at >= wanted.created_from)
+        and (wanted.created_to is None or row.created_at < wanted.created_to)
+        and (after is None or key(row) < (after.created_at, after.id))
+    ][:limit]
 
 
 def lease_free(lease_until: datetime | None, now: datetime) -> bool:

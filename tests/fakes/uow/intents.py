@@ -11,8 +11,9 @@ from domain.ebarimt import EbarimtRequest, EbarimtStatus
 from domain.intents import IntentId, IntentRef, IntentStatus, QPayIntent
 from domain.intents import IntentSecrets as SecretHashes
 from domain.invoices import InvoiceId
+from domain.pages import ListFilter, Position
 from domain.qpay_messages import QPayEnvironment
-from tests.fakes.uow.base import FakeRepository
+from tests.fakes.uow.base import FakeRepository, newest_first
 from tests.fakes.uow.store import IntentSecrets
 
 
@@ -100,6 +101,12 @@ class FakeIntents(FakeRepository):
             key=lambda i: i.id,
         )
         return sorted(found, key=lambda i: i.created_at, reverse=True)
+
+    async def page(
+        self, wanted: ListFilter[IntentStatus], limit: int, after: Position | None
+    ) -> Sequence[QPayIntent]:
+        created = [i for i in self.tx.intents.values() if i.is_created]
+        return newest_first(created, wanted, limit, after)
 
     async def list_open(self, environment: QPayEnvironment) -> Sequence[QPayIntent]:
         open_states = (IntentStatus.PENDING, IntentStatus.NEEDS_REVIEW)

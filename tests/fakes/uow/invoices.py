@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from domain.errors import DomainError, ErrorCode, Subject
 from domain.invoices import Invoice, InvoiceId, InvoiceStatus
-from tests.fakes.uow.base import FakeRepository
+from domain.pages import ListFilter, Position
+from tests.fakes.uow.base import FakeRepository, newest_first
 
 
 class FakeInvoices(FakeRepository):
@@ -38,13 +39,7 @@ class FakeInvoices(FakeRepository):
         self._uow.store.numbers += 1  # a sequence: never rolled back
         return f"INV-{self._uow.store.numbers:06d}"
 
-    async def list(
-        self, *, status: InvoiceStatus | None, first: int, after: InvoiceId | None
+    async def page(
+        self, wanted: ListFilter[InvoiceStatus], limit: int, after: Position | None
     ) -> Sequence[Invoice]:
-        found = sorted(self.tx.invoices.values(), key=lambda i: i.id)
-        return [
-            i
-            for i in found
-            if (status is None or i.status is status)
-            and (after is None or i.id > after)
-        ][:first]
+        return newest_first(list(self.tx.invoices.values()), wanted, limit, after)

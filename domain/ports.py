@@ -339,6 +339,13 @@ class LedgerRepository(Protocol):
         """Drop the lease without moving the cursor; retry in `retry_in` s."""
         ...
 
+    async def extend_sweep(
+        self, environment: QPayEnvironment, owner: str, lease_seconds: float
+    ) -> bool:
+        """Hold the lease `lease_seconds` more from now (database clock);
+        False when `owner` no longer holds it."""
+        ...
+
     async def sweep_state(self, environment: QPayEnvironment) -> SweepState: ...
 
     async def raise_flag(

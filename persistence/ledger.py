@@ -96,6 +96,20 @@ class SqlAlchemyLedgerRepository:
             )
         )
 
+    async def extend_sweep(
+        self, environment: QPayEnvironment, owner: str, lease_seconds: float
+    ) -> bool:
+        result = await self._conn.execute(
+            sweeps.update()
+            .where(
+                sweeps.c.environment == environment.value,
+                sweeps.c.lease_owner == owner,
+            )
+            .values(lease_until=func.now() + _seconds(lease_seconds))
+            .returning(sweeps.c.environment)
+        )
+        return result.first() is not None
+
     async def sweep_state(self, environment: QPayEnvironment) -> SweepState:
         result = await self._conn.execute(
             select(

@@ -21,8 +21,10 @@ instead of polling every closed intent (QPay asks merchants not to poll).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -49,7 +51,10 @@ class LedgerPolicy:
     # Each sweep starts this much before the last one ended: a payment can
     # appear in QPay's list a little after its payment date.
     overlap: timedelta = timedelta(minutes=10)
-    lease_seconds: float = 600.0
+    # The sweeping process renews its lease every third of this while it
+    # works, so a sweeper killed mid-sweep holds the others off this long at
+    # most (a long lease lost the chaos run's late money for ten minutes).
+    lease_seconds: float = 60.0
     # After a failed sweep (QPay or the database away): try again this soon.
     retry_seconds: float = 30.0
     # The first sweep starts at the oldest intent, but no further back.
@@ -281,11 +286,13 @@ async def sweep_ledger(
         oldest = claim.now - policy.first_lookback
         since = max(claim.first_intent_at or claim.now, oldest)
     try:
-        report = await compare_ledger(
-            since - policy.overlap, claim.now, uow=uow, gateway=gateway, clock=clock
-        )
+        async with _lease_renewed(owner, uow=uow, gateway=gateway, policy=policy):
+            report = await compare_ledger(
+                since - policy.overlap, claim.now, uow=uow, gateway=gateway, clock=clock
+            )
     except Exception:
-        # (A cancellation, at shutdown, skips this: the lease lapses by itself.)
+        # (A cancellation, at shutdown, skips this: the lease lapses within
+        # lease_seconds, as it does when the process is killed.)
         await _release(owner, uow=uow, gateway=gateway, policy=policy)
         raise
     # Up to where the ledger matched; sooner again when some money is left.
@@ -295,6 +302,42 @@ async def sweep_ledger(
         await tx.ledger.finish_sweep(environment, owner, swept_until, next_in)
         await tx.commit()
     return report
+
+
+@contextlib.asynccontextmanager
+async def _lease_renewed(
+    owner: str,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    policy: LedgerPolicy,
+) -> AsyncIterator[None]:
+    """Renew the sweep's lease in the background while the block runs."""
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(policy.lease_seconds / 3)
+            try:
+                async with uow() as tx:
+                    held = await tx.ledger.extend_sweep(
+                        gateway.environment, owner, policy.lease_seconds
+                    )
+                    await tx.commit()
+            except Exception:  # the database away: the sweep itself will tell
+                logger.warning("ledger sweep: renewing the lease failed")
+                continue
+            if not held:
+                # Another process took the lapsed lease: both sweeps are
+                # harmless (settling is idempotent); ours finishes unrecorded.
+                logger.warning("ledger sweep: lease lost to another process")
+                return
+
+    renewing = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        renewing.cancel()
+        await asyncio.wait([renewing])  # (re-raises no CancelledError of its own)
 
 
 async def _release(

@@ -809,6 +809,19 @@ async def test_a_lapsed_sweep_lease_goes_to_another_owner(backend: Backend) -> N
     assert await claim_sweep(backend, "c") is None
 
 
+async def test_only_the_sweep_lease_holder_extends_it(backend: Backend) -> None:
+    await claim_sweep(backend, "a", lease=SHORT)
+
+    async with backend.uow() as tx:
+        extended = await tx.ledger.extend_sweep(MOCK, "a", LONG)
+        stranger = await tx.ledger.extend_sweep(MOCK, "b", LONG)
+        await tx.commit()
+    await backend.pass_time(PAST_SHORT)
+
+    assert (extended, stranger) == (True, False)
+    assert await claim_sweep(backend, "b") is None
+
+
 async def test_finish_sweep_moves_the_cursor_and_waits_next_in(
     backend: Backend,
 ) -> None:

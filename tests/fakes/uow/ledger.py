@@ -52,6 +52,16 @@ class FakeLedger(FakeRepository):
         if sweep is not None:
             self._release(environment, sweep, retry_in)
 
+    async def extend_sweep(
+        self, environment: QPayEnvironment, owner: str, lease_seconds: float
+    ) -> bool:
+        sweep = await self._mine(environment, owner)
+        if sweep is None:
+            return False
+        until = self.now + timedelta(seconds=lease_seconds)
+        self.tx.sweeps[environment] = replace(sweep, lease_until=until)
+        return True
+
     async def _mine(self, environment: QPayEnvironment, owner: str) -> FakeSweep | None:
         await self.lock("sweeps", environment)
         sweep = self.tx.sweeps.get(environment)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from domain.errors import GatewayUnavailable
 from domain.intents import IntentStatus
 from domain.ledger import LedgerFlagKind
-from domain.qpay_messages import PaymentRow
+from domain.qpay_messages import LedgerPage, PaymentRow
 from domain.services.cancel_qpay_invoice import cancel_qpay_invoice
 from domain.services.create_invoice import CreateInvoice, create_invoice
 from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
@@ -151,6 +152,37 @@ async def test_a_second_sweep_waits_for_the_interval_and_the_lease(
 
     assert first is not None and too_soon is None and later is not None
     assert later.start == first.end - POLICY.overlap
+
+
+async def test_a_sweeper_renews_its_lease_and_one_killed_mid_sweep_loses_it(
+    world: World,
+) -> None:
+    await new_intent(world)
+    policy = LedgerPolicy(interval_seconds=300, lease_seconds=0.3)
+    listing, go_on = asyncio.Event(), asyncio.Event()
+    list_payments = world.gateway.list_payments
+
+    async def slow(start: datetime, end: datetime, page: int) -> LedgerPage:
+        if not listing.is_set():  # the first sweep hangs in QPay's list
+            listing.set()
+            await go_on.wait()
+        return await list_payments(start, end, page)
+
+    world.gateway.list_payments = slow  # type: ignore[method-assign]
+    sweeping = asyncio.create_task(sweep_ledger("a", policy=policy, **deps(world)))  # type: ignore[arg-type]
+    await listing.wait()
+    world.clock.advance(0.25)
+    await asyncio.sleep(0.15)  # the sweeper renews every lease_seconds / 3
+    world.clock.advance(0.25)  # past the lease first taken
+    while_alive = await sweep_ledger("b", policy=policy, **deps(world))  # type: ignore[arg-type]
+    sweeping.cancel()  # killed mid-sweep: nothing releases the lease
+    await asyncio.wait([sweeping])
+    go_on.set()
+    world.clock.advance(0.31)
+    after_death = await sweep_ledger("b", policy=policy, **deps(world))  # type: ignore[arg-type]
+
+    assert while_alive is None
+    assert after_death is not None
 
 
 async def test_a_failed_sweep_keeps_the_cursor_and_retries_soon(world: World) -> None:

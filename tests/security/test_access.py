@@ -114,7 +114,8 @@ async def arrange(harness: Harness) -> dict[str, tuple[str, dict[str, Any]]]:
             "query($id: ID!) { invoice(id: $id) { id total } }",
             {"id": invoice_id},
         ),
-        "invoices": ("{ invoices { id total } }", {}),
+        "invoices": ("{ invoices { edges { node { id total } } } }", {}),
+        "qpayIntents": ("{ qpayIntents { edges { node { id qrText } } } }", {}),
         "qpayIntent": (
             "query($id: ID!) { qpayIntent(id: $id) { id qrText } }",
             {"id": intent["id"]},

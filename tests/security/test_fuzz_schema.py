@@ -45,6 +45,7 @@ OPERATIONS = {
     "Query.invoice",
     "Query.invoices",
     "Query.qpayIntent",
+    "Query.qpayIntents",
     "Query.paymentMethods",
     "Mutation.createInvoice",
     "Mutation.createQPayInvoice",
@@ -54,7 +55,7 @@ OPERATIONS = {
 }
 # Arguments and input fields that carry ids: most of the time the fuzzer's
 # value is replaced with a real invoice or intent id, so mutations reach rows.
-ID_NAMES = frozenset({"id", "after", "invoiceId", "intentId", "qpayIntentId"})
+ID_NAMES = frozenset({"id", "invoiceId", "intentId", "qpayIntentId"})
 MUTATIONS = frozenset(
     label.removeprefix("Mutation.") for label in OPERATIONS if "Mutation." in label
 )

@@ -1,4 +1,6 @@
-"""Idempotency keys of settleInvoice for methods other than QPAY."""
+"""Idempotency keys: of createInvoice, and of settleInvoice for methods other
+than QPAY. One namespace; the fingerprint names the operation and its input,
+so a key reused elsewhere is a conflict."""
 
 from __future__ import annotations
 

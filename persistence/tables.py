@@ -239,7 +239,11 @@ class IdempotencyKeyRow(Base):
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
-    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id"))
+    # Deferred: createInvoice claims its key before inserting the invoice
+    # (migration 0006).
+    invoice_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("invoices.id", deferrable=True, initially="DEFERRED")
+    )
     payment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payments.id"))
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
 

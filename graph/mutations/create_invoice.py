@@ -16,6 +16,7 @@ PATHS: FieldPaths = {
     Subject.TOTAL: "input.total",
     Subject.NUMBER: "input.number",
     Subject.DESCRIPTION: "input.description",
+    Subject.IDEMPOTENCY_KEY: "input.idempotencyKey",
 }
 
 
@@ -24,6 +25,14 @@ class CreateInvoiceInput:
     number: str | None = None
     description: str | None = None
     total: Decimal
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Makes the request safe to repeat (a double-click, a retry after a "
+            "timeout): the same key with the same input answers the invoice the "
+            "first request made; with another input, IDEMPOTENCY_CONFLICT."
+        ),
+    )
 
 
 @strawberry.type
@@ -38,7 +47,10 @@ async def resolve_create_invoice(
 ) -> CreateInvoicePayload:
     services = info.context.services
     command = CreateInvoice(
-        total=input.total, number=input.number, description=input.description
+        total=input.total,
+        number=input.number,
+        description=input.description,
+        idempotency_key=input.idempotency_key,
     )
     try:
         invoice = await create_invoice(command, uow=services.uow, clock=services.clock)

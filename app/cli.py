@@ -153,9 +153,23 @@ def run_migrate() -> None:
     say("migrations applied (head)")
 
 
-def token(ttl: int) -> None:
+# Who a token speaks for: recorded as the actor of every staff write.
+MAX_SUBJECT_LENGTH = 64
+
+
+def token(ttl: int, subject: str = "staff") -> None:
     settings = _settings()
-    say(StaffTokens(jwt_secret(settings)).issue(ttl_seconds=ttl))
+    say(StaffTokens(jwt_secret(settings)).issue(subject=subject, ttl_seconds=ttl))
+
+
+def valid_subject(subject: str) -> bool:
+    """A name staff can be told apart by: 1-64 printable characters, no
+    leading or trailing space."""
+    return (
+        0 < len(subject) <= MAX_SUBJECT_LENGTH
+        and subject.isprintable()
+        and subject == subject.strip()
+    )
 
 
 def qpay_sim(host: str, port: int) -> None:
@@ -360,6 +374,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     commands.add_parser("migrate", help="alembic upgrade head on DATABASE_URL")
     token_cmd = commands.add_parser("token", help="print a staff JWT")
     token_cmd.add_argument("--ttl", type=int, default=8 * 3600, help="seconds")
+    token_cmd.add_argument(
+        "--subject",
+        default="staff",
+        help="who the token speaks for (its `sub`, recorded as the actor of "
+        "every staff write); default: staff",
+    )
     sim_cmd = commands.add_parser("qpay-sim", help="run the QPay simulator alone")
     sim_cmd.add_argument("--host", default="127.0.0.1")
     sim_cmd.add_argument("--port", type=int, default=9000)
@@ -388,7 +408,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "token":
         if args.ttl <= 0:
             parser.error("--ttl must be positive")
-        token(args.ttl)
+        if not valid_subject(args.subject):
+            parser.error(
+                f"--subject must be 1 to {MAX_SUBJECT_LENGTH} printable characters"
+            )
+        token(args.ttl, args.subject)
     elif args.command == "qpay-sim":
         qpay_sim(args.host, args.port)
     elif args.command == "reconcile":

@@ -1,14 +1,17 @@
 """What happened, in the past tense. Returned by decisions, never raised.
 
 A use case hands the events of what it writes to its unit of work
-(`tx.record(...)`); the unit of work announces the intent changes among them
-to subscribers exactly when the transaction commits, and not at all if it
-rolls back.
+(`tx.record(...)`); when the transaction commits, the unit of work appends
+each to the invoice's history (`payment_events`, append-only) and announces
+the intent changes among them to subscribers; if it rolls back, neither.
+`actor` is the staff member (a token's `sub`) whose request caused the
+event; None when the service acted on its own (a callback, the poller, the
+ledger sweep, the e-Barimt worker).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from uuid import UUID
 
@@ -23,6 +26,7 @@ class PaymentRecorded:
     invoice_id: InvoiceId
     amount: Decimal
     qpay_payment_id: str | None
+    actor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +36,7 @@ class IntentChanged:
     intent_id: IntentId
     status: IntentStatus
     version: int
+    actor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +47,18 @@ class ReceiptChanged:
     receipt_id: UUID
     intent_id: IntentId
     intent_version: int
+    payment_id: UUID | None = None
+    actor: str | None = None
 
 
 DomainEvent = PaymentRecorded | IntentChanged | ReceiptChanged
+
+
+def acting(events: tuple[DomainEvent, ...], actor: str | None) -> list[DomainEvent]:
+    """`events`, caused by `actor`'s request (unchanged when None)."""
+    if actor is None:
+        return list(events)
+    return [replace(event, actor=actor) for event in events]
 
 
 def announced_version(event: DomainEvent) -> tuple[IntentId, int] | None:

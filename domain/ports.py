@@ -19,6 +19,7 @@ from uuid import UUID
 from domain.callbacks import ReceivedCallback
 from domain.ebarimt import EbarimtReceipt, EbarimtReceiverType, EbarimtRequest
 from domain.events import DomainEvent
+from domain.history import HistoryEntry
 from domain.idempotency import IdempotencyRecord
 from domain.intents import (
     IntentId,
@@ -257,6 +258,17 @@ class IdempotencyRepository(Protocol):
     async def complete(self, key: str, payment_id: UUID) -> None: ...
 
 
+class HistoryRepository(Protocol):
+    """The invoices' history; written by the unit of work at commit from the
+    events recorded (tx.record), never by a use case directly."""
+
+    async def list_for_invoices(
+        self, invoice_ids: Sequence[InvoiceId]
+    ) -> Sequence[HistoryEntry]:
+        """Every entry of these invoices, oldest first."""
+        ...
+
+
 class ReceiptRepository(Protocol):
     async def add_pending(
         self, receipt: EbarimtReceipt, intent_id: IntentId
@@ -400,6 +412,9 @@ class UnitOfWork(Protocol):
 
     @property
     def ledger(self) -> LedgerRepository: ...
+
+    @property
+    def history(self) -> HistoryRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

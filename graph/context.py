@@ -14,6 +14,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from domain.ebarimt import EbarimtReceipt
+from domain.history import HistoryEntry
 from domain.intents import QPayIntent
 from domain.invoices import InvoiceId
 from domain.payments import Payment, PaymentId
@@ -76,6 +77,7 @@ class Loaders:
     payments: DataLoader[InvoiceId, list[Payment]]
     intents: DataLoader[InvoiceId, list[QPayIntent]]
     receipts: DataLoader[PaymentId, EbarimtReceipt | None]
+    history: DataLoader[InvoiceId, list[HistoryEntry]]
 
     @classmethod
     def over(cls, uow: UnitOfWorkFactory) -> Loaders:
@@ -88,11 +90,15 @@ class Loaders:
         async def receipts(keys: list[PaymentId]) -> list[EbarimtReceipt | None]:
             return await queries.receipts_by_payment(keys, uow=uow)
 
+        async def history(keys: list[InvoiceId]) -> list[list[HistoryEntry]]:
+            return await queries.history_by_invoice(keys, uow=uow)
+
         # cache=False: a websocket context lives for hours; every read is fresh.
         return cls(
             payments=DataLoader(load_fn=payments, cache=False),
             intents=DataLoader(load_fn=intents, cache=False),
             receipts=DataLoader(load_fn=receipts, cache=False),
+            history=DataLoader(load_fn=history, cache=False),
         )
 
 
@@ -110,3 +116,9 @@ class Context:
 
 
 Info: TypeAlias = strawberry.Info[Context, None]
+
+
+def actor_of(info: Info) -> str | None:
+    """Who asks: the staff token's `sub`, recorded in the invoice's history."""
+    viewer = info.context.viewer
+    return viewer.subject if viewer is not None else None

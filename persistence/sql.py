@@ -13,6 +13,7 @@ from persistence.tables import (
     EbarimtReceiptRow,
     IdempotencyKeyRow,
     InvoiceRow,
+    PaymentEventRow,
     PaymentMethodConfigRow,
     PaymentRow,
     QPayCallbackRow,
@@ -30,6 +31,7 @@ method_configs = cast(Table, PaymentMethodConfigRow.__table__)
 callbacks = cast(Table, QPayCallbackRow.__table__)
 sweeps = cast(Table, QPayLedgerSweepRow.__table__)
 flags = cast(Table, QPayLedgerFlagRow.__table__)
+payment_events = cast(Table, PaymentEventRow.__table__)
 
 # Told when the database refused a statement: the transaction is aborted
 # (the unit of work then refuses to commit).

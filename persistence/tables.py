@@ -315,3 +315,33 @@ class QPayLedgerFlagRow(Base):
 
 
 metadata = Base.metadata
+
+
+PAYMENT_EVENT_KINDS = (
+    "PAYMENT_RECORDED",
+    "INTENT_CHANGED",
+    "REFUND_RECORDED",
+    "RECEIPT_CHANGED",
+)
+
+
+class PaymentEventRow(Base):
+    """An invoice's history, append-only: one row per domain event of a
+    committed transaction (domain/history.py)."""
+
+    __tablename__ = "payment_events"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", PAYMENT_EVENT_KINDS), name="kind"),
+        Index("ix_payment_events_invoice", "invoice_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id"))
+    kind: Mapped[str] = mapped_column(String(24))
+    payment_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    intent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    receipt_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    intent_status: Mapped[str | None] = mapped_column(String(16))
+    # A staff token's sub; NULL when the service acted on its own.
+    actor: Mapped[str | None] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())

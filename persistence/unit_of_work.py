@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from domain.events import DomainEvent, announced_version
 from domain.intents import IntentId
 from domain.ports import TransactionAborted
+from persistence import history
 from persistence.callbacks import SqlAlchemyCallbackRepository
+from persistence.history import SqlAlchemyHistoryRepository
 from persistence.idempotency import SqlAlchemyIdempotencyRepository
 from persistence.intents import SqlAlchemyIntentRepository
 from persistence.invoices import SqlAlchemyInvoiceRepository
@@ -55,6 +57,7 @@ class SqlAlchemyUnitOfWork:
     methods: SqlAlchemyMethodConfigRepository
     callbacks: SqlAlchemyCallbackRepository
     ledger: SqlAlchemyLedgerRepository
+    history: SqlAlchemyHistoryRepository
 
     def __init__(
         self,
@@ -65,6 +68,7 @@ class SqlAlchemyUnitOfWork:
         self._publisher = publisher
         self._connection: AsyncConnection | None = None
         self._changes: dict[IntentId, int] = {}
+        self._events: list[DomainEvent] = []
         # Set when a statement was refused: the transaction is aborted.
         self._refused: str | None = None
 
@@ -78,6 +82,7 @@ class SqlAlchemyUnitOfWork:
         connection = await self._engine.connect().start()
         self._connection = connection
         self._changes = {}
+        self._events = []
         self._refused = None
         self.invoices = SqlAlchemyInvoiceRepository(connection, self._note_refused)
         self.payments = SqlAlchemyPaymentRepository(connection, self._note_refused)
@@ -88,6 +93,7 @@ class SqlAlchemyUnitOfWork:
         self.methods = SqlAlchemyMethodConfigRepository(connection)
         self.callbacks = SqlAlchemyCallbackRepository(connection)
         self.ledger = SqlAlchemyLedgerRepository(connection)
+        self.history = SqlAlchemyHistoryRepository(connection)
         return self
 
     async def __aexit__(
@@ -104,6 +110,7 @@ class SqlAlchemyUnitOfWork:
             await connection.close()
 
     def record(self, *events: DomainEvent) -> None:
+        self._events.extend(events)
         for event in events:
             announced = announced_version(event)
             if announced is not None:
@@ -121,7 +128,8 @@ class SqlAlchemyUnitOfWork:
             await self.rollback()
             raise TransactionAborted(f"{refused}; nothing of this unit of work stored")
         changes = list(self._changes.items())
-        self._changes = {}
+        events, self._changes, self._events = self._events, {}, []
+        await history.append(self.connection, events)
         if changes and self._publisher is not None:
             await self._publisher.in_transaction(self.connection, changes)
         await self.connection.commit()
@@ -130,5 +138,6 @@ class SqlAlchemyUnitOfWork:
 
     async def rollback(self) -> None:
         self._changes = {}
+        self._events = []
         self._refused = None
         await self.connection.rollback()

@@ -23,6 +23,7 @@ from tests.db import asyncpg_url
 pytest_plugins = ["tests.log_hygiene"]
 
 TABLES = (
+    "payment_events",
     "qpay_ledger_flags",
     "qpay_ledger_sweeps",
     "qpay_callbacks",

@@ -25,6 +25,7 @@ async def cancel_qpay_invoice(
     uow: UnitOfWorkFactory,
     gateway: PaymentGateway,
     clock: Clock,
+    actor: str | None = None,
 ) -> QPayIntent:
     """Cancel at QPay, then mark the intent CANCELLED; if QPay says the invoice
     is already paid, settle it instead. Cancelling a CANCELLED intent returns
@@ -45,13 +46,13 @@ async def cancel_qpay_invoice(
     outcome = await gateway.cancel_invoice(intent.qpay_invoice_id)
     if outcome is CancelOutcome.ALREADY_PAID:
         settled = await settle_qpay_intent(
-            intent_id, uow=uow, gateway=gateway, clock=clock
+            intent_id, uow=uow, gateway=gateway, clock=clock, actor=actor
         )
         return settled.intent
     # QPay refuses payment on a cancelled invoice, so no check is needed; money
     # that still arrives later is recorded by the callback and sent to review.
     return await close_qpay_intent(
-        intent_id, IntentStatus.CANCELLED, uow=uow, clock=clock
+        intent_id, IntentStatus.CANCELLED, uow=uow, clock=clock, actor=actor
     )
 
 
@@ -61,6 +62,7 @@ async def cancel_open_intents(
     uow: UnitOfWorkFactory,
     gateway: PaymentGateway,
     clock: Clock,
+    actor: str | None = None,
 ) -> list[QPayIntent]:
     """The bill is paid: cancel its PENDING QPay invoices at QPay so no QR stays
     payable. Best effort, after the payment committed: an intent QPay cannot
@@ -75,7 +77,7 @@ async def cancel_open_intents(
         try:
             closed.append(
                 await cancel_qpay_invoice(
-                    intent.id, uow=uow, gateway=gateway, clock=clock
+                    intent.id, uow=uow, gateway=gateway, clock=clock, actor=actor
                 )
             )
         except DomainError as error:

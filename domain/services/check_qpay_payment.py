@@ -18,6 +18,7 @@ async def check_qpay_payment(
     gateway: PaymentGateway,
     clock: Clock,
     window_seconds: float = CHECK_WINDOW_SECONDS,
+    actor: str | None = None,
 ) -> QPayIntent:
     """Settle from QPay's answer, at most one QPay call per intent per window;
     inside the window the stored state is returned. QPay is asked whatever the
@@ -31,5 +32,7 @@ async def check_qpay_payment(
         await tx.commit()
     if not claimed:
         return intent
-    outcome = await settle_qpay_intent(intent_id, uow=uow, gateway=gateway, clock=clock)
+    outcome = await settle_qpay_intent(
+        intent_id, uow=uow, gateway=gateway, clock=clock, actor=actor
+    )
     return outcome.intent

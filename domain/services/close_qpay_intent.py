@@ -25,7 +25,12 @@ from domain.settlement import SettlementDecision, decide_closing
 
 
 async def close_qpay_intent(
-    intent_id: IntentId, status: IntentStatus, *, uow: UnitOfWorkFactory, clock: Clock
+    intent_id: IntentId,
+    status: IntentStatus,
+    *,
+    uow: UnitOfWorkFactory,
+    clock: Clock,
+    actor: str | None = None,
 ) -> QPayIntent:
     """End a PENDING intent as `status` (CANCELLED or EXPIRED); an intent in
     any other state is returned as it is. Commits. Raises NOT_FOUND."""
@@ -36,7 +41,7 @@ async def close_qpay_intent(
     ) -> SettlementDecision:
         return decide_closing(intent, invoice, status, now=now)
 
-    closed = await apply_decision(ref, decide, uow=uow, clock=clock)
+    closed = await apply_decision(ref, decide, uow=uow, clock=clock, actor=actor)
     return closed.intent
 
 

@@ -67,6 +67,8 @@ class CreateQPayInvoice:
     amount: Decimal | None = None
     description: str | None = None
     ebarimt: EbarimtRequest | None = None
+    # Who asked (a staff token's sub), for the invoice's history.
+    actor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +183,7 @@ async def create_qpay_invoice(
     if isinstance(step, QPayInvoiceCreated):
         return step
     return await _create_at_qpay(
-        step, uow=uow, gateway=gateway, clock=clock, policy=policy
+        step, uow=uow, gateway=gateway, clock=clock, policy=policy, actor=cmd.actor
     )
 
 
@@ -287,6 +289,7 @@ async def _create_at_qpay(
     gateway: PaymentGateway,
     clock: Clock,
     policy: QPayInvoicePolicy,
+    actor: str | None,
 ) -> QPayInvoiceCreated:
     """Phases 2 and 3: one QPay call, then store its answer (or the failure)."""
     placeholder = reserved.intent
@@ -339,7 +342,7 @@ async def _create_at_qpay(
             first_check_in=policy.first_check_seconds,
         )
         # Wakes the requests waiting for this placeholder.
-        tx.record(IntentChanged(stored.id, stored.status, stored.version))
+        tx.record(IntentChanged(stored.id, stored.status, stored.version, actor=actor))
         await tx.commit()
     if stored.status is IntentStatus.PENDING:
         return QPayInvoiceCreated(stored, reserved.client_secret, reused=False)

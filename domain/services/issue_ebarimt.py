@@ -201,4 +201,11 @@ async def _record_failure(
 def _announce(tx: UnitOfWork, receipt: DueReceipt, marked: ReceiptMarked) -> None:
     """The checkout screen shows the lottery number (or the failure)."""
     if marked.intent_version is not None and receipt.intent_id is not None:
-        tx.record(ReceiptChanged(receipt.id, receipt.intent_id, marked.intent_version))
+        tx.record(
+            ReceiptChanged(
+                receipt.id,
+                receipt.intent_id,
+                marked.intent_version,
+                payment_id=receipt.payment_id,
+            )
+        )

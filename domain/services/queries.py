@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from domain.ebarimt import EbarimtReceipt
+from domain.history import HistoryEntry
 from domain.intents import IntentId, IntentStatus, QPayIntent
 from domain.invoices import Invoice, InvoiceId, InvoiceStatus
 from domain.pages import ListFilter, Page, PageRequest, check_request, page_of
@@ -86,3 +87,12 @@ async def receipts_by_payment(
             r.payment_id: r for r in await tx.receipts.list_for_payments(payment_ids)
         }
     return [found.get(payment_id) for payment_id in payment_ids]  # type: ignore[call-overload]  # PaymentId is a UUID
+
+
+async def history_by_invoice(
+    invoice_ids: Sequence[InvoiceId], *, uow: UnitOfWorkFactory
+) -> list[list[HistoryEntry]]:
+    """Each invoice's history, oldest first (one statement for all of them)."""
+    async with uow() as tx:
+        found = await tx.history.list_for_invoices(invoice_ids)
+    return [[e for e in found if e.invoice_id == i] for i in invoice_ids]

@@ -15,6 +15,7 @@ from uuid import uuid4
 
 from domain.ebarimt import EbarimtRequest
 from domain.errors import DomainError, ErrorCode, Subject, not_found
+from domain.events import PaymentRecorded
 from domain.idempotency import IdempotencyRecord, fingerprint
 from domain.intents import IntentId
 from domain.invoices import Invoice, InvoiceId, InvoiceStatus
@@ -35,6 +36,8 @@ class SettleInvoice:
     qpay_intent_id: IntentId | None = None
     ebarimt: EbarimtRequest | None = None
     idempotency_key: str | None = None
+    # Who asked (a staff token's sub), for the invoice's history.
+    actor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +104,14 @@ async def settle_invoice(
         paid = invoice.with_payments(amount, now)
         await tx.invoices.update(paid)
         await tx.idempotency.complete(key, payment.id)
+        tx.record(
+            PaymentRecorded(payment.id, invoice.id, amount, None, actor=cmd.actor)
+        )
         await tx.commit()
     if paid.balance == ZERO:
         # Paid at the desk: a QR still on the screen must not take money too.
         closed = await cancel_open_intents(
-            invoice.id, uow=uow, gateway=gateway, clock=clock
+            invoice.id, uow=uow, gateway=gateway, clock=clock, actor=cmd.actor
         )
         if any(intent.settled for intent in closed):
             # QPay had taken money on one meanwhile: it is recorded; show it.
@@ -193,7 +199,7 @@ async def _settle_qpay(
     recorded: tuple[Payment, ...] = ()
     if ask:
         outcome = await settle_qpay_intent(
-            intent.id, uow=uow, gateway=gateway, clock=clock
+            intent.id, uow=uow, gateway=gateway, clock=clock, actor=cmd.actor
         )
         recorded = outcome.recorded
     return await _qpay_answer(intent.id, recorded, uow=uow)

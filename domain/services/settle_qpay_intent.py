@@ -21,6 +21,7 @@ from uuid import uuid4
 
 from domain.ebarimt import EbarimtReceipt, EbarimtStatus
 from domain.errors import DomainError, ErrorCode, not_found
+from domain.events import acting
 from domain.intents import IntentId, IntentRef, QPayIntent
 from domain.invoices import Invoice
 from domain.payments import Payment
@@ -58,6 +59,7 @@ async def settle_qpay_intent(
     uow: UnitOfWorkFactory,
     gateway: PaymentGateway,
     clock: Clock,
+    actor: str | None = None,
 ) -> SettlementOutcome:
     """Ask QPay and record what it says; commits.
 
@@ -65,7 +67,9 @@ async def settle_qpay_intent(
     Raises NOT_FOUND, QPAY_UNAVAILABLE, QPAY_REJECTED (nothing is written then).
     """
     ref = await intent_ref(intent_id, uow=uow)
-    return await settle_known_intent(ref, uow=uow, gateway=gateway, clock=clock)
+    return await settle_known_intent(
+        ref, uow=uow, gateway=gateway, clock=clock, actor=actor
+    )
 
 
 async def settle_known_intent(
@@ -74,6 +78,7 @@ async def settle_known_intent(
     uow: UnitOfWorkFactory,
     gateway: PaymentGateway,
     clock: Clock,
+    actor: str | None = None,
 ) -> SettlementOutcome:
     """settle_qpay_intent for a caller that has already read what the intent
     is (a callback's token check): one read fewer."""
@@ -91,7 +96,12 @@ async def settle_known_intent(
         return decide_settlement(intent, invoice, known, check, now=now)
 
     return await apply_decision(
-        ref, decide, uow=uow, clock=clock, raw={"payment_check": dict(check.raw)}
+        ref,
+        decide,
+        uow=uow,
+        clock=clock,
+        raw={"payment_check": dict(check.raw)},
+        actor=actor,
     )
 
 
@@ -129,6 +139,7 @@ async def apply_decision(
     uow: UnitOfWorkFactory,
     clock: Clock,
     raw: Mapping[str, object] | None = None,
+    actor: str | None = None,
 ) -> SettlementOutcome:
     """The locked step every change of an intent goes through (settling and
     closing): lock the billing invoice, then the intent; `decide` from the
@@ -137,7 +148,7 @@ async def apply_decision(
     e-Barimt receipt per counted payment; commit. A duplicate QPay payment id
     means another settler recorded it first: its result is returned."""
     try:
-        return await _apply(ref, decide, uow=uow, clock=clock, raw=raw)
+        return await _apply(ref, decide, uow=uow, clock=clock, raw=raw, actor=actor)
     except DuplicateQPayPayment as duplicate:
         logger.warning(
             "QPay payment %s already recorded elsewhere; intent %s unchanged",
@@ -154,6 +165,7 @@ async def _apply(
     uow: UnitOfWorkFactory,
     clock: Clock,
     raw: Mapping[str, object] | None,
+    actor: str | None,
 ) -> SettlementOutcome:
     async with uow() as tx:
         invoice = await tx.invoices.get_for_update(ref.invoice_id)
@@ -187,7 +199,7 @@ async def _apply(
                     created_at=now,
                 )
                 await tx.receipts.add_pending(receipt, locked.id)
-        tx.record(*decision.events)
+        tx.record(*acting(decision.events, actor))
         await tx.commit()
     for event in decision.events:
         logger.info("settlement %s", event)

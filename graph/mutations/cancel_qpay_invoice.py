@@ -7,7 +7,7 @@ import strawberry
 from domain.errors import DomainError, Subject
 from domain.intents import IntentId
 from domain.services.cancel_qpay_invoice import cancel_qpay_invoice
-from graph.context import Info
+from graph.context import Info, actor_of
 from graph.errors import FieldPaths, user_errors
 from graph.ids import parse_uuid
 from graph.types.qpay_intent import QPayIntent, QPayIntentPayload
@@ -25,6 +25,7 @@ async def resolve_cancel_qpay_invoice(
             uow=services.uow,
             gateway=services.gateway,
             clock=services.clock,
+            actor=actor_of(info),
         )
     except DomainError as error:
         return QPayIntentPayload(errors=user_errors(error, PATHS))

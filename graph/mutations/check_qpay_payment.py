@@ -7,7 +7,7 @@ import strawberry
 from domain.errors import DomainError, ErrorCode, Subject
 from domain.intents import IntentId
 from domain.services.check_qpay_payment import check_qpay_payment
-from graph.context import Info
+from graph.context import Info, actor_of
 from graph.errors import FieldPaths, user_errors
 from graph.ids import parse_uuid
 from graph.types.qpay_intent import QPayIntent, QPayIntentPayload
@@ -33,6 +33,7 @@ async def resolve_check_qpay_payment(
             uow=services.uow,
             gateway=services.gateway,
             clock=services.clock,
+            actor=actor_of(info),
         )
     except DomainError as error:
         return QPayIntentPayload(errors=user_errors(error, PATHS))

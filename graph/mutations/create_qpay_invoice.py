@@ -9,7 +9,7 @@ import strawberry
 from domain.errors import DomainError, Subject
 from domain.invoices import InvoiceId
 from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
-from graph.context import Info
+from graph.context import Info, actor_of
 from graph.errors import FieldPaths, UserError, user_errors
 from graph.ids import parse_uuid
 from graph.types.qpay_intent import QPayIntent
@@ -56,6 +56,7 @@ async def resolve_create_qpay_invoice(
             amount=input.amount,
             description=input.description,
             ebarimt=ebarimt_request(input.ebarimt),
+            actor=actor_of(info),
         )
         created = await create_qpay_invoice(
             command,

@@ -11,7 +11,7 @@ from domain.intents import IntentId
 from domain.invoices import InvoiceId
 from domain.payments import PaymentMethod as DomainPaymentMethod
 from domain.services.settle_invoice import SettleInvoice, settle_invoice
-from graph.context import Info
+from graph.context import Info, actor_of
 from graph.errors import FieldPaths, UserError, user_errors
 from graph.ids import parse_uuid
 from graph.types.enums import PaymentMethod
@@ -65,6 +65,7 @@ async def resolve_settle_invoice(
             ),
             ebarimt=ebarimt_request(input.ebarimt),
             idempotency_key=input.idempotency_key,
+            actor=actor_of(info),
         )
         result = await settle_invoice(
             command, uow=services.uow, gateway=services.gateway, clock=services.clock

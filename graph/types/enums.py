@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import strawberry
 
-from domain import ebarimt, errors, intents, invoices, payments, qpay_messages
+from domain import ebarimt, errors, history, intents, invoices, payments, qpay_messages
 
 strawberry.enum(payments.PaymentMethod, name="PaymentMethod")
 strawberry.enum(invoices.InvoiceStatus, name="InvoiceStatus")
@@ -18,6 +18,7 @@ strawberry.enum(qpay_messages.QPayEnvironment, name="QPayEnvironment")
 strawberry.enum(ebarimt.EbarimtReceiverType, name="EbarimtReceiverType")
 strawberry.enum(ebarimt.EbarimtStatus, name="EbarimtStatus")
 strawberry.enum(errors.ErrorCode, name="ErrorCode")
+strawberry.enum(history.PaymentEventKind, name="PaymentEventKind")
 
 PaymentMethod = payments.PaymentMethod
 InvoiceStatus = invoices.InvoiceStatus
@@ -26,12 +27,14 @@ QPayEnvironment = qpay_messages.QPayEnvironment
 EbarimtReceiverType = ebarimt.EbarimtReceiverType
 EbarimtStatus = ebarimt.EbarimtStatus
 ErrorCode = errors.ErrorCode
+PaymentEventKind = history.PaymentEventKind
 
 __all__ = [
     "EbarimtReceiverType",
     "EbarimtStatus",
     "ErrorCode",
     "InvoiceStatus",
+    "PaymentEventKind",
     "PaymentMethod",
     "QPayEnvironment",
     "QPayIntentStatus",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -21,6 +22,9 @@ from graph.types.visibility import (
     staff_only,
 )
 
+if TYPE_CHECKING:
+    from graph.types.payment_event import PaymentEvent
+
 
 @strawberry.type
 class Invoice:
@@ -33,6 +37,16 @@ class Invoice:
             return []
         found = await info.context.loaders.payments.load(self._domain.id)
         return [Payment.from_domain(payment) for payment in found]
+
+    async def _events(
+        self, info: Info
+    ) -> list[Annotated[PaymentEvent, strawberry.lazy("graph.types.payment_event")]]:
+        if is_checkout(info):
+            return []
+        from graph.types.payment_event import PaymentEvent  # a cycle
+
+        found = await info.context.loaders.history.load(self._domain.id)
+        return [PaymentEvent.from_domain(entry, self._domain) for entry in found]
 
     async def _qpay_intents(self, info: Info) -> list[QPayIntent]:
         if is_checkout(info):
@@ -62,6 +76,16 @@ class Invoice:
     qpay_intents: list[QPayIntent] = strawberry.field(
         resolver=_qpay_intents,
         description="Every QPay intent of the invoice." + STAFF_ONLY_EMPTY,
+    )
+    events: list[
+        Annotated[PaymentEvent, strawberry.lazy("graph.types.payment_event")]
+    ] = strawberry.field(
+        resolver=_events,
+        description=(
+            "What happened to the invoice's money, oldest first: payments "
+            "recorded, intents changed, receipts issued or failed, each with who "
+            "asked. Append-only." + STAFF_ONLY_EMPTY
+        ),
     )
     _domain: strawberry.Private[invoices.Invoice]
 

@@ -13,6 +13,7 @@ tests/security/test_checkout_view.py):
 | Invoice.description      | null + FORBIDDEN error       | patient's name and phone   |
 | Invoice.payments         | [] (no error: see below)     | other payers' payments     |
 | Invoice.qpayIntents      | [] (no error: see below)     | other intents' payable QRs |
+| Invoice.events           | [] (no error: see below)     | staff names, others' money |
 | EbarimtReceipt.receiver  | null + FORBIDDEN error       | register number or TIN     |
 | EbarimtReceipt.lastError | null + FORBIDDEN error       | staff diagnostics          |
 
@@ -25,7 +26,7 @@ number and the receipt QR).
 
 A refused nullable field raises PublicError FORBIDDEN: the field is null, the
 error names it (path included), and the rest of the event still arrives. The
-two lists are non-null all the way up to `paymentStatus`, where an error would
+three lists are non-null all the way up to `paymentStatus`, where an error would
 null the whole event, so they are quietly empty instead (said in their
 descriptions).
 """

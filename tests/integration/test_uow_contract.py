@@ -25,7 +25,7 @@ from domain.ebarimt import EbarimtReceipt, EbarimtReceiverType, EbarimtStatus
 from domain.events import IntentChanged, PaymentRecorded, ReceiptChanged
 from domain.idempotency import IdempotencyRecord
 from domain.intents import IntentId, IntentStatus, QPayIntent
-from domain.invoices import Invoice, InvoiceStatus
+from domain.invoices import Invoice, InvoiceId, InvoiceStatus
 from domain.ledger import LedgerFlag, LedgerFlagKind, SweepClaim
 from domain.pages import ListFilter, Position
 from domain.payments import Payment, PaymentId, PaymentMethod
@@ -933,6 +933,43 @@ async def test_recorded_events_are_announced_at_commit_newest_version_per_intent
         await tx.commit()
 
     assert backend.announced() == [(intent.id, 3)]
+
+
+async def test_recorded_events_become_the_invoices_history_at_commit_only(
+    backend: Backend,
+) -> None:
+    (intent,) = await new_intents(backend)
+    payment = qpay_payment(intent)
+    async with backend.uow() as tx:
+        await tx.payments.add(payment)
+        tx.record(
+            PaymentRecorded(payment.id, payment.invoice_id, payment.amount, "P1"),
+            IntentChanged(intent.id, IntentStatus.PAID, 1, actor="dr.bold"),
+            ReceiptChanged(uuid4(), intent.id, 2, payment_id=payment.id),
+        )
+        await tx.commit()
+    async with backend.uow() as tx:
+        tx.record(IntentChanged(intent.id, IntentStatus.CANCELLED, 3, actor="x"))
+        await tx.rollback()
+        await tx.commit()
+    async with backend.uow() as tx:
+        tx.record(IntentChanged(intent.id, IntentStatus.EXPIRED, 4))
+        # leaving without commit: rolled back
+
+    async with backend.uow() as tx:
+        found = await tx.history.list_for_invoices(
+            [intent.invoice_id, InvoiceId(uuid4())]
+        )
+
+    assert [(e.kind.value, e.invoice_id, e.actor) for e in found] == [
+        ("PAYMENT_RECORDED", intent.invoice_id, None),
+        ("INTENT_CHANGED", intent.invoice_id, "dr.bold"),
+        ("RECEIPT_CHANGED", intent.invoice_id, None),
+    ]
+    assert found[0].payment_id == payment.id and found[0].intent_id == intent.id
+    assert found[1].intent_status is IntentStatus.PAID
+    assert found[2].payment_id == payment.id and found[2].receipt_id is not None
+    assert found[0].id < found[1].id < found[2].id
 
 
 async def test_leaving_without_commit_rolls_back_every_write(backend: Backend) -> None:

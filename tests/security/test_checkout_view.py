@@ -63,6 +63,7 @@ CHECKOUT_VIEW: dict[str, dict[str, Rule]] = {
         "updatedAt": Rule.SAME,
         "payments": Rule.EMPTY,
         "qpayIntents": Rule.EMPTY,
+        "events": Rule.EMPTY,
     },
     "QPayIntent": {
         "id": Rule.SAME,
@@ -122,6 +123,7 @@ VIEWERS = {
 SUBSELECTIONS = {
     "payments": "{ id method amount }",
     "qpayIntents": "{ id qrText }",
+    "events": "{ kind actor }",
     "deeplinks": "{ name description logo link }",
     "payment": "{ id amount }",
     "ebarimt": "{ id status }",

@@ -11,6 +11,8 @@ from uuid import UUID
 
 from domain.callbacks import ReceivedCallback
 from domain.ebarimt import EbarimtReceipt
+from domain.events import DomainEvent
+from domain.history import HistoryEntry
 from domain.idempotency import IdempotencyRecord
 from domain.intents import IntentId, QPayIntent
 from domain.invoices import Invoice
@@ -73,6 +75,7 @@ class FakeStore:
     sweeps: dict[QPayEnvironment, FakeSweep] = field(default_factory=dict)
     flags: dict[FlagKey, LedgerFlag] = field(default_factory=dict)
     callbacks: list[ReceivedCallback] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
     methods: dict[PaymentMethod, PaymentMethodConfig] = field(
         default_factory=lambda: {
             m: PaymentMethodConfig(m, True, m.value) for m in PaymentMethod
@@ -133,6 +136,7 @@ class Transaction:
         self.flags = Rows(store.flags)
         self.callbacks: list[ReceivedCallback] = []
         self.changes: dict[IntentId, int] = {}
+        self.events: list[DomainEvent] = []
         self.started_at: datetime | None = None
         # Why a statement failed: PostgreSQL then refuses every other one
         # until the end, and COMMIT only rolls back.

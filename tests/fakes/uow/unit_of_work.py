@@ -9,6 +9,7 @@ from domain.events import DomainEvent, announced_version
 from domain.invoices import InvoiceStatus
 from domain.ports import TransactionAborted
 from tests.fakes.uow.callbacks import FakeCallbacks
+from tests.fakes.uow.history import FakeHistory, entries
 from tests.fakes.uow.idempotency import FakeKeys
 from tests.fakes.uow.intents import FakeIntents
 from tests.fakes.uow.invoices import FakeInvoices
@@ -34,6 +35,7 @@ class FakeUnitOfWork:
         self.methods = FakeMethods(self)
         self.callbacks = FakeCallbacks(self)
         self.ledger = FakeLedger(self)
+        self.history = FakeHistory(self)
         self._tx: Transaction | None = None
 
     @property
@@ -62,7 +64,14 @@ class FakeUnitOfWork:
             raise TransactionAborted(
                 f"{tx.aborted}; nothing of this unit of work stored"
             )
+        history = entries(
+            tx,
+            tx.events,
+            len(self.store.history) + 1,
+            tx.started_at or self.store.clock.now(),
+        )
         tx.apply(self.store)
+        self.store.history.extend(history)
         self._end()
         self._tx = Transaction(self.store)  # the connection begins anew
         self.store.notified.extend(tx.changes.items())
@@ -75,6 +84,7 @@ class FakeUnitOfWork:
         self._tx = Transaction(self.store)
 
     def record(self, *events: DomainEvent) -> None:
+        self.tx.events.extend(events)
         changes = self.tx.changes
         for event in events:
             announced = announced_version(event)

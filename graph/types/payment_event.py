@@ -1,0 +1,67 @@
+"""PaymentEvent: one entry of an invoice's history (design.md §8)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from domain import history, invoices
+from graph.context import Info
+from graph.types.enums import PaymentEventKind, QPayIntentStatus
+from graph.types.invoice import Invoice
+from graph.types.payment import Payment
+from graph.types.qpay_intent import QPayIntent
+
+
+@strawberry.type
+class PaymentEvent:
+    kind: PaymentEventKind
+    at: datetime
+    actor: str | None = strawberry.field(
+        description=(
+            "The staff member whose request caused it (their token's `sub`); "
+            "null when the service acted on its own (a QPay callback, the poller, "
+            "the ledger sweep, the e-Barimt worker)."
+        )
+    )
+    intent_status: QPayIntentStatus | None = strawberry.field(
+        description="For INTENT_CHANGED: the intent's status right after it."
+    )
+    _entry: strawberry.Private[history.HistoryEntry]
+    _invoice: strawberry.Private[invoices.Invoice]
+
+    @strawberry.field
+    def invoice(self) -> Invoice:
+        return Invoice.from_domain(self._invoice)
+
+    @strawberry.field
+    async def payment(self, info: Info) -> Payment | None:
+        wanted = self._entry.payment_id
+        if wanted is None:
+            return None
+        found = await info.context.loaders.payments.load(self._entry.invoice_id)
+        mine = [p for p in found if p.id == wanted]
+        return Payment.from_domain(mine[0]) if mine else None
+
+    @strawberry.field
+    async def intent(self, info: Info) -> QPayIntent | None:
+        wanted = self._entry.intent_id
+        if wanted is None:
+            return None
+        found = await info.context.loaders.intents.load(self._entry.invoice_id)
+        mine = [i for i in found if i.id == wanted]
+        return QPayIntent.from_domain(mine[0]) if mine else None
+
+    @classmethod
+    def from_domain(
+        cls, entry: history.HistoryEntry, invoice: invoices.Invoice
+    ) -> PaymentEvent:
+        return cls(
+            kind=entry.kind,
+            at=entry.at,
+            actor=entry.actor,
+            intent_status=entry.intent_status,
+            _entry=entry,
+            _invoice=invoice,
+        )

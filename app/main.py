@@ -100,6 +100,7 @@ def create_app(
             settings.public_base_url, intent_id, secret
         ),
         check_limiter=SlidingWindowLimiter(CHECKS_PER_INTENT_PER_MINUTE, 60),
+        clinic_time_zone=settings.clinic_time_zone,
     )
     view = QPayGraphQL(
         build_schema(production=settings.is_production),

@@ -129,6 +129,13 @@ class PaymentRepository(Protocol):
         self, invoice_ids: Sequence[InvoiceId]
     ) -> Sequence[Payment]: ...
 
+    async def totals_by_method(
+        self, start: datetime, end: datetime
+    ) -> Mapping[PaymentMethod, tuple[Decimal, int]]:
+        """Sum and count of the payments that count (MNT) recorded in
+        [start, end), per method; methods with none are absent."""
+        ...
+
     async def qpay_payment_ids(self, invoice_id: InvoiceId) -> frozenset[str]: ...
 
     async def by_qpay_ids(self, qpay_payment_ids: Sequence[str]) -> dict[str, Payment]:

@@ -68,6 +68,8 @@ class Services:
     resync_seconds: float = 300.0
     # Subscriptions reading the database at once (the rest wait their turn).
     reads: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
+    # The clinic's calendar (CLINIC_TIME_ZONE), for the day's close.
+    clinic_time_zone: str = "Asia/Ulaanbaatar"
 
 
 @dataclass(frozen=True, slots=True)

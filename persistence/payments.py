@@ -3,15 +3,18 @@ payment id: the unique index refuses a second, raised as DuplicateQPayPayment.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
 from uuid import UUID
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.invoices import InvoiceId
-from domain.payments import Payment
+from domain.money import CURRENCY
+from domain.payments import Payment, PaymentMethod
 from domain.ports import DuplicateQPayPayment
 from persistence import mapping
 from persistence.sql import Refused, payments
@@ -56,6 +59,22 @@ class SqlAlchemyPaymentRepository:
             .order_by(payments.c.created_at, payments.c.id)
         )
         return [mapping.payment_from_row(row) for row in result.mappings()]
+
+    async def totals_by_method(
+        self, start: datetime, end: datetime
+    ) -> Mapping[PaymentMethod, tuple[Decimal, int]]:
+        result = await self._conn.execute(
+            select(payments.c.method, func.sum(payments.c.amount), func.count())
+            .where(
+                payments.c.created_at >= start,
+                payments.c.created_at < end,
+                payments.c.currency == CURRENCY,
+            )
+            .group_by(payments.c.method)
+        )
+        return {
+            PaymentMethod(method): (total, count) for method, total, count in result
+        }
 
     async def by_qpay_ids(self, qpay_payment_ids: Sequence[str]) -> dict[str, Payment]:
         if not qpay_payment_ids:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from domain.ebarimt import EbarimtReceipt
 from domain.history import HistoryEntry
@@ -12,6 +14,7 @@ from domain.invoices import Invoice, InvoiceId, InvoiceStatus
 from domain.pages import ListFilter, Page, PageRequest, check_request, page_of
 from domain.payments import Payment, PaymentMethodConfig
 from domain.ports import UnitOfWorkFactory
+from domain.totals import PeriodTotals, period_of, totals_of
 
 
 async def get_invoice(
@@ -96,3 +99,18 @@ async def history_by_invoice(
     async with uow() as tx:
         found = await tx.history.list_for_invoices(invoice_ids)
     return [[e for e in found if e.invoice_id == i] for i in invoice_ids]
+
+
+async def payment_totals(
+    first_day: date,
+    last_day: date,
+    time_zone: str,
+    *,
+    uow: UnitOfWorkFactory,
+) -> PeriodTotals:
+    """The close of [first_day, last_day] in `time_zone`, in one statement."""
+    zone = ZoneInfo(time_zone)
+    start, end = period_of(first_day, last_day, zone)
+    async with uow() as tx:
+        paid = await tx.payments.totals_by_method(start, end)
+    return totals_of(first_day, last_day, zone, start, end, dict(paid))

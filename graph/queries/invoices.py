@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import strawberry
 
 from domain.errors import DomainError, Subject
@@ -9,6 +11,7 @@ from domain.intents import IntentId
 from domain.invoices import InvoiceId
 from domain.pages import DEFAULT_PAGE, ListFilter, PageRequest, Position
 from domain.services import queries
+from domain.totals import MAX_DAYS
 from graph.context import Info
 from graph.errors import FieldPaths, public_error
 from graph.ids import parse_uuid
@@ -20,7 +23,9 @@ from graph.types.qpay_intent import (
     QPayIntentConnection,
     QPayIntentFilter,
 )
+from graph.types.totals import PaymentTotals
 
+TOTALS_PATHS: FieldPaths = {Subject.PERIOD: "lastDay"}
 PAGE_PATHS: FieldPaths = {
     Subject.PAGE_SIZE: "first",
     Subject.PERIOD: "filter.createdFrom",
@@ -67,6 +72,21 @@ async def resolve_qpay_intents(
     return QPayIntentConnection.from_page(page)
 
 
+async def resolve_payment_totals(
+    info: Info, first_day: date, last_day: date | None = None
+) -> PaymentTotals:
+    try:
+        found = await queries.payment_totals(
+            first_day,
+            last_day or first_day,
+            info.context.services.clinic_time_zone,
+            uow=info.context.services.uow,
+        )
+    except DomainError as error:
+        raise public_error(error, TOTALS_PATHS) from None
+    return PaymentTotals.from_domain(found)
+
+
 @strawberry.type
 class Query:
     @strawberry.field
@@ -81,6 +101,14 @@ class Query:
     invoices: InvoiceConnection = strawberry.field(
         resolver=resolve_invoices,
         description="Billing invoices, newest first. " + PAGE_SIZE_NOTE,
+    )
+    payment_totals: PaymentTotals = strawberry.field(
+        resolver=resolve_payment_totals,
+        description=(
+            "The day's close: totals by method from midnight starting firstDay to "
+            "midnight ending lastDay (default: firstDay) in the clinic's time zone; "
+            f"at most {MAX_DAYS} days."
+        ),
     )
     qpay_intents: QPayIntentConnection = strawberry.field(
         resolver=resolve_qpay_intents,

@@ -1139,6 +1139,43 @@ async def test_invoice_pages_filter_by_status_and_creation_period(
     assert [i.id for i in found] == [made[3].id, made[2].id]
 
 
+async def test_payment_totals_count_mnt_in_the_period_by_method(
+    backend: Backend,
+) -> None:
+    start = backend.now() - timedelta(days=1)
+    end = start + HOUR
+    async with backend.uow() as tx:
+        invoice = await new_invoice(tx)
+        made = [
+            (PaymentMethod.CASH, "100.00", start, "MNT"),
+            (PaymentMethod.CASH, "50.50", end - timedelta(microseconds=1), "MNT"),
+            (PaymentMethod.CARD, "70.00", start + timedelta(minutes=5), "MNT"),
+            (PaymentMethod.CASH, "999.00", end, "MNT"),  # the next period
+            (PaymentMethod.CASH, "999.00", start - timedelta(seconds=1), "MNT"),
+            (PaymentMethod.CASH, "5.00", start, "USD"),  # never counted
+        ]
+        for method, amount, at, currency in made:
+            await tx.payments.add(
+                Payment(
+                    id=PaymentId(uuid4()),
+                    invoice_id=invoice.id,
+                    method=method,
+                    amount=Decimal(amount),
+                    created_at=at,
+                    currency=currency,
+                )
+            )
+        await tx.commit()
+
+    async with backend.uow() as tx:
+        found = await tx.payments.totals_by_method(start, end)
+
+    assert dict(found) == {
+        PaymentMethod.CASH: (Decimal("150.50"), 2),
+        PaymentMethod.CARD: (Decimal("70.00"), 1),
+    }
+
+
 async def test_intent_pages_hold_only_created_intents_newest_first(
     backend: Backend,
 ) -> None:

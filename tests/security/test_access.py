@@ -116,6 +116,7 @@ async def arrange(harness: Harness) -> dict[str, tuple[str, dict[str, Any]]]:
         ),
         "invoices": ("{ invoices { edges { node { id total } } } }", {}),
         "qpayIntents": ("{ qpayIntents { edges { node { id qrText } } } }", {}),
+        "paymentTotals": ('{ paymentTotals(firstDay: "2026-11-30") { net } }', {}),
         "qpayIntent": (
             "query($id: ID!) { qpayIntent(id: $id) { id qrText } }",
             {"id": intent["id"]},

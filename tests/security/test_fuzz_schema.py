@@ -46,6 +46,7 @@ OPERATIONS = {
     "Query.invoices",
     "Query.qpayIntent",
     "Query.qpayIntents",
+    "Query.paymentTotals",
     "Query.paymentMethods",
     "Mutation.createInvoice",
     "Mutation.createQPayInvoice",

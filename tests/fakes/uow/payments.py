@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
 from uuid import UUID
 
 from domain.invoices import InvoiceId
-from domain.payments import Payment
+from domain.payments import Payment, PaymentMethod
 from domain.ports import DuplicateQPayPayment
 from tests.fakes.uow.base import FakeRepository
 
@@ -33,6 +35,16 @@ class FakePayments(FakeRepository):
             (p for p in self.tx.payments.values() if p.invoice_id in invoice_ids),
             key=lambda p: (p.created_at, p.id),
         )
+
+    async def totals_by_method(
+        self, start: datetime, end: datetime
+    ) -> Mapping[PaymentMethod, tuple[Decimal, int]]:
+        totals: dict[PaymentMethod, tuple[Decimal, int]] = {}
+        for p in self.tx.payments.values():
+            if start <= p.created_at < end and p.counts:
+                total, count = totals.get(p.method, (Decimal(0), 0))
+                totals[p.method] = (total + p.amount, count + 1)
+        return totals
 
     async def by_qpay_ids(self, qpay_payment_ids: Sequence[str]) -> dict[str, Payment]:
         return {

@@ -36,6 +36,7 @@ def test_defaults_match_the_design_when_nothing_is_set(
     assert loaded.log_level == "INFO"
     assert loaded.log_format == "console"
     assert loaded.resolved_allowed_origins == ["*"]
+    assert loaded.clinic_time_zone == "Asia/Ulaanbaatar"
 
 
 def test_reads_variables_from_the_environment_when_set(
@@ -70,6 +71,8 @@ def test_reads_variables_from_the_environment_when_set(
         ({"auth_jwt_secret": "short"}, "AUTH_JWT_SECRET: must be at least 32"),
         ({"public_base_url": "ftp://x"}, "PUBLIC_BASE_URL: must be an http"),
         ({"qpay_ebarimt_api": "v4"}, "QPAY_EBARIMT_API:"),
+        ({"clinic_time_zone": "Mars/Olympus"}, "CLINIC_TIME_ZONE: must be an IANA"),
+        ({"clinic_time_zone": "../../etc/passwd"}, "CLINIC_TIME_ZONE:"),
     ],
 )
 def test_bad_configuration_names_the_variable_when_invalid(

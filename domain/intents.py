@@ -39,6 +39,17 @@ class IntentStatus(StrEnum):
     REFUNDED = "REFUNDED"
 
 
+class ReviewReason(StrEnum):
+    """Why an intent went to NEEDS_REVIEW (the first cause; `last_error` has
+    the latest detail)."""
+
+    SHORT_PAID = "SHORT_PAID"  # less than the intent's amount
+    OVERPAID = "OVERPAID"  # more than asked (a second scan of a paid QR)
+    LATE = "LATE"  # money after the intent was cancelled, expired or refunded
+    FOREIGN_CURRENCY = "FOREIGN_CURRENCY"  # recorded, not counted in tögrög
+    MALFORMED_ROW = "MALFORMED_ROW"  # a payment row no table can hold
+
+
 ALLOWED_TRANSITIONS: dict[IntentStatus, frozenset[IntentStatus]] = {
     IntentStatus.PENDING: frozenset(
         {
@@ -102,6 +113,7 @@ class QPayIntent:
     description: str | None = None
     ebarimt: EbarimtRequest | None = None
     last_error: str | None = None
+    review_reason: ReviewReason | None = None
 
     @property
     def is_created(self) -> bool:
@@ -143,6 +155,7 @@ class QPayIntent:
         added: Decimal = ZERO,
         payment_id: str | None = None,
         error: str | None = None,
+        review: ReviewReason | None = None,
     ) -> QPayIntent:
         """The intent after one change (new status, more money and/or a new
         `error` for a person to read): version + 1.
@@ -156,12 +169,16 @@ class QPayIntent:
         last_error = self.last_error if error is None else error
         if target is self.status and added == ZERO and last_error == self.last_error:
             return self
+        reason = self.review_reason
+        if target is IntentStatus.NEEDS_REVIEW and reason is None:
+            reason = review
         return replace(
             self,
             status=target,
             paid_amount=self.paid_amount + added,
             qpay_payment_id=self.qpay_payment_id or payment_id,
             last_error=last_error,
+            review_reason=reason,
             version=self.version + 1,
             updated_at=now,
         )

@@ -16,7 +16,7 @@ from datetime import datetime
 from uuid import UUID, uuid4
 
 from domain.events import DomainEvent, IntentChanged, PaymentRecorded
-from domain.intents import IntentStatus, QPayIntent
+from domain.intents import IntentStatus, QPayIntent, ReviewReason
 from domain.invoices import Invoice
 from domain.money import CURRENCY, ZERO
 from domain.payments import Payment, PaymentId, PaymentMethod
@@ -65,25 +65,33 @@ def decide_settlement(
 
     status: IntentStatus | None = None
     error: str | None = None
+    review: ReviewReason | None = None
     if check.malformed:
         # A row that may be money but cannot be recorded: a person decides.
-        status = IntentStatus.NEEDS_REVIEW
+        status, review = IntentStatus.NEEDS_REVIEW, ReviewReason.MALFORMED_ROW
         error = _malformed_error(check)
     elif foreign:
         # Recorded as it came, never counted in tögrög: a person converts it.
-        status = IntentStatus.NEEDS_REVIEW
+        status, review = IntentStatus.NEEDS_REVIEW, ReviewReason.FOREIGN_CURRENCY
         first = foreign[0]
         error = (
             f"QPay payment {first.payment_id} is in {first.currency} "
             f"({first.amount} {first.currency}): recorded, not counted"
         )
     elif intent.status is IntentStatus.PENDING and added > ZERO:
-        if intent.paid_amount + added == intent.amount:
+        paid = intent.paid_amount + added
+        if paid == intent.amount:
             status = IntentStatus.PAID
         else:
             status = IntentStatus.NEEDS_REVIEW
+            review = (
+                ReviewReason.SHORT_PAID
+                if paid < intent.amount
+                else ReviewReason.OVERPAID
+            )
     elif added > ZERO:
         status = IntentStatus.NEEDS_REVIEW
+        review = _late_or_over(intent)
 
     after = intent.evolved(
         now,
@@ -91,6 +99,7 @@ def decide_settlement(
         added=added,
         payment_id=counted[0].payment_id if counted else None,
         error=error,
+        review=review,
     )
     payments = tuple(
         Payment(
@@ -117,6 +126,16 @@ def decide_settlement(
         payments=payments,
         events=tuple(events),
     )
+
+
+def _late_or_over(intent: QPayIntent) -> ReviewReason:
+    """Money on an intent that no longer takes it: more than asked on a paid
+    one, late on a closed one."""
+    if intent.status is IntentStatus.PAID:
+        return ReviewReason.OVERPAID
+    if intent.status is IntentStatus.NEEDS_REVIEW and intent.review_reason:
+        return intent.review_reason
+    return ReviewReason.LATE
 
 
 def decide_closing(

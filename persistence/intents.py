@@ -103,6 +103,9 @@ class SqlAlchemyIntentRepository:
             "qpay_payment_id": intent.qpay_payment_id,
             "version": intent.version,
             "last_error": intent.last_error,
+            "review_reason": intent.review_reason.value
+            if intent.review_reason
+            else None,
             "updated_at": intent.updated_at,
         }
         if raw is not None:

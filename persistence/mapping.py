@@ -12,7 +12,7 @@ from domain.ebarimt import (
     EbarimtRequest,
     EbarimtStatus,
 )
-from domain.intents import IntentId, IntentStatus, QPayIntent
+from domain.intents import IntentId, IntentStatus, QPayIntent, ReviewReason
 from domain.invoices import Invoice, InvoiceId, InvoiceStatus
 from domain.payments import Payment, PaymentId, PaymentMethod, PaymentMethodConfig
 from domain.qpay_messages import Deeplink, QPayEnvironment
@@ -115,6 +115,9 @@ def intent_from_row(row: RowMapping) -> QPayIntent:
             else None
         ),
         last_error=row["last_error"],
+        review_reason=(
+            ReviewReason(row["review_reason"]) if row["review_reason"] else None
+        ),
     )
 
 
@@ -151,6 +154,7 @@ def intent_values(intent: QPayIntent) -> dict[str, Any]:
         ),
         "ebarimt_receiver": intent.ebarimt.receiver if intent.ebarimt else None,
         "last_error": intent.last_error,
+        "review_reason": intent.review_reason.value if intent.review_reason else None,
         "created_at": intent.created_at,
         "updated_at": intent.updated_at,
     }

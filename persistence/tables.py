@@ -38,6 +38,13 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+REVIEW_REASONS = (
+    "SHORT_PAID",
+    "OVERPAID",
+    "LATE",
+    "FOREIGN_CURRENCY",
+    "MALFORMED_ROW",
+)
 PAYMENT_METHODS = ("CASH", "CARD", "QPAY", "BANK_TRANSFER", "INSURANCE")
 INVOICE_STATUSES = ("UNPAID", "PARTIALLY_PAID", "PAID", "OVERPAID", "VOID")
 INTENT_STATUSES = (
@@ -136,6 +143,10 @@ class QPayIntentRow(Base):
         CheckConstraint(_one_of("status", INTENT_STATUSES), name="status"),
         CheckConstraint(_one_of("environment", QPAY_ENVIRONMENTS), name="environment"),
         CheckConstraint(
+            "review_reason IS NULL OR " + _one_of("review_reason", REVIEW_REASONS),
+            name="review_reason",
+        ),
+        CheckConstraint(
             "ebarimt_receiver_type IS NULL OR "
             + _one_of("ebarimt_receiver_type", RECEIVER_TYPES),
             name="ebarimt_receiver_type",
@@ -188,6 +199,7 @@ class QPayIntentRow(Base):
     watched_until: Mapped[datetime | None] = mapped_column(Timestamp)
     ebarimt_receiver_type: Mapped[str | None] = mapped_column(String(16))
     ebarimt_receiver: Mapped[str | None] = mapped_column(String(64))
+    review_reason: Mapped[str | None] = mapped_column(String(16))
     last_error: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())

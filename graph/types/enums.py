@@ -19,6 +19,7 @@ strawberry.enum(ebarimt.EbarimtReceiverType, name="EbarimtReceiverType")
 strawberry.enum(ebarimt.EbarimtStatus, name="EbarimtStatus")
 strawberry.enum(errors.ErrorCode, name="ErrorCode")
 strawberry.enum(history.PaymentEventKind, name="PaymentEventKind")
+strawberry.enum(intents.ReviewReason, name="QPayReviewReason")
 
 PaymentMethod = payments.PaymentMethod
 InvoiceStatus = invoices.InvoiceStatus
@@ -28,6 +29,7 @@ EbarimtReceiverType = ebarimt.EbarimtReceiverType
 EbarimtStatus = ebarimt.EbarimtStatus
 ErrorCode = errors.ErrorCode
 PaymentEventKind = history.PaymentEventKind
+QPayReviewReason = intents.ReviewReason
 
 __all__ = [
     "EbarimtReceiverType",
@@ -38,4 +40,5 @@ __all__ = [
     "PaymentMethod",
     "QPayEnvironment",
     "QPayIntentStatus",
+    "QPayReviewReason",
 ]

@@ -13,8 +13,9 @@ from domain.qpay_messages import Deeplink
 from graph.context import Info
 from graph.errors import UserError
 from graph.pagination import PageInfo, encode_cursor
-from graph.types.enums import QPayEnvironment, QPayIntentStatus
+from graph.types.enums import QPayEnvironment, QPayIntentStatus, QPayReviewReason
 from graph.types.payment import Payment
+from graph.types.visibility import STAFF_ONLY_NULL, staff_only
 
 
 @strawberry.type
@@ -33,6 +34,10 @@ class QPayDeeplink:
 
 @strawberry.type
 class QPayIntent:
+    def _last_error(self, info: Info) -> str | None:
+        staff_only(info, "QPayIntent.lastError")
+        return self._domain.last_error
+
     id: strawberry.ID
     invoice_id: strawberry.ID
     environment: QPayEnvironment
@@ -46,6 +51,20 @@ class QPayIntent:
     short_url: str | None
     deeplinks: list[QPayDeeplink]
     qpay_payment_id: str | None
+    review_reason: QPayReviewReason | None = strawberry.field(
+        description=(
+            "Why the intent went to NEEDS_REVIEW (the first cause): less or more "
+            "than asked, money after it closed, a foreign currency, or a payment "
+            "row that cannot be recorded. Null when it never needed review."
+        )
+    )
+    last_error: str | None = strawberry.field(
+        resolver=_last_error,
+        description=(
+            "The latest problem a person should read (a review's detail, a "
+            "failed QPay call)." + STAFF_ONLY_NULL
+        ),
+    )
 
     @strawberry.field
     async def payment(self, info: Info) -> Payment | None:
@@ -75,6 +94,7 @@ class QPayIntent:
             short_url=intent.short_url,
             deeplinks=[QPayDeeplink.from_domain(link) for link in intent.deeplinks],
             qpay_payment_id=intent.qpay_payment_id,
+            review_reason=intent.review_reason,
             expires_at=intent.expires_at,
             created_at=intent.created_at,
             updated_at=intent.updated_at,

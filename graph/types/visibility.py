@@ -14,12 +14,14 @@ tests/security/test_checkout_view.py):
 | Invoice.payments         | [] (no error: see below)     | other payers' payments     |
 | Invoice.qpayIntents      | [] (no error: see below)     | other intents' payable QRs |
 | Invoice.events           | [] (no error: see below)     | staff names, others' money |
+| QPayIntent.lastError     | null + FORBIDDEN error       | staff diagnostics          |
 | EbarimtReceipt.receiver  | null + FORBIDDEN error       | register number or TIN     |
 | EbarimtReceipt.lastError | null + FORBIDDEN error       | staff diagnostics          |
 
 Allowed: Invoice id, number, total, paidAmount, balance, status, createdAt,
-updatedAt; every QPayIntent field (status, amounts, QR text and image,
-shortUrl, deeplinks, QPay ids, times) and its `payment` (the intent's own;
+updatedAt; every QPayIntent field but lastError (status, amounts, QR text
+and image, shortUrl, deeplinks, QPay ids, review reason, times) and its
+`payment` (the intent's own;
 the page shows its receipt); every Payment field; EbarimtReceipt id, status,
 receiverType, lottery, qrData and createdAt (the page shows the lottery
 number and the receipt QR).

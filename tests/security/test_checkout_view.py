@@ -79,6 +79,8 @@ CHECKOUT_VIEW: dict[str, dict[str, Rule]] = {
         "shortUrl": Rule.SAME,
         "deeplinks": Rule.SAME,
         "qpayPaymentId": Rule.SAME,
+        "reviewReason": Rule.SAME,
+        "lastError": Rule.REFUSED,
         "payment": Rule.SAME,
         "expiresAt": Rule.SAME,
         "createdAt": Rule.SAME,
@@ -271,6 +273,12 @@ async def scene(
             LAST_ERROR,
         )
         opened = await _new_intent(live, invoice_id, "3000.00", OWN_RECEIVER)
+        # As a failed QPay call or a review would have left them.
+        await db.execute(
+            live.database_url,
+            "UPDATE qpay_intents SET last_error = $1",
+            LAST_ERROR,
+        )
         yield Scene(live, invoice_id, paid, opened, receipt, insurance_payment_id)
 
 

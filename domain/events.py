@@ -53,6 +53,11 @@ class ReceiptChanged:
 
 DomainEvent = PaymentRecorded | IntentChanged | ReceiptChanged
 
+# The event hub's topic for "an invoice's history grew" (the paymentEvents
+# feed): announced, beside the intents' own changes, by every commit that
+# recorded events. No intent has this id.
+HISTORY_TOPIC = IntentId(UUID(int=0))
+
 
 def acting(events: tuple[DomainEvent, ...], actor: str | None) -> list[DomainEvent]:
     """`events`, caused by `actor`'s request (unchanged when None)."""

@@ -275,6 +275,14 @@ class HistoryRepository(Protocol):
         """Every entry of these invoices, oldest first."""
         ...
 
+    async def last_id(self) -> int:
+        """The newest entry's id (0 when there is none)."""
+        ...
+
+    async def after(self, entry_id: int, limit: int) -> Sequence[HistoryEntry]:
+        """Up to `limit` entries with an id above `entry_id`, in id order."""
+        ...
+
 
 class ReceiptRepository(Protocol):
     async def add_pending(

@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain.events import HISTORY_TOPIC
 from persistence.engine import tls_arguments
 from persistence.unit_of_work import IntentChange
 
@@ -59,7 +60,7 @@ class EventHub:
         """Register synchronously (no await: no race between two first
         subscribers), yield the queue, unregister on exit."""
         queue: asyncio.Queue[Wakeup] = asyncio.Queue(maxsize=self._queue_size)
-        if intent_id not in self._subscribers:
+        if intent_id not in self._subscribers and intent_id != HISTORY_TOPIC:
             self.new_watch.set()
         self._subscribers.setdefault(intent_id, set()).add(queue)
         try:
@@ -73,7 +74,7 @@ class EventHub:
 
     def watched(self) -> list[UUID]:
         """The intents this process's subscriptions watch right now."""
-        return list(self._subscribers)
+        return [key for key in self._subscribers if key != HISTORY_TOPIC]
 
     def deliver(self, intent_id: UUID, version: int | None) -> None:
         for queue in tuple(self._subscribers.get(intent_id, ())):

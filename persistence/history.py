@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import literal, select
+from sqlalchemy import RowMapping, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.events import DomainEvent, IntentChanged, PaymentRecorded, ReceiptChanged
@@ -75,6 +75,19 @@ class SqlAlchemyHistoryRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
+    async def last_id(self) -> int:
+        found = await self._conn.scalar(select(func.max(payment_events.c.id)))
+        return int(found or 0)
+
+    async def after(self, entry_id: int, limit: int) -> Sequence[HistoryEntry]:
+        result = await self._conn.execute(
+            select(payment_events)
+            .where(payment_events.c.id > entry_id)
+            .order_by(payment_events.c.id)
+            .limit(limit)
+        )
+        return [_entry(row) for row in result.mappings()]
+
     async def list_for_invoices(
         self, invoice_ids: Sequence[InvoiceId]
     ) -> Sequence[HistoryEntry]:
@@ -85,19 +98,20 @@ class SqlAlchemyHistoryRepository:
             .where(payment_events.c.invoice_id.in_(list(invoice_ids)))
             .order_by(payment_events.c.invoice_id, payment_events.c.id)
         )
-        return [
-            HistoryEntry(
-                id=row["id"],
-                invoice_id=InvoiceId(row["invoice_id"]),
-                kind=PaymentEventKind(row["kind"]),
-                at=row["at"],
-                payment_id=PaymentId(row["payment_id"]) if row["payment_id"] else None,
-                intent_id=IntentId(row["intent_id"]) if row["intent_id"] else None,
-                receipt_id=row["receipt_id"],
-                intent_status=IntentStatus(row["intent_status"])
-                if row["intent_status"]
-                else None,
-                actor=row["actor"],
-            )
-            for row in result.mappings()
-        ]
+        return [_entry(row) for row in result.mappings()]
+
+
+def _entry(row: RowMapping) -> HistoryEntry:
+    return HistoryEntry(
+        id=row["id"],
+        invoice_id=InvoiceId(row["invoice_id"]),
+        kind=PaymentEventKind(row["kind"]),
+        at=row["at"],
+        payment_id=PaymentId(row["payment_id"]) if row["payment_id"] else None,
+        intent_id=IntentId(row["intent_id"]) if row["intent_id"] else None,
+        receipt_id=row["receipt_id"],
+        intent_status=(
+            IntentStatus(row["intent_status"]) if row["intent_status"] else None
+        ),
+        actor=row["actor"],
+    )

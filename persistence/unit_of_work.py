@@ -13,7 +13,7 @@ from typing import Protocol, Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from domain.events import DomainEvent, announced_version
+from domain.events import HISTORY_TOPIC, DomainEvent, announced_version
 from domain.intents import IntentId
 from domain.ports import TransactionAborted
 from persistence import history
@@ -130,6 +130,8 @@ class SqlAlchemyUnitOfWork:
         changes = list(self._changes.items())
         events, self._changes, self._events = self._events, {}, []
         await history.append(self.connection, events)
+        if events:
+            changes.append((HISTORY_TOPIC, 0))
         if changes and self._publisher is not None:
             await self._publisher.in_transaction(self.connection, changes)
         await self.connection.commit()

@@ -32,7 +32,9 @@ from domain.services.watch_payment_status import (
 from graph.context import Info, Services
 from graph.errors import PublicError, public_error
 from graph.ids import parse_uuid
+from graph.subscriptions.payment_events import follow_payment_events
 from graph.types.invoice import Invoice
+from graph.types.payment_event import PaymentEvent
 from graph.types.qpay_intent import QPayIntent
 
 
@@ -80,6 +82,15 @@ async def _read(
 
 @strawberry.type
 class Subscription:
+    payment_events: AsyncGenerator[PaymentEvent, None] = strawberry.subscription(
+        resolver=follow_payment_events,
+        description=(
+            "Staff only: every payment recorded, intent changed and receipt "
+            "changed, live, from every process. No snapshot: read the day with "
+            "the queries, then follow this; after a reconnect, read again."
+        ),
+    )
+
     @strawberry.subscription
     async def payment_status(
         self,

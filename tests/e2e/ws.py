@@ -94,7 +94,9 @@ class GraphQLSocket:
                 if payload.get("errors"):
                     subscription.errors.extend(payload["errors"])
                 if payload.get("data"):
-                    subscription.events.append(payload["data"]["paymentStatus"])
+                    # The operation's one root field (paymentStatus, ...).
+                    (root,) = payload["data"].values()
+                    subscription.events.append(root)
             elif kind == "error":
                 subscription.errors.extend(message.get("payload") or [])
                 subscription.completed.set()

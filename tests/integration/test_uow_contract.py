@@ -22,7 +22,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.ebarimt import EbarimtReceipt, EbarimtReceiverType, EbarimtStatus
-from domain.events import IntentChanged, PaymentRecorded, ReceiptChanged
+from domain.events import (
+    HISTORY_TOPIC,
+    IntentChanged,
+    PaymentRecorded,
+    ReceiptChanged,
+)
 from domain.idempotency import IdempotencyRecord
 from domain.intents import IntentId, IntentStatus, QPayIntent
 from domain.invoices import Invoice, InvoiceId, InvoiceStatus
@@ -932,7 +937,8 @@ async def test_recorded_events_are_announced_at_commit_newest_version_per_intent
         assert backend.announced() == []  # not before the commit
         await tx.commit()
 
-    assert backend.announced() == [(intent.id, 3)]
+    # The intent's newest version, and that the history grew (paymentEvents).
+    assert backend.announced() == [(intent.id, 3), (HISTORY_TOPIC, 0)]
 
 
 async def test_recorded_events_become_the_invoices_history_at_commit_only(

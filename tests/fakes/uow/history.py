@@ -14,6 +14,15 @@ from tests.fakes.uow.store import Transaction
 
 
 class FakeHistory(FakeRepository):
+    async def last_id(self) -> int:
+        return max((e.id for e in self._uow.store.history), default=0)
+
+    async def after(self, entry_id: int, limit: int) -> Sequence[HistoryEntry]:
+        found = sorted(
+            (e for e in self._uow.store.history if e.id > entry_id), key=lambda e: e.id
+        )
+        return found[:limit]
+
     async def list_for_invoices(
         self, invoice_ids: Sequence[InvoiceId]
     ) -> Sequence[HistoryEntry]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
-from domain.events import DomainEvent, announced_version
+from domain.events import HISTORY_TOPIC, DomainEvent, announced_version
 from domain.invoices import InvoiceStatus
 from domain.ports import TransactionAborted
 from tests.fakes.uow.callbacks import FakeCallbacks
@@ -72,6 +72,8 @@ class FakeUnitOfWork:
         )
         tx.apply(self.store)
         self.store.history.extend(history)
+        if tx.events:
+            tx.changes[HISTORY_TOPIC] = 0
         self._end()
         self._tx = Transaction(self.store)  # the connection begins anew
         self.store.notified.extend(tx.changes.items())

@@ -8,7 +8,8 @@ import pytest
 
 from domain.ebarimt import EbarimtReceiverType, EbarimtRequest, EbarimtStatus
 from domain.errors import DomainError, ErrorCode, GatewayUnavailable
-from domain.intents import IntentStatus
+from domain.events import HISTORY_TOPIC
+from domain.intents import IntentId, IntentStatus
 from domain.invoices import InvoiceStatus
 from domain.payments import PaymentMethod
 from domain.services.close_qpay_intent import close_qpay_intent
@@ -21,6 +22,11 @@ from domain.services.settle_qpay_intent import settle_qpay_intent
 from tests.unit.services.conftest import World
 
 pytestmark = pytest.mark.anyio
+
+
+def intent_announcements(world: World) -> list[tuple[IntentId, int]]:
+    """What subscriptions of intents heard (not the history feed's topic)."""
+    return [(key, v) for key, v in world.store.notified if key != HISTORY_TOPIC]
 
 
 async def new_invoice(world: World, total: str = "15000.00"):  # type: ignore[no-untyped-def]
@@ -106,7 +112,10 @@ async def test_settlement_records_one_payment_and_queues_ebarimt_when_paid(
     assert receipt.status is EbarimtStatus.PENDING
     # Creation announced version 0 (waiting creators wake on it); the
     # settlement announced one change, once.
-    assert world.store.notified == [(created.intent.id, 0), (created.intent.id, 1)]
+    assert intent_announcements(world) == [
+        (created.intent.id, 0),
+        (created.intent.id, 1),
+    ]
 
 
 async def test_receipt_is_issued_and_announced_when_the_worker_runs(
@@ -133,7 +142,7 @@ async def test_receipt_is_issued_and_announced_when_the_worker_runs(
     assert attempted == 1
     assert receipt.status is EbarimtStatus.ISSUED and receipt.lottery
     assert world.store.intents[created.intent.id].version == 2
-    assert world.store.notified[-1] == (created.intent.id, 2)
+    assert intent_announcements(world)[-1] == (created.intent.id, 2)
 
 
 async def test_receipt_ends_failed_and_settlement_stays_when_qpay_keeps_refusing(
@@ -416,7 +425,10 @@ async def test_closing_ends_a_pending_intent_and_announces_it_once(
 
     assert closed.status is IntentStatus.EXPIRED
     assert again == closed  # an ended intent stays as it ended
-    assert world.store.notified == [(created.intent.id, 0), (created.intent.id, 1)]
+    assert intent_announcements(world) == [
+        (created.intent.id, 0),
+        (created.intent.id, 1),
+    ]
     assert world.gateway.calls.count("check_payment") == 0  # QPay is not asked
 
 

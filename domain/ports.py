@@ -42,6 +42,7 @@ from domain.qpay_messages import (
     QPayEnvironment,
     ReceiptRequest,
     ReceiptVoid,
+    RefundOutcome,
 )
 
 
@@ -466,6 +467,16 @@ class PaymentGateway(Protocol):
     async def cancel_invoice(self, qpay_invoice_id: str) -> CancelOutcome: ...
 
     async def create_receipt(self, request: ReceiptRequest) -> IssuedReceipt: ...
+
+    async def refund_payment(self, qpay_payment_id: str, note: str) -> RefundOutcome:
+        """Ask QPay to refund the payment, once (never retried: a lost answer
+        may mean it was refunded; ask payment_status before anything else).
+        Raises GatewayUnavailable (with may_have_reached) or GatewayRejected."""
+        ...
+
+    async def payment_status(self, qpay_payment_id: str) -> str:
+        """QPay's status of one payment now (PAID, REFUNDED, ...), upper case."""
+        ...
 
     async def void_receipts(self, qpay_payment_id: str) -> ReceiptVoid:
         """Cancel every receipt QPay holds for the payment (e-Barimt 3.0 keys

@@ -118,6 +118,15 @@ class CancelOutcome(StrEnum):
     ALREADY_PAID = "ALREADY_PAID"
 
 
+class RefundOutcome(StrEnum):
+    """What QPay did with a refund request (design.md §8)."""
+
+    REFUNDED = "REFUNDED"
+    # Money QPay cannot give back through the API: it refunds card payments
+    # only, and answers PAYMENT_SETTLED for a bank-app (P2P) payment.
+    NOT_SUPPORTED = "NOT_SUPPORTED"
+
+
 @dataclass(frozen=True, slots=True)
 class ReceiptRequest:
     qpay_payment_id: str

@@ -40,6 +40,7 @@ from domain.qpay_messages import (
     QPayEnvironment,
     ReceiptRequest,
     ReceiptVoid,
+    RefundOutcome,
 )
 from qpay.client import MAX_PAGE_LIMIT, QPayClient
 from qpay.errors import QPayError, QPayUnavailable
@@ -48,6 +49,8 @@ from qpay.schemas import CheckRowAnswer, ListRowAnswer, ReceiptAnswer, RowProble
 ALREADY_CANCELLED = "INVOICE_ALREADY_CANCELED"  # QPay's spelling
 ALREADY_PAID = "INVOICE_PAID"
 RECEIPT_NOT_FOUND = "BARIMT_NOT_FOUND"
+# A refund of money QPay cannot reverse through the API (P2P; reference §5.4).
+PAYMENT_SETTLED = "PAYMENT_SETTLED"
 MAX_DESCRIPTION = 255
 DEFAULT_CURRENCY = "MNT"
 CURRENCY_CODE = re.compile(r"[A-Z]{3}")
@@ -223,6 +226,24 @@ class QPayGateway:
                 return CancelOutcome.ALREADY_PAID
             raise _domain_error(error) from None
         return CancelOutcome.CANCELLED
+
+    async def refund_payment(self, qpay_payment_id: str, note: str) -> RefundOutcome:
+        """DELETE /payment/refund/{id} once; P2P money is NOT_SUPPORTED."""
+        try:
+            await self._client.refund_payment(qpay_payment_id, note)
+        except QPayError as error:
+            if error.code == PAYMENT_SETTLED:
+                return RefundOutcome.NOT_SUPPORTED
+            raise _domain_error(error) from None
+        return RefundOutcome.REFUNDED
+
+    async def payment_status(self, qpay_payment_id: str) -> str:
+        """GET /payment/{id}: the payment's status as QPay holds it now."""
+        try:
+            answer = await self._client.get_payment(qpay_payment_id)
+        except QPayError as error:
+            raise _domain_error(error) from None
+        return answer.payment_status.strip().upper()
 
     async def void_receipts(self, qpay_payment_id: str) -> ReceiptVoid:
         """e-Barimt 3.0: DELETE /ebarimt_v3/{payment_id} cancels the payment's

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from uuid import uuid4
 
-from domain.errors import GatewayUnavailable
+from domain.errors import GatewayRejected, GatewayUnavailable
 from domain.qpay_messages import (
     CancelOutcome,
     CreatedInvoice,
@@ -22,6 +22,7 @@ from domain.qpay_messages import (
     QPayEnvironment,
     ReceiptRequest,
     ReceiptVoid,
+    RefundOutcome,
 )
 
 
@@ -86,6 +87,30 @@ class FakePaymentGateway:
         invoice.cancelled = True
         return CancelOutcome.CANCELLED
 
+    async def refund_payment(self, qpay_payment_id: str, note: str) -> RefundOutcome:
+        """Card money comes back; anything else is QPay's PAYMENT_SETTLED."""
+        self._maybe_fail("refund_payment")
+        invoice, index = self._payment(qpay_payment_id)
+        row = invoice.rows[index]
+        if row.payment_type != "CARD":
+            return RefundOutcome.NOT_SUPPORTED
+        if row.status != "PAID":
+            raise GatewayRejected("PAYMENT_ALREADY_CANCELED", "not paid")
+        invoice.rows[index] = replace(row, status="REFUNDED")
+        return RefundOutcome.REFUNDED
+
+    async def payment_status(self, qpay_payment_id: str) -> str:
+        self._maybe_fail("payment_status")
+        invoice, index = self._payment(qpay_payment_id)
+        return invoice.rows[index].status
+
+    def _payment(self, qpay_payment_id: str) -> tuple[FakeInvoice, int]:
+        for invoice in self.invoices.values():
+            for index, row in enumerate(invoice.rows):
+                if row.payment_id == qpay_payment_id:
+                    return invoice, index
+        raise GatewayRejected("PAYMENT_NOTFOUND", "no such payment")
+
     async def void_receipts(self, qpay_payment_id: str) -> ReceiptVoid:
         self._maybe_fail("void_receipts")
         if self.ebarimt_api == "v2":
@@ -138,6 +163,7 @@ class FakePaymentGateway:
         amount: Decimal | None = None,
         payment_id: str | None = None,
         at: datetime | None = None,
+        payment_type: str = "P2P",
     ) -> str:
         """A patient pays; `at` is the payment date QPay's list shows."""
         invoice = self.invoices[qpay_invoice_id]
@@ -148,6 +174,7 @@ class FakePaymentGateway:
                 payment_id=paid_id,
                 status="PAID",
                 amount=invoice.request.amount if amount is None else amount,
+                payment_type=payment_type,
             )
         )
         return paid_id

@@ -1,4 +1,4 @@
-"""Query resolvers: invoice, invoices, qpayIntent, qpayIntents, paymentMethods."""
+"""Query resolvers: invoice(s), qpayIntent(s), paymentTotals, paymentMethods."""
 
 from __future__ import annotations
 

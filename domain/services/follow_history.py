@@ -3,11 +3,12 @@ since a screen started following, each once, in id order.
 
 Entry ids come from a sequence when the row is inserted, so a transaction
 that started earlier can commit an entry with a lower id after higher ones
-were read. A follower therefore re-reads the last WINDOW ids on every read
-and sends only those it has not sent: an entry committed up to WINDOW ids
-late is still delivered (a settling transaction lasts milliseconds; WINDOW
-covers hundreds of payments committed meanwhile). Memory per follower is
-bounded by WINDOW.
+were read. A follower therefore reads again from the lowest id it has not
+seen among the last WINDOW (a gap: a transaction still open, or one rolled
+back) and sends only what it has not sent: an entry committed up to WINDOW
+ids late is still delivered (a settling transaction lasts milliseconds;
+WINDOW covers hundreds of payments committed meanwhile). Without gaps a read
+fetches only the new entries. Memory per follower is bounded by WINDOW.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class HistoryFollower:
     ) -> list[tuple[HistoryEntry, Invoice]]:
         """The entries not sent yet (up to BATCH), each with its invoice now."""
         async with uow() as tx:
-            found = await tx.history.after(max(self.cursor - WINDOW, 0), WINDOW + BATCH)
+            found = await tx.history.after(self._low(), WINDOW + BATCH)
             fresh = [entry for entry in found if entry.id not in self.seen][:BATCH]
             invoices: dict[InvoiceId, Invoice] = {}
             for invoice_id in {entry.invoice_id for entry in fresh}:
@@ -58,6 +59,14 @@ class HistoryFollower:
         floor = self.cursor - WINDOW
         self.seen = {entry_id for entry_id in self.seen if entry_id > floor}
         return [(e, invoices[e.invoice_id]) for e in fresh if e.invoice_id in invoices]
+
+    def _low(self) -> int:
+        """Read from after this id: just below the lowest unseen id of the
+        window, or the cursor when the window has no gap."""
+        for entry_id in range(max(self.cursor - WINDOW, 0) + 1, self.cursor + 1):
+            if entry_id not in self.seen:
+                return entry_id - 1
+        return self.cursor
 
     @staticmethod
     def more_to_read(read: list[tuple[HistoryEntry, Invoice]]) -> bool:

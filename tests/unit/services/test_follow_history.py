@@ -77,3 +77,14 @@ async def test_a_follower_far_behind_reads_in_batches_and_forgets_old_ids(
 
     assert sum(batches) == count and max(batches) == BATCH
     assert len(follower.seen) <= WINDOW
+
+
+def test_without_a_gap_a_read_starts_at_the_cursor_and_a_gap_reads_again() -> None:
+    cursor = 10 * WINDOW
+    window = set(range(cursor - WINDOW + 1, cursor + 1))
+
+    whole = HistoryFollower(cursor=cursor, seen=window)
+    gap = HistoryFollower(cursor=cursor, seen=window - {cursor - 7})
+
+    assert whole._low() == cursor  # only what is new
+    assert gap._low() == cursor - 8  # from just below the unseen id

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -36,6 +37,11 @@ class PageInfo:
     end_cursor: str | None = strawberry.field(
         description="Pass as `after` for the next page; null on an empty page."
     )
+
+    @classmethod
+    def of(cls, cursors: Sequence[str], has_next: bool) -> PageInfo:
+        """The page's info from its edges' cursors, in order."""
+        return cls(has_next_page=has_next, end_cursor=cursors[-1] if cursors else None)
 
 
 def encode_cursor(created_at: datetime, row_id: UUID) -> str:

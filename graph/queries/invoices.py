@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
+from functools import partial
+from typing import TypeVar
 
 import strawberry
 
 from domain.errors import DomainError, Subject
 from domain.intents import IntentId
 from domain.invoices import InvoiceId
-from domain.pages import DEFAULT_PAGE, ListFilter, PageRequest, Position
+from domain.pages import DEFAULT_PAGE, ListFilter, Page, PageRequest, Position
 from domain.services import queries
 from domain.totals import MAX_DAYS
 from graph.context import Info
@@ -32,8 +35,25 @@ PAGE_PATHS: FieldPaths = {
 }
 
 
+S = TypeVar("S")
+T = TypeVar("T")
+
+
 def _position(after: str | None) -> Position | None:
     return decode_cursor(after, "after") if after is not None else None
+
+
+async def _read_page(
+    read: Callable[[PageRequest, ListFilter[S]], Awaitable[Page[T]]],
+    first: int,
+    after: str | None,
+    wanted: ListFilter[S],
+) -> Page[T]:
+    """One page through `read`; a bad argument is a typed error naming it."""
+    try:
+        return await read(PageRequest(first, _position(after)), wanted)
+    except DomainError as error:
+        raise public_error(error, PAGE_PATHS) from None
 
 
 async def resolve_invoices(
@@ -42,16 +62,9 @@ async def resolve_invoices(
     after: str | None = None,
     filter: InvoiceFilter | None = None,  # contract name
 ) -> InvoiceConnection:
-    try:
-        request = PageRequest(first, _position(after))
-        page = await queries.page_invoices(
-            request,
-            filter.to_domain() if filter else ListFilter(),
-            uow=info.context.services.uow,
-        )
-    except DomainError as error:
-        raise public_error(error, PAGE_PATHS) from None
-    return InvoiceConnection.from_page(page)
+    read = partial(queries.page_invoices, uow=info.context.services.uow)
+    wanted = filter.to_domain() if filter else ListFilter()
+    return InvoiceConnection.from_page(await _read_page(read, first, after, wanted))
 
 
 async def resolve_qpay_intents(
@@ -60,16 +73,9 @@ async def resolve_qpay_intents(
     after: str | None = None,
     filter: QPayIntentFilter | None = None,  # contract name
 ) -> QPayIntentConnection:
-    try:
-        request = PageRequest(first, _position(after))
-        page = await queries.page_intents(
-            request,
-            filter.to_domain() if filter else ListFilter(),
-            uow=info.context.services.uow,
-        )
-    except DomainError as error:
-        raise public_error(error, PAGE_PATHS) from None
-    return QPayIntentConnection.from_page(page)
+    read = partial(queries.page_intents, uow=info.context.services.uow)
+    wanted = filter.to_domain() if filter else ListFilter()
+    return QPayIntentConnection.from_page(await _read_page(read, first, after, wanted))
 
 
 async def resolve_payment_totals(

@@ -150,10 +150,5 @@ class QPayIntentConnection:
             )
             for intent in page.items
         ]
-        return cls(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-        )
+        cursors = [edge.cursor for edge in edges]
+        return cls(edges=edges, page_info=PageInfo.of(cursors, page.has_next))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from domain.events import DomainEvent, IntentChanged, PaymentRecorded, ReceiptChanged
@@ -78,17 +79,5 @@ def entries(
                     actor=event.actor,
                 )
         if entry is not None:
-            made.append(
-                HistoryEntry(
-                    first_id + len(made),
-                    entry.invoice_id,
-                    entry.kind,
-                    entry.at,
-                    entry.payment_id,
-                    entry.intent_id,
-                    entry.receipt_id,
-                    entry.intent_status,
-                    entry.actor,
-                )
-            )
+            made.append(replace(entry, id=first_id + len(made)))
     return made

@@ -19,6 +19,9 @@ class EbarimtStatus(StrEnum):
     PENDING = "PENDING"
     ISSUED = "ISSUED"
     FAILED = "FAILED"
+    # Its payment was refunded: to be cancelled at QPay, then cancelled.
+    VOIDING = "VOIDING"
+    VOIDED = "VOIDED"
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,9 @@ class ErrorCode(StrEnum):
     QPAY_REJECTED = "QPAY_REJECTED"
     FORBIDDEN = "FORBIDDEN"
     RATE_LIMITED = "RATE_LIMITED"
+    REFUND_NOT_SUPPORTED = "REFUND_NOT_SUPPORTED"
+    REFUND_EXCEEDS_PAYMENT = "REFUND_EXCEEDS_PAYMENT"
+    NOT_IN_REVIEW = "NOT_IN_REVIEW"
 
 
 class Subject(StrEnum):
@@ -49,6 +52,10 @@ class Subject(StrEnum):
     EBARIMT_RECEIVER = "ebarimt_receiver"
     PAGE_SIZE = "page_size"
     PERIOD = "period"
+    PAYMENT = "payment"
+    REASON = "reason"
+    NOTE = "note"
+    RESOLUTION = "resolution"
 
 
 class DomainError(Exception):

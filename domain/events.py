@@ -51,7 +51,19 @@ class ReceiptChanged:
     actor: str | None = None
 
 
-DomainEvent = PaymentRecorded | IntentChanged | ReceiptChanged
+@dataclass(frozen=True, slots=True)
+class RefundRecorded:
+    """A refund reached `status` (COMPLETED: its money left the invoice)."""
+
+    refund_id: UUID
+    invoice_id: InvoiceId
+    payment_id: PaymentId
+    amount: Decimal
+    status: str
+    actor: str | None = None
+
+
+DomainEvent = PaymentRecorded | IntentChanged | ReceiptChanged | RefundRecorded
 
 # The event hub's topic for "an invoice's history grew" (the paymentEvents
 # feed): announced, beside the intents' own changes, by every commit that

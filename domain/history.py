@@ -33,6 +33,7 @@ class HistoryEntry:
     payment_id: PaymentId | None = None
     intent_id: IntentId | None = None
     receipt_id: UUID | None = None
+    refund_id: UUID | None = None
     # The intent's status right after an INTENT_CHANGED.
     intent_status: IntentStatus | None = None
     actor: str | None = None

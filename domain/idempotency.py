@@ -1,6 +1,7 @@
-"""Idempotency keys: of createInvoice, and of settleInvoice for methods other
-than QPAY. One namespace; the fingerprint names the operation and its input,
-so a key reused elsewhere is a conflict."""
+"""Idempotency keys: of createInvoice, of settleInvoice for methods other
+than QPAY, of refundPayment and of resolveQPayReview. One namespace; the
+fingerprint names the operation and its input, so a key reused elsewhere is
+a conflict."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ class IdempotencyRecord:
     invoice_id: UUID
     created_at: datetime
     payment_id: UUID | None = None
+    refund_id: UUID | None = None
 
 
 def fingerprint(fields: dict[str, str | None]) -> str:

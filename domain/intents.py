@@ -2,15 +2,19 @@
 
 State machine (every change of status or paid amount adds one to `version`):
 
-    PENDING ──► PAID ──► REFUNDED
+    PENDING ──► PAID ──► REFUNDED           (all its money given back)
        │         │
        │         └──────────────► NEEDS_REVIEW  (more money than asked)
        ├──► CANCELLED ──────────► NEEDS_REVIEW  (money after cancel)
        ├──► EXPIRED ────────────► NEEDS_REVIEW  (money after expiry)
        └──► NEEDS_REVIEW                        (an amount other than asked)
 
+    NEEDS_REVIEW ──► PAID, CANCELLED (resolved: money kept, or none to keep)
+                 └─► REFUNDED        (all its money given back)
+
 Money is never dropped: any status may take more money, which is recorded and
 sends the intent to NEEDS_REVIEW unless it exactly pays a PENDING intent.
+`paid_amount` is the money the intent holds: refunds lower it.
 """
 
 from __future__ import annotations
@@ -50,6 +54,23 @@ class ReviewReason(StrEnum):
     MALFORMED_ROW = "MALFORMED_ROW"  # a payment row no table can hold
 
 
+class ReviewResolution(StrEnum):
+    """How a person closed a review (design.md §8)."""
+
+    ACCEPT = "ACCEPT"  # keep the money as recorded
+    REFUND_EXCESS = "REFUND_EXCESS"  # give back what exceeds the invoice's total
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """Who resolved an intent's review, how, why and when."""
+
+    resolution: ReviewResolution
+    note: str
+    actor: str | None
+    at: datetime
+
+
 ALLOWED_TRANSITIONS: dict[IntentStatus, frozenset[IntentStatus]] = {
     IntentStatus.PENDING: frozenset(
         {
@@ -62,7 +83,10 @@ ALLOWED_TRANSITIONS: dict[IntentStatus, frozenset[IntentStatus]] = {
     IntentStatus.PAID: frozenset({IntentStatus.REFUNDED, IntentStatus.NEEDS_REVIEW}),
     IntentStatus.CANCELLED: frozenset({IntentStatus.NEEDS_REVIEW}),
     IntentStatus.EXPIRED: frozenset({IntentStatus.NEEDS_REVIEW}),
-    IntentStatus.NEEDS_REVIEW: frozenset(),
+    # A person's resolution (resolveQPayReview), or all its money refunded.
+    IntentStatus.NEEDS_REVIEW: frozenset(
+        {IntentStatus.PAID, IntentStatus.REFUNDED, IntentStatus.CANCELLED}
+    ),
     IntentStatus.REFUNDED: frozenset({IntentStatus.NEEDS_REVIEW}),
 }
 
@@ -114,6 +138,7 @@ class QPayIntent:
     ebarimt: EbarimtRequest | None = None
     last_error: str | None = None
     review_reason: ReviewReason | None = None
+    review: Review | None = None
 
     @property
     def is_created(self) -> bool:
@@ -170,8 +195,11 @@ class QPayIntent:
         if target is self.status and added == ZERO and last_error == self.last_error:
             return self
         reason = self.review_reason
-        if target is IntentStatus.NEEDS_REVIEW and reason is None:
-            reason = review
+        if target is IntentStatus.NEEDS_REVIEW and (
+            reason is None or self.status is not IntentStatus.NEEDS_REVIEW
+        ):
+            # A new review keeps its first cause (a resolved one is history).
+            reason = review or reason
         return replace(
             self,
             status=target,
@@ -182,6 +210,20 @@ class QPayIntent:
             version=self.version + 1,
             updated_at=now,
         )
+
+    def resolved(self, review: Review) -> QPayIntent:
+        """A review closed by a person, version + 1. From NEEDS_REVIEW: PAID
+        when the intent holds money, CANCELLED when it holds none. REFUNDED
+        (all its money given back by this resolution) stays REFUNDED. Raises
+        IllegalTransition from any other status."""
+        if self.status is IntentStatus.REFUNDED:
+            return replace(self.touched(review.at), review=review)
+        if self.status is not IntentStatus.NEEDS_REVIEW:
+            raise IllegalTransition(f"{self.status} is not in review")
+        status = (
+            IntentStatus.PAID if self.paid_amount > ZERO else IntentStatus.CANCELLED
+        )
+        return replace(self.evolved(review.at, status=status), review=review)
 
     def touched(self, now: datetime) -> QPayIntent:
         """Version + 1 without a status change (e.g. its e-Barimt was issued)."""

@@ -44,6 +44,7 @@ from domain.qpay_messages import (
     ReceiptVoid,
     RefundOutcome,
 )
+from domain.refunds import Refund, RefundId
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,8 @@ class DueReceipt:
     attempts: int
     # A create was sent and its outcome is unknown: it may have reached QPay.
     uncertain: bool = False
+    # Its payment was refunded: the receipt is to be cancelled at QPay.
+    voiding: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +268,8 @@ class IdempotencyRepository(Protocol):
 
     async def complete(self, key: str, payment_id: UUID) -> None: ...
 
+    async def complete_refund(self, key: str, refund_id: UUID) -> None: ...
+
 
 class HistoryRepository(Protocol):
     """The invoices' history; written by the unit of work at commit from the
@@ -282,6 +287,38 @@ class HistoryRepository(Protocol):
 
     async def after(self, entry_id: int, limit: int) -> Sequence[HistoryEntry]:
         """Up to `limit` entries with an id above `entry_id`, in id order."""
+        ...
+
+
+class RefundRepository(Protocol):
+    async def add(self, refund: Refund) -> bool:
+        """Insert; False (nothing written) when the payment already has a
+        QPay or outside refund that is not FAILED (QPay refunds once)."""
+        ...
+
+    async def get(self, refund_id: RefundId) -> Refund | None: ...
+
+    async def update(self, refund: Refund) -> None:
+        """Store status, completion time and last error."""
+        ...
+
+    async def delete(self, refund_id: RefundId) -> None:
+        """Remove a refund QPay refused (and its idempotency key with it)."""
+        ...
+
+    async def list_for_payments(self, payment_ids: Sequence[UUID]) -> Sequence[Refund]:
+        """Every refund of these payments, oldest first."""
+        ...
+
+    async def pending(self, older_than: datetime, limit: int) -> Sequence[Refund]:
+        """PENDING refunds created before `older_than`, oldest first."""
+        ...
+
+    async def totals_by_method(
+        self, start: datetime, end: datetime
+    ) -> Mapping[PaymentMethod, tuple[Decimal, int]]:
+        """Sum and count of refunds COMPLETED in [start, end) of payments that
+        count (MNT), per method of the payment; methods with none absent."""
         ...
 
 
@@ -323,10 +360,25 @@ class ReceiptRepository(Protocol):
         retry_in: float | None,
         uncertain: bool | None,
         now: datetime,
+        voiding: bool = False,
     ) -> ReceiptMarked:
-        """Record a failed attempt of `owner`'s lease; `retry_in` None means
-        FAILED for good (then the intent's version is bumped). `uncertain`
-        says whether a create may have reached QPay (None: unchanged)."""
+        """Record a failed attempt of `owner`'s lease (of a create, or of a
+        cancel when `voiding`); `retry_in` None means FAILED for good (then
+        the intent's version is bumped). `uncertain` says whether a create
+        may have reached QPay (None: unchanged)."""
+        ...
+
+    async def mark_voided(
+        self, receipt_id: UUID, *, owner: str, now: datetime
+    ) -> ReceiptMarked:
+        """The VOIDING receipt `owner` leased is cancelled at QPay: VOIDED;
+        bump its intent's version."""
+        ...
+
+    async def return_for_payment(self, payment_id: UUID, now: datetime) -> int:
+        """The payment was refunded: its receipts go VOIDING (due now), or
+        straight to VOIDED when never sent to QPay. Returns how many are
+        VOIDING."""
         ...
 
     async def list_failed(
@@ -431,6 +483,9 @@ class UnitOfWork(Protocol):
 
     @property
     def history(self) -> HistoryRepository: ...
+
+    @property
+    def refunds(self) -> RefundRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -28,3 +28,11 @@ def clean_text(
     if not text:
         raise DomainError(ErrorCode.INVALID_INPUT, "must not be empty", subject)
     return text
+
+
+def required_text(value: str | None, subject: Subject, *, max_length: int) -> str:
+    """clean_text of a value that must be given (INVALID_INPUT when absent)."""
+    text = clean_text(value, subject, max_length=max_length, required=True)
+    if text is None:  # clean_text raises first; this keeps the type exact
+        raise DomainError(ErrorCode.INVALID_INPUT, "is required", subject)
+    return text

@@ -92,10 +92,13 @@ def totals_of(
     start: datetime,
     end: datetime,
     paid: dict[PaymentMethod, tuple[Decimal, int]],
+    refunded: dict[PaymentMethod, tuple[Decimal, int]] | None = None,
 ) -> PeriodTotals:
     """Every method's totals from the sums read (missing methods: zero).
-    Refunds are zero until the refund flow records them (issue 15, item 2)."""
+    A refund counts on the day it completed, under its payment's method."""
+    back = refunded or {}
     methods = tuple(
-        MethodTotals(method, *paid.get(method, (ZERO, 0))) for method in PaymentMethod
+        MethodTotals(method, *paid.get(method, (ZERO, 0)), *back.get(method, (ZERO, 0)))
+        for method in PaymentMethod
     )
     return PeriodTotals(first_day, last_day, zone.key, start, end, methods)

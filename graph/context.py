@@ -19,6 +19,7 @@ from domain.intents import QPayIntent
 from domain.invoices import InvoiceId
 from domain.payments import Payment, PaymentId
 from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
+from domain.refunds import Refund
 from domain.services import queries
 from domain.services.create_qpay_invoice import QPayInvoicePolicy
 
@@ -80,6 +81,7 @@ class Loaders:
     intents: DataLoader[InvoiceId, list[QPayIntent]]
     receipts: DataLoader[PaymentId, EbarimtReceipt | None]
     history: DataLoader[InvoiceId, list[HistoryEntry]]
+    refunds: DataLoader[PaymentId, list[Refund]]
 
     @classmethod
     def over(cls, uow: UnitOfWorkFactory) -> Loaders:
@@ -95,12 +97,16 @@ class Loaders:
         async def history(keys: list[InvoiceId]) -> list[list[HistoryEntry]]:
             return await queries.history_by_invoice(keys, uow=uow)
 
+        async def refunds(keys: list[PaymentId]) -> list[list[Refund]]:
+            return await queries.refunds_by_payment(keys, uow=uow)
+
         # cache=False: a websocket context lives for hours; every read is fresh.
         return cls(
             payments=DataLoader(load_fn=payments, cache=False),
             intents=DataLoader(load_fn=intents, cache=False),
             receipts=DataLoader(load_fn=receipts, cache=False),
             history=DataLoader(load_fn=history, cache=False),
+            refunds=DataLoader(load_fn=refunds, cache=False),
         )
 
 

@@ -9,12 +9,18 @@ from typing import Any
 from sqlalchemy import RowMapping, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.events import DomainEvent, IntentChanged, PaymentRecorded, ReceiptChanged
+from domain.events import (
+    DomainEvent,
+    IntentChanged,
+    PaymentRecorded,
+    ReceiptChanged,
+    RefundRecorded,
+)
 from domain.history import HistoryEntry, PaymentEventKind
 from domain.intents import IntentId, IntentStatus
 from domain.invoices import InvoiceId
 from domain.payments import PaymentId
-from persistence.sql import intents, payment_events, payments
+from persistence.sql import intents, payment_events, payments, refunds
 
 _COLUMNS = (
     "invoice_id",
@@ -22,6 +28,7 @@ _COLUMNS = (
     "payment_id",
     "intent_id",
     "receipt_id",
+    "refund_id",
     "intent_status",
     "actor",
 )
@@ -37,6 +44,7 @@ def _entry_source(event: DomainEvent) -> Any:
             payments.c.id,
             payments.c.intent_id,
             literal(None, type_=payments.c.id.type),
+            literal(None, type_=payments.c.id.type),
             literal(None, type_=intents.c.status.type),
             literal(event.actor, type_=payment_events.c.actor.type),
         ).where(payments.c.id == event.payment_id)
@@ -47,9 +55,21 @@ def _entry_source(event: DomainEvent) -> Any:
             literal(None, type_=payments.c.id.type),
             intents.c.id,
             literal(None, type_=payments.c.id.type),
+            literal(None, type_=payments.c.id.type),
             literal(event.status.value, type_=intents.c.status.type),
             literal(event.actor, type_=payment_events.c.actor.type),
         ).where(intents.c.id == event.intent_id)
+    if isinstance(event, RefundRecorded):
+        return select(
+            refunds.c.invoice_id,
+            literal(PaymentEventKind.REFUND_RECORDED.value),
+            refunds.c.payment_id,
+            refunds.c.intent_id,
+            literal(None, type_=payments.c.id.type),
+            refunds.c.id,
+            literal(None, type_=intents.c.status.type),
+            literal(event.actor, type_=payment_events.c.actor.type),
+        ).where(refunds.c.id == event.refund_id)
     assert isinstance(event, ReceiptChanged)  # noqa: S101  # the union is closed
     return select(
         intents.c.invoice_id,
@@ -57,6 +77,7 @@ def _entry_source(event: DomainEvent) -> Any:
         literal(event.payment_id, type_=payments.c.id.type),
         intents.c.id,
         literal(event.receipt_id, type_=payments.c.id.type),
+        literal(None, type_=payments.c.id.type),
         literal(None, type_=intents.c.status.type),
         literal(event.actor, type_=payment_events.c.actor.type),
     ).where(intents.c.id == event.intent_id)
@@ -110,6 +131,7 @@ def _entry(row: RowMapping) -> HistoryEntry:
         payment_id=PaymentId(row["payment_id"]) if row["payment_id"] else None,
         intent_id=IntentId(row["intent_id"]) if row["intent_id"] else None,
         receipt_id=row["receipt_id"],
+        refund_id=row["refund_id"],
         intent_status=(
             IntentStatus(row["intent_status"]) if row["intent_status"] else None
         ),

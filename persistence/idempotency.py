@@ -1,4 +1,4 @@
-"""Idempotency keys of settleInvoice (the IdempotencyRepository port)."""
+"""Idempotency keys (the IdempotencyRepository port; domain/idempotency.py)."""
 
 from __future__ import annotations
 
@@ -57,9 +57,17 @@ class SqlAlchemyIdempotencyRepository:
             invoice_id=row["invoice_id"],
             created_at=row["created_at"],
             payment_id=row["payment_id"],
+            refund_id=row["refund_id"],
         )
 
     async def complete(self, key: str, payment_id: UUID) -> None:
         await self._conn.execute(
             _KEY_COMPLETE, {"key_id": key, "payment_id": payment_id}
+        )
+
+    async def complete_refund(self, key: str, refund_id: UUID) -> None:
+        await self._conn.execute(
+            idempotency_keys.update()
+            .where(idempotency_keys.c.key == key)
+            .values(refund_id=refund_id)
         )

@@ -106,6 +106,7 @@ class SqlAlchemyIntentRepository:
             "review_reason": intent.review_reason.value
             if intent.review_reason
             else None,
+            **mapping.review_values(intent),
             "updated_at": intent.updated_at,
         }
         if raw is not None:

@@ -12,10 +12,18 @@ from domain.ebarimt import (
     EbarimtRequest,
     EbarimtStatus,
 )
-from domain.intents import IntentId, IntentStatus, QPayIntent, ReviewReason
+from domain.intents import (
+    IntentId,
+    IntentStatus,
+    QPayIntent,
+    Review,
+    ReviewReason,
+    ReviewResolution,
+)
 from domain.invoices import Invoice, InvoiceId, InvoiceStatus
 from domain.payments import Payment, PaymentId, PaymentMethod, PaymentMethodConfig
 from domain.qpay_messages import Deeplink, QPayEnvironment
+from domain.refunds import Refund, RefundChannel, RefundId, RefundStatus
 
 RowMapping = Mapping[Any, Any]
 
@@ -118,7 +126,65 @@ def intent_from_row(row: RowMapping) -> QPayIntent:
         review_reason=(
             ReviewReason(row["review_reason"]) if row["review_reason"] else None
         ),
+        review=_review_from_row(row),
     )
+
+
+def _review_from_row(row: RowMapping) -> Review | None:
+    if row["review_resolution"] is None:
+        return None
+    return Review(
+        resolution=ReviewResolution(row["review_resolution"]),
+        note=row["review_note"] or "",
+        actor=row["reviewed_by"],
+        at=row["reviewed_at"],
+    )
+
+
+def review_values(intent: QPayIntent) -> dict[str, Any]:
+    review = intent.review
+    return {
+        "review_resolution": review.resolution.value if review else None,
+        "review_note": review.note if review else None,
+        "reviewed_by": review.actor if review else None,
+        "reviewed_at": review.at if review else None,
+    }
+
+
+def refund_from_row(row: RowMapping) -> Refund:
+    return Refund(
+        id=RefundId(row["id"]),
+        payment_id=PaymentId(row["payment_id"]),
+        invoice_id=InvoiceId(row["invoice_id"]),
+        amount=row["amount"],
+        status=RefundStatus(row["status"]),
+        channel=RefundChannel(row["channel"]),
+        reason=row["reason"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        actor=row["actor"],
+        intent_id=IntentId(row["intent_id"]) if row["intent_id"] else None,
+        completed_at=row["completed_at"],
+        last_error=row["last_error"],
+    )
+
+
+def refund_values(refund: Refund) -> dict[str, Any]:
+    return {
+        "id": refund.id,
+        "payment_id": refund.payment_id,
+        "invoice_id": refund.invoice_id,
+        "intent_id": refund.intent_id,
+        "amount": refund.amount,
+        "status": refund.status.value,
+        "channel": refund.channel.value,
+        "reason": refund.reason,
+        "actor": refund.actor,
+        "last_error": refund.last_error,
+        "created_at": refund.created_at,
+        "updated_at": refund.updated_at,
+        "completed_at": refund.completed_at,
+    }
 
 
 def intent_values(intent: QPayIntent) -> dict[str, Any]:
@@ -155,6 +221,7 @@ def intent_values(intent: QPayIntent) -> dict[str, Any]:
         "ebarimt_receiver": intent.ebarimt.receiver if intent.ebarimt else None,
         "last_error": intent.last_error,
         "review_reason": intent.review_reason.value if intent.review_reason else None,
+        **review_values(intent),
         "created_at": intent.created_at,
         "updated_at": intent.updated_at,
     }

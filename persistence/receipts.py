@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, text
+from sqlalchemy import case, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,7 +23,7 @@ _CLAIM = text(
     WITH due AS (
         SELECT r.id FROM ebarimt_receipts AS r
         JOIN qpay_intents AS i ON i.id = r.intent_id
-        WHERE r.status = 'PENDING' AND r.next_attempt_at <= now()
+        WHERE r.status IN ('PENDING', 'VOIDING') AND r.next_attempt_at <= now()
           AND (r.lease_until IS NULL OR r.lease_until < now())
           AND i.environment = :environment
         ORDER BY r.next_attempt_at
@@ -36,7 +36,8 @@ _CLAIM = text(
     FROM due, payments AS p
     WHERE r.id = due.id AND p.id = r.payment_id
     RETURNING r.id, r.payment_id, r.intent_id, r.receiver_type, r.receiver,
-              r.attempts, p.qpay_txn_id, r.uncertain_since IS NOT NULL AS uncertain
+              r.attempts, p.qpay_txn_id, r.uncertain_since IS NOT NULL AS uncertain,
+              r.status = 'VOIDING' AS voiding
     """
 )
 
@@ -45,11 +46,16 @@ class SqlAlchemyReceiptRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    def _mine(self, receipt_id: UUID, owner: str) -> Any:
-        """Still PENDING and leased by `owner`: the guard of every update."""
+    def _mine(
+        self,
+        receipt_id: UUID,
+        owner: str,
+        status: EbarimtStatus = EbarimtStatus.PENDING,
+    ) -> Any:
+        """Still `status` and leased by `owner`: the guard of every update."""
         return (
             (receipts.c.id == receipt_id)
-            & (receipts.c.status == EbarimtStatus.PENDING.value)
+            & (receipts.c.status == status.value)
             & (receipts.c.lease_owner == owner)
         )
 
@@ -96,6 +102,7 @@ class SqlAlchemyReceiptRepository:
                 receiver=row.receiver,
                 attempts=row.attempts,
                 uncertain=row.uncertain,
+                voiding=row.voiding,
             )
             for row in result
         ]
@@ -146,6 +153,7 @@ class SqlAlchemyReceiptRepository:
         retry_in: float | None,
         uncertain: bool | None,
         now: datetime,
+        voiding: bool = False,
     ) -> ReceiptMarked:
         values: dict[str, Any] = {
             "attempts": attempts,
@@ -164,9 +172,10 @@ class SqlAlchemyReceiptRepository:
             values["status"] = EbarimtStatus.FAILED.value
         else:
             values["next_attempt_at"] = func.now() + interval(retry_in)
+        status = EbarimtStatus.VOIDING if voiding else EbarimtStatus.PENDING
         intent_id = await self._conn.scalar(
             receipts.update()
-            .where(self._mine(receipt_id, owner))
+            .where(self._mine(receipt_id, owner, status))
             .values(values)
             .returning(receipts.c.intent_id)
         )
@@ -175,6 +184,54 @@ class SqlAlchemyReceiptRepository:
         if retry_in is not None:
             return ReceiptMarked(applied=True)
         return ReceiptMarked(True, await self._touch_intent(intent_id, now))
+
+    async def mark_voided(
+        self, receipt_id: UUID, *, owner: str, now: datetime
+    ) -> ReceiptMarked:
+        intent_id = await self._conn.scalar(
+            receipts.update()
+            .where(self._mine(receipt_id, owner, EbarimtStatus.VOIDING))
+            .values(
+                status=EbarimtStatus.VOIDED.value,
+                attempts=receipts.c.attempts + 1,
+                last_error=None,
+                lease_until=None,
+                lease_owner=None,
+                updated_at=now,
+            )
+            .returning(receipts.c.intent_id)
+        )
+        if intent_id is None:
+            return ReceiptMarked(applied=False)
+        return ReceiptMarked(True, await self._touch_intent(intent_id, now))
+
+    async def return_for_payment(self, payment_id: UUID, now: datetime) -> int:
+        # Never sent (no create in flight or lost): nothing to cancel at QPay.
+        never_sent = (
+            (receipts.c.status == EbarimtStatus.PENDING.value)
+            & receipts.c.uncertain_since.is_(None)
+            & (receipts.c.lease_until.is_(None) | (receipts.c.lease_until < func.now()))
+        )
+        result = await self._conn.execute(
+            receipts.update()
+            .where(
+                receipts.c.payment_id == payment_id,
+                receipts.c.status.in_(
+                    [EbarimtStatus.PENDING.value, EbarimtStatus.ISSUED.value]
+                ),
+            )
+            .values(
+                status=case(
+                    (never_sent, EbarimtStatus.VOIDED.value),
+                    else_=EbarimtStatus.VOIDING.value,
+                ),
+                attempts=0,
+                next_attempt_at=func.now(),
+                updated_at=now,
+            )
+            .returning(receipts.c.status)
+        )
+        return sum(1 for row in result if row.status == EbarimtStatus.VOIDING.value)
 
     async def _touch_intent(self, intent_id: UUID, now: datetime) -> int | None:
         version = await self._conn.scalar(

@@ -20,6 +20,7 @@ from persistence.tables import (
     QPayIntentRow,
     QPayLedgerFlagRow,
     QPayLedgerSweepRow,
+    RefundRow,
 )
 
 invoices = cast(Table, InvoiceRow.__table__)
@@ -32,6 +33,7 @@ callbacks = cast(Table, QPayCallbackRow.__table__)
 sweeps = cast(Table, QPayLedgerSweepRow.__table__)
 flags = cast(Table, QPayLedgerFlagRow.__table__)
 payment_events = cast(Table, PaymentEventRow.__table__)
+refunds = cast(Table, RefundRow.__table__)
 
 # Told when the database refused a statement: the transaction is aborted
 # (the unit of work then refuses to commit).

@@ -57,7 +57,10 @@ INTENT_STATUSES = (
 )
 QPAY_ENVIRONMENTS = ("MOCK", "SANDBOX", "LIVE")
 RECEIVER_TYPES = ("CITIZEN", "COMPANY")
-EBARIMT_STATUSES = ("PENDING", "ISSUED", "FAILED")
+EBARIMT_STATUSES = ("PENDING", "ISSUED", "FAILED", "VOIDING", "VOIDED")
+REFUND_STATUSES = ("PENDING", "COMPLETED", "FAILED")
+REFUND_CHANNELS = ("QPAY", "DESK", "OUTSIDE")
+REVIEW_RESOLUTIONS = ("ACCEPT", "REFUND_EXCESS")
 LEDGER_FLAG_KINDS = ("UNMATCHED", "REFUNDED", "MISMATCH", "MALFORMED", "UNCONFIRMED")
 
 Money = Numeric(14, 2, asdecimal=True)
@@ -147,6 +150,11 @@ class QPayIntentRow(Base):
             name="review_reason",
         ),
         CheckConstraint(
+            "review_resolution IS NULL OR "
+            + _one_of("review_resolution", REVIEW_RESOLUTIONS),
+            name="review_resolution",
+        ),
+        CheckConstraint(
             "ebarimt_receiver_type IS NULL OR "
             + _one_of("ebarimt_receiver_type", RECEIVER_TYPES),
             name="ebarimt_receiver_type",
@@ -201,6 +209,11 @@ class QPayIntentRow(Base):
     ebarimt_receiver: Mapped[str | None] = mapped_column(String(64))
     review_reason: Mapped[str | None] = mapped_column(String(16))
     last_error: Mapped[str | None] = mapped_column(String(1000))
+    # How a person closed its review (resolveQPayReview), who, why and when.
+    review_resolution: Mapped[str | None] = mapped_column(String(16))
+    review_note: Mapped[str | None] = mapped_column(String(1000))
+    reviewed_by: Mapped[str | None] = mapped_column(String(255))
+    reviewed_at: Mapped[datetime | None] = mapped_column(Timestamp)
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
 
@@ -214,6 +227,12 @@ class EbarimtReceiptRow(Base):
             "ix_ebarimt_receipts_due",
             "next_attempt_at",
             postgresql_where=text("status = 'PENDING'"),
+        ),
+        # Receipts of refunded payments, to be cancelled at QPay (migration 0009).
+        Index(
+            "ix_ebarimt_receipts_voiding",
+            "next_attempt_at",
+            postgresql_where=text("status = 'VOIDING'"),
         ),
     )
 
@@ -257,6 +276,10 @@ class IdempotencyKeyRow(Base):
         ForeignKey("invoices.id", deferrable=True, initially="DEFERRED")
     )
     payment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payments.id"))
+    # A refundPayment key: deleted with its refund when QPay refused it.
+    refund_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("refunds.id", ondelete="CASCADE")
+    )
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
 
 
@@ -326,6 +349,56 @@ class QPayLedgerFlagRow(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
+class RefundRow(Base):
+    """Money given back on a payment (design.md §8; migration 0009)."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(_one_of("status", REFUND_STATUSES), name="status"),
+        CheckConstraint(_one_of("channel", REFUND_CHANNELS), name="channel"),
+        CheckConstraint(
+            "(status = 'COMPLETED') = (completed_at IS NOT NULL)",
+            name="completed_at",
+        ),
+        Index(
+            "ix_refunds_completed",
+            "completed_at",
+            postgresql_where=text("status = 'COMPLETED'"),
+        ),
+        Index(
+            "ix_refunds_pending",
+            "created_at",
+            postgresql_where=text("status = 'PENDING'"),
+        ),
+        # QPay refunds a payment whole, once: the last guard against recording
+        # one QPay refund twice (ours, and the one found refunded at QPay).
+        Index(
+            "uq_refunds_qpay_once",
+            "payment_id",
+            unique=True,
+            postgresql_where=text("channel <> 'DESK' AND status <> 'FAILED'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    payment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("payments.id"), index=True)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id"))
+    intent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("qpay_intents.id"))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String(16))
+    # QPAY: through QPay's refund endpoint; DESK: given back by staff;
+    # OUTSIDE: found refunded at QPay (its merchant portal).
+    channel: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(1000))
+    # A staff token's sub; NULL when the service found the refund at QPay.
+    actor: Mapped[str | None] = mapped_column(String(255))
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+    completed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
 metadata = Base.metadata
 
 
@@ -353,6 +426,7 @@ class PaymentEventRow(Base):
     payment_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     intent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     receipt_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    refund_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     intent_status: Mapped[str | None] = mapped_column(String(16))
     # A staff token's sub; NULL when the service acted on its own.
     actor: Mapped[str | None] = mapped_column(String(255))

@@ -26,6 +26,7 @@ from persistence.ledger import SqlAlchemyLedgerRepository
 from persistence.methods import SqlAlchemyMethodConfigRepository
 from persistence.payments import SqlAlchemyPaymentRepository
 from persistence.receipts import SqlAlchemyReceiptRepository
+from persistence.refunds import SqlAlchemyRefundRepository
 from persistence.schedule import SqlAlchemyPollSchedule
 
 IntentChange = tuple[IntentId, int]
@@ -58,6 +59,7 @@ class SqlAlchemyUnitOfWork:
     callbacks: SqlAlchemyCallbackRepository
     ledger: SqlAlchemyLedgerRepository
     history: SqlAlchemyHistoryRepository
+    refunds: SqlAlchemyRefundRepository
 
     def __init__(
         self,
@@ -94,6 +96,7 @@ class SqlAlchemyUnitOfWork:
         self.callbacks = SqlAlchemyCallbackRepository(connection)
         self.ledger = SqlAlchemyLedgerRepository(connection)
         self.history = SqlAlchemyHistoryRepository(connection)
+        self.refunds = SqlAlchemyRefundRepository(connection)
         return self
 
     async def __aexit__(

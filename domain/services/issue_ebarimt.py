@@ -16,6 +16,11 @@ crash) leaves it so. The next attempt first finds out what QPay holds:
 
 Failures of every kind count as attempts, retry with backoff and end FAILED
 with lastError after `max_attempts`; a settlement is never undone by a receipt.
+
+A refunded payment's receipts are returned (VOIDING, then VOIDED) by the same
+worker: the payment's receipts are cancelled at QPay (e-Barimt 3.0), or, where
+the family cannot look one up by payment (v2), the receipt ends FAILED with
+lastError telling a person to cancel it in QPay's portal.
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ from domain.qpay_messages import IssuedReceipt, ReceiptRequest, ReceiptVoid
 
 logger = logging.getLogger(__name__)
 
+CANNOT_VOID = (
+    "the payment was refunded, but QPay's e-Barimt v2 cannot cancel a receipt by "
+    "payment: cancel this receipt in QPay's merchant portal"
+)
 MAY_HAVE_REACHED = (
     "the e-Barimt request for this payment may have reached QPay (its answer was "
     "lost), and QPay's e-Barimt v2 cannot look a receipt up by payment, so it is "
@@ -98,6 +107,11 @@ async def _issue_one(
     clock: Clock,
     policy: ReceiptPolicy,
 ) -> None:
+    if receipt.voiding:
+        await _void_one(
+            receipt, owner, uow=uow, gateway=gateway, clock=clock, policy=policy
+        )
+        return
     try:
         outcome = await _attempt(receipt, owner, uow=uow, gateway=gateway)
     except Exception as error:
@@ -120,6 +134,38 @@ async def _issue_one(
             )
         return
     await _record_failure(receipt, owner, outcome, uow=uow, clock=clock, policy=policy)
+
+
+async def _void_one(
+    receipt: DueReceipt,
+    owner: str,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    clock: Clock,
+    policy: ReceiptPolicy,
+) -> None:
+    """Cancel a refunded payment's receipts at QPay (cancelling is idempotent
+    there: a second cancel finds none)."""
+    try:
+        found = await gateway.void_receipts(receipt.qpay_payment_id)
+    except DomainError as error:
+        failure = _Failure(f"cancelling at QPay: {error.message}", uncertain=None)
+    except Exception as error:
+        logger.exception("e-Barimt return for payment %s failed", receipt.payment_id)
+        failure = _Failure(f"{type(error).__name__}: {error}", uncertain=None)
+    else:
+        if found is ReceiptVoid.UNSUPPORTED:
+            failure = _Failure(CANNOT_VOID, uncertain=None, final=True)
+        else:
+            async with uow() as tx:
+                marked = await tx.receipts.mark_voided(
+                    receipt.id, owner=owner, now=clock.now()
+                )
+                _announce(tx, receipt, marked)
+                await tx.commit()
+            return
+    await _record_failure(receipt, owner, failure, uow=uow, clock=clock, policy=policy)
 
 
 async def _attempt(
@@ -193,6 +239,7 @@ async def _record_failure(
             retry_in=None if final else retry_delay(attempts, policy),
             uncertain=failure.uncertain,
             now=clock.now(),
+            voiding=receipt.voiding,
         )
         _announce(tx, receipt, marked)
         await tx.commit()

@@ -12,8 +12,9 @@ from domain.history import HistoryEntry
 from domain.intents import IntentId, IntentStatus, QPayIntent
 from domain.invoices import Invoice, InvoiceId, InvoiceStatus
 from domain.pages import ListFilter, Page, PageRequest, check_request, page_of
-from domain.payments import Payment, PaymentMethodConfig
+from domain.payments import Payment, PaymentId, PaymentMethodConfig
 from domain.ports import UnitOfWorkFactory
+from domain.refunds import Refund
 from domain.totals import PeriodTotals, period_of, totals_of
 
 
@@ -108,9 +109,20 @@ async def payment_totals(
     *,
     uow: UnitOfWorkFactory,
 ) -> PeriodTotals:
-    """The close of [first_day, last_day] in `time_zone`, in one statement."""
+    """The close of [first_day, last_day] in `time_zone`: payments and
+    refunds, one statement each."""
     zone = ZoneInfo(time_zone)
     start, end = period_of(first_day, last_day, zone)
     async with uow() as tx:
         paid = await tx.payments.totals_by_method(start, end)
-    return totals_of(first_day, last_day, zone, start, end, dict(paid))
+        refunded = await tx.refunds.totals_by_method(start, end)
+    return totals_of(first_day, last_day, zone, start, end, dict(paid), dict(refunded))
+
+
+async def refunds_by_payment(
+    payment_ids: Sequence[PaymentId], *, uow: UnitOfWorkFactory
+) -> list[list[Refund]]:
+    """Each payment's refunds, oldest first (one statement for all)."""
+    async with uow() as tx:
+        found = await tx.refunds.list_for_payments(payment_ids)
+    return [[r for r in found if r.payment_id == p] for p in payment_ids]

@@ -8,10 +8,11 @@ page by page, and compares it with the payments table:
                               settle_qpay_intent, which asks QPay's payment/check
                               before anything is written; still not recorded
                               after that: UNCONFIRMED. No intent: UNMATCHED
-    REFUNDED, recorded        REFUNDED, for the refund flow
+    REFUNDED, recorded        recorded as refunded, once (record_outside_refunds)
     unreadable                MALFORMED
 
-sweep_ledger is the same comparison run continuously by `serve`: one process
+sweep_ledger is the same comparison run continuously by `serve` (with the
+refunds whose QPay answer was lost, settle_pending_refunds): one process
 at a time (a lease on the environment's cursor row, database clock) sweeps
 from where the last sweep ended, minus an overlap, to now, every
 QPAY_LEDGER_SWEEP_SECONDS. So money on a closed intent is recorded within one
@@ -34,11 +35,16 @@ from domain.ledger import LedgerFlag, LedgerFlagKind
 from domain.payments import Payment
 from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
 from domain.qpay_messages import LedgerPage, LedgerRow, MalformedRow
+from domain.refunds import Refund
+from domain.services.refund_payment import (
+    REFUNDED,
+    record_outside_refunds,
+    settle_pending_refunds,
+)
 from domain.services.settle_qpay_intent import settle_qpay_intent
 
 logger = logging.getLogger(__name__)
 
-REFUNDED = "REFUNDED"
 # QPay is asked for at most this many pages in one run (100 rows each).
 MAX_PAGES = 1000
 
@@ -75,6 +81,8 @@ class LedgerReport:
     failed: tuple[IntentId, ...] = ()
     # Where the next run must start to see that money again (None: `end`).
     resume_from: datetime | None = None
+    # Refunds QPay shows that this run recorded (made outside the service).
+    refunds: tuple[Refund, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -87,6 +95,8 @@ class _Findings:
     # When QPay says each missing payment was made (None: it does not say).
     paid_at: dict[str, datetime | None] = field(default_factory=dict)
     flags: list[LedgerFlag] = field(default_factory=list)
+    # Recorded payments QPay lists as REFUNDED.
+    refunded: set[str] = field(default_factory=set)
 
 
 async def compare_ledger(
@@ -116,6 +126,7 @@ async def compare_ledger(
     recorded, failed = await _record_missing(
         findings, uow=uow, gateway=gateway, clock=clock
     )
+    refunds = await record_outside_refunds(findings.refunded, uow=uow, clock=clock)
     resume_from = _resume_from(findings, failed, start)
     if findings.flags:
         async with uow() as tx:
@@ -132,6 +143,7 @@ async def compare_ledger(
         tuple(findings.flags),
         tuple(failed),
         resume_from,
+        tuple(refunds),
     )
 
 
@@ -187,14 +199,7 @@ async def _classify(
                 )
             )
         elif row.status == REFUNDED and payment is not None:
-            findings.flags.append(
-                _flag(
-                    LedgerFlagKind.REFUNDED,
-                    row,
-                    f"QPay shows payment {row.payment_id} ({row.amount} "
-                    f"{row.currency}) refunded; it is recorded as paid here",
-                )
-            )
+            findings.refunded.add(row.payment_id)
     findings.flags.extend(_malformed(bad) for bad in page.malformed)
 
 
@@ -290,6 +295,9 @@ async def sweep_ledger(
             report = await compare_ledger(
                 since - policy.overlap, claim.now, uow=uow, gateway=gateway, clock=clock
             )
+            # Refunds whose QPay answer was lost: asked again, one sweeper at
+            # a time (a failure here leaves them for the next sweep).
+            await settle_pending_refunds(uow=uow, gateway=gateway, clock=clock)
     except Exception:
         # (A cancellation, at shutdown, skips this: the lease lapses within
         # lease_seconds, as it does when the process is killed.)

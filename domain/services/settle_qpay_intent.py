@@ -8,7 +8,9 @@ two settlers queue instead of deadlocking), applies the settlement decision
 and commits (apply_decision, which closing shares:
 domain/services/close_qpay_intent.py). The unique
 QPay payment id in `payments` is the last guard: a violation means another
-settler recorded it, and the stored result is returned.
+settler recorded it, and the stored result is returned. A recorded payment
+QPay now shows REFUNDED is recorded as refunded first
+(domain/services/refund_payment.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from domain.invoices import Invoice
 from domain.payments import Payment
 from domain.ports import Clock, DuplicateQPayPayment, PaymentGateway, UnitOfWorkFactory
 from domain.qpay_messages import QPayEnvironment
+from domain.services.refund_payment import REFUNDED, record_outside_refunds
 from domain.settlement import SettlementDecision, decide_settlement
 
 logger = logging.getLogger(__name__)
@@ -86,6 +89,10 @@ async def settle_known_intent(
         raise not_found("QPay intent")
     require_same_environment(ref.environment, gateway)
     check = await gateway.check_payment(ref.qpay_invoice_id)
+    refunded = [row.payment_id for row in check.rows if row.status == REFUNDED]
+    if refunded:
+        # Refunded at QPay (by us, or in its portal): recorded once, first.
+        await record_outside_refunds(refunded, uow=uow, clock=clock)
     if not check.malformed and not any(row.is_paid for row in check.rows):
         # Nothing paid at QPay: nothing can change, skip the locking transaction.
         return await current_outcome(ref, uow=uow)

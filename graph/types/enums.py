@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import strawberry
 
-from domain import ebarimt, errors, history, intents, invoices, payments, qpay_messages
+from domain import (
+    ebarimt,
+    errors,
+    history,
+    intents,
+    invoices,
+    payments,
+    qpay_messages,
+    refunds,
+)
 
 strawberry.enum(payments.PaymentMethod, name="PaymentMethod")
 strawberry.enum(invoices.InvoiceStatus, name="InvoiceStatus")
@@ -20,6 +29,9 @@ strawberry.enum(ebarimt.EbarimtStatus, name="EbarimtStatus")
 strawberry.enum(errors.ErrorCode, name="ErrorCode")
 strawberry.enum(history.PaymentEventKind, name="PaymentEventKind")
 strawberry.enum(intents.ReviewReason, name="QPayReviewReason")
+strawberry.enum(intents.ReviewResolution, name="ReviewResolution")
+strawberry.enum(refunds.RefundStatus, name="RefundStatus")
+strawberry.enum(refunds.RefundChannel, name="RefundChannel")
 
 PaymentMethod = payments.PaymentMethod
 InvoiceStatus = invoices.InvoiceStatus
@@ -30,6 +42,9 @@ EbarimtStatus = ebarimt.EbarimtStatus
 ErrorCode = errors.ErrorCode
 PaymentEventKind = history.PaymentEventKind
 QPayReviewReason = intents.ReviewReason
+ReviewResolution = intents.ReviewResolution
+RefundStatus = refunds.RefundStatus
+RefundChannel = refunds.RefundChannel
 
 __all__ = [
     "EbarimtReceiverType",
@@ -41,4 +56,7 @@ __all__ = [
     "QPayEnvironment",
     "QPayIntentStatus",
     "QPayReviewReason",
+    "RefundChannel",
+    "RefundStatus",
+    "ReviewResolution",
 ]

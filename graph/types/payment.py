@@ -8,9 +8,17 @@ from decimal import Decimal
 import strawberry
 
 from domain import payments
+from domain.refunds import refundable
 from graph.context import Info
 from graph.types.enums import PaymentMethod
 from graph.types.receipt import EbarimtReceipt
+from graph.types.refund import Refund
+from graph.types.visibility import (
+    STAFF_ONLY_EMPTY,
+    STAFF_ONLY_NULL,
+    is_checkout,
+    staff_only,
+)
 
 
 @strawberry.type
@@ -31,6 +39,31 @@ class Payment:
     async def ebarimt(self, info: Info) -> EbarimtReceipt | None:
         receipt = await info.context.loaders.receipts.load(self._domain.id)
         return EbarimtReceipt.from_domain(receipt) if receipt else None
+
+    async def _refunds(self, info: Info) -> list[Refund]:
+        if is_checkout(info):
+            return []
+        found = await info.context.loaders.refunds.load(self._domain.id)
+        return [Refund.from_domain(refund) for refund in found]
+
+    async def _refundable_amount(self, info: Info) -> Decimal | None:
+        staff_only(info, "Payment.refundableAmount")
+        found = await info.context.loaders.refunds.load(self._domain.id)
+        return refundable(self._domain, found)
+
+    refunds: list[Refund] = strawberry.field(
+        resolver=_refunds,
+        description="Money given back on this payment, oldest first."
+        + STAFF_ONLY_EMPTY,
+    )
+    refundable_amount: Decimal | None = strawberry.field(
+        resolver=_refundable_amount,
+        description=(
+            "What is left of the payment to refund: its amount less every "
+            "refund that is not FAILED (PENDING ones hold their amount)."
+            + STAFF_ONLY_NULL
+        ),
+    )
 
     created_at: datetime
     _domain: strawberry.Private[payments.Payment]

@@ -12,6 +12,7 @@ from graph.types.enums import PaymentEventKind, QPayIntentStatus
 from graph.types.invoice import Invoice
 from graph.types.payment import Payment
 from graph.types.qpay_intent import QPayIntent
+from graph.types.refund import Refund
 
 
 @strawberry.type
@@ -52,6 +53,18 @@ class PaymentEvent:
         found = await info.context.loaders.intents.load(self._entry.invoice_id)
         mine = [i for i in found if i.id == wanted]
         return QPayIntent.from_domain(mine[0]) if mine else None
+
+    async def _refund(self, info: Info) -> Refund | None:
+        wanted, payment_id = self._entry.refund_id, self._entry.payment_id
+        if wanted is None or payment_id is None:
+            return None
+        found = await info.context.loaders.refunds.load(payment_id)
+        mine = [r for r in found if r.id == wanted]
+        return Refund.from_domain(mine[0]) if mine else None
+
+    refund: Refund | None = strawberry.field(
+        resolver=_refund, description="For REFUND_RECORDED: the refund."
+    )
 
     @classmethod
     def from_domain(

@@ -13,7 +13,12 @@ from domain.qpay_messages import Deeplink
 from graph.context import Info
 from graph.errors import UserError
 from graph.pagination import PageInfo, encode_cursor
-from graph.types.enums import QPayEnvironment, QPayIntentStatus, QPayReviewReason
+from graph.types.enums import (
+    QPayEnvironment,
+    QPayIntentStatus,
+    QPayReviewReason,
+    ReviewResolution,
+)
 from graph.types.payment import Payment
 from graph.types.visibility import STAFF_ONLY_NULL, staff_only
 
@@ -32,11 +37,35 @@ class QPayDeeplink:
         )
 
 
+@strawberry.type(description="How a person closed an intent's review.")
+class QPayReview:
+    resolution: ReviewResolution
+    note: str
+    actor: str | None = strawberry.field(
+        description="The staff member who resolved it (their token's `sub`)."
+    )
+    at: datetime
+
+    @classmethod
+    def from_domain(cls, review: intents.Review) -> QPayReview:
+        return cls(
+            resolution=review.resolution,
+            note=review.note,
+            actor=review.actor,
+            at=review.at,
+        )
+
+
 @strawberry.type
 class QPayIntent:
     def _last_error(self, info: Info) -> str | None:
         staff_only(info, "QPayIntent.lastError")
         return self._domain.last_error
+
+    def _review(self, info: Info) -> QPayReview | None:
+        staff_only(info, "QPayIntent.review")
+        review = self._domain.review
+        return QPayReview.from_domain(review) if review else None
 
     id: strawberry.ID
     invoice_id: strawberry.ID
@@ -63,6 +92,13 @@ class QPayIntent:
         description=(
             "The latest problem a person should read (a review's detail, a "
             "failed QPay call)." + STAFF_ONLY_NULL
+        ),
+    )
+    review: QPayReview | None = strawberry.field(
+        resolver=_review,
+        description=(
+            "The latest resolution of its review (resolveQPayReview); null "
+            "while none." + STAFF_ONLY_NULL
         ),
     )
 

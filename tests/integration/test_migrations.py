@@ -72,6 +72,6 @@ def test_upgrade_downgrade_upgrade_leaves_models_and_schema_equal_when_run(
         assert tables_after_downgrade == 1  # only alembic_version remains
         assert diff == []
         assert methods == ["BANK_TRANSFER", "CARD", "CASH", "INSURANCE", "QPAY"]
-        assert tables == 11  # ten, and payment_events (0007)
+        assert tables == 12  # ten, payment_events (0007), refunds (0009)
     finally:
         drop_database(admin_url, name)

@@ -42,6 +42,7 @@ from domain.ports import (
     UnitOfWorkFactory,
 )
 from domain.qpay_messages import IssuedReceipt, QPayEnvironment
+from domain.refunds import Refund, RefundChannel, RefundId, RefundStatus
 from persistence.engine import make_engine
 from persistence.unit_of_work import IntentChange, SqlAlchemyUnitOfWork
 from tests import db
@@ -1258,3 +1259,125 @@ async def test_an_intent_keeps_its_newest_eight_client_secrets(
         secrets = await tx.intents.secrets(intent.id)
     assert secrets is not None
     assert secrets.client_secret_hashes == tuple(f"{n:064d}" for n in range(9, 1, -1))
+
+
+def _refund(
+    payment: Payment,
+    amount: str,
+    channel: RefundChannel,
+    status: RefundStatus = RefundStatus.COMPLETED,
+    at: datetime | None = None,
+) -> Refund:
+    when = at or payment.created_at
+    return Refund(
+        id=RefundId(uuid4()),
+        payment_id=payment.id,
+        invoice_id=payment.invoice_id,
+        amount=Decimal(amount),
+        status=status,
+        channel=channel,
+        reason="contract",
+        created_at=when,
+        updated_at=when,
+        completed_at=when if status is RefundStatus.COMPLETED else None,
+    )
+
+
+async def _paid(tx: UnitOfWork, method: PaymentMethod, at: datetime) -> Payment:
+    invoice = await new_invoice(tx)
+    payment = Payment(
+        id=PaymentId(uuid4()),
+        invoice_id=invoice.id,
+        method=method,
+        amount=Decimal("100.00"),
+        created_at=at,
+        qpay_payment_id=str(uuid4().int)[:15] if method is PaymentMethod.QPAY else None,
+    )
+    await tx.payments.add(payment)
+    return payment
+
+
+async def test_a_payment_has_one_live_qpay_refund_and_any_desk_refunds(
+    backend: Backend,
+) -> None:
+    at = backend.now()
+    async with backend.uow() as tx:
+        qpay = await _paid(tx, PaymentMethod.QPAY, at)
+        cash = await _paid(tx, PaymentMethod.CASH, at)
+        failed = _refund(qpay, "100.00", RefundChannel.QPAY, RefundStatus.FAILED)
+        added = [
+            await tx.refunds.add(failed),
+            await tx.refunds.add(_refund(qpay, "100.00", RefundChannel.QPAY)),
+            await tx.refunds.add(_refund(qpay, "100.00", RefundChannel.OUTSIDE)),
+            await tx.refunds.add(_refund(cash, "40.00", RefundChannel.DESK)),
+            await tx.refunds.add(_refund(cash, "60.00", RefundChannel.DESK)),
+        ]
+        await tx.commit()
+
+    async with backend.uow() as tx:
+        found = await tx.refunds.list_for_payments([qpay.id, cash.id])
+
+    assert added == [True, True, False, True, True]
+    assert sorted(r.amount for r in found if r.payment_id == cash.id) == [
+        Decimal("40.00"),
+        Decimal("60.00"),
+    ]
+    assert len([r for r in found if r.payment_id == qpay.id]) == 2
+
+
+async def test_deleting_a_refund_deletes_its_key_and_pending_ones_are_listed(
+    backend: Backend,
+) -> None:
+    at = backend.now() - HOUR
+    async with backend.uow() as tx:
+        payment = await _paid(tx, PaymentMethod.QPAY, at)
+        pending = _refund(payment, "100.00", RefundChannel.QPAY, RefundStatus.PENDING)
+        await tx.idempotency.claim(
+            IdempotencyRecord("refund-key", "print", payment.invoice_id, at)
+        )
+        await tx.refunds.add(pending)
+        await tx.idempotency.complete_refund("refund-key", pending.id)
+        await tx.commit()
+    async with backend.uow() as tx:
+        listed = await tx.refunds.pending(at + timedelta(seconds=1), 10)
+        stored = await tx.idempotency.claim(
+            IdempotencyRecord("refund-key", "other", payment.invoice_id, at)
+        )
+        await tx.refunds.delete(pending.id)
+        await tx.commit()
+
+    async with backend.uow() as tx:
+        again = await tx.idempotency.claim(
+            IdempotencyRecord("refund-key", "new", payment.invoice_id, at)
+        )
+        gone = await tx.refunds.get(pending.id)
+
+    assert [r.id for r in listed] == [pending.id]
+    assert stored is not None and stored.refund_id == pending.id
+    assert again is None and gone is None
+
+
+async def test_refund_totals_count_completed_mnt_refunds_by_completion(
+    backend: Backend,
+) -> None:
+    start = backend.now() - timedelta(days=1)
+    end = start + HOUR
+    async with backend.uow() as tx:
+        cash = await _paid(tx, PaymentMethod.CASH, start - HOUR)
+        card = await _paid(tx, PaymentMethod.QPAY, start - HOUR)
+        for refund in (
+            _refund(cash, "10.00", RefundChannel.DESK, at=start),
+            _refund(cash, "20.00", RefundChannel.DESK, at=end),  # the next period
+            _refund(cash, "5.00", RefundChannel.DESK, RefundStatus.PENDING, at=start),
+            _refund(card, "100.00", RefundChannel.QPAY, at=end - timedelta(seconds=1)),
+        ):
+            await tx.refunds.add(refund)
+        await tx.commit()
+
+    async with backend.uow() as tx:
+        found = await tx.refunds.totals_by_method(start, end)
+
+    assert dict(found) == {
+        PaymentMethod.CASH: (Decimal("10.00"), 1),
+        PaymentMethod.QPAY: (Decimal("100.00"), 1),
+    }

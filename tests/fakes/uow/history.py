@@ -6,7 +6,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from domain.events import DomainEvent, IntentChanged, PaymentRecorded, ReceiptChanged
+from domain.events import (
+    DomainEvent,
+    IntentChanged,
+    PaymentRecorded,
+    ReceiptChanged,
+    RefundRecorded,
+)
 from domain.history import HistoryEntry, PaymentEventKind
 from domain.invoices import InvoiceId
 from domain.payments import PaymentId
@@ -76,6 +82,19 @@ def entries(
                     payment_id=PaymentId(payment_id) if payment_id else None,
                     intent_id=intent.id,
                     receipt_id=event.receipt_id,
+                    actor=event.actor,
+                )
+        elif isinstance(event, RefundRecorded):
+            refund = tx.refunds.get(event.refund_id)
+            if refund is not None:
+                entry = HistoryEntry(
+                    0,
+                    refund.invoice_id,
+                    PaymentEventKind.REFUND_RECORDED,
+                    now,
+                    payment_id=refund.payment_id,
+                    intent_id=refund.intent_id,
+                    refund_id=refund.id,
                     actor=event.actor,
                 )
         if entry is not None:

@@ -1,4 +1,4 @@
-"""FakeKeys: settleInvoice's idempotency keys."""
+"""FakeKeys: the idempotency keys (domain/idempotency.py)."""
 
 from __future__ import annotations
 
@@ -23,3 +23,9 @@ class FakeKeys(FakeRepository):
         existing = self.tx.keys.get(key)
         if existing is not None:
             self.tx.keys[key] = replace(existing, payment_id=payment_id)
+
+    async def complete_refund(self, key: str, refund_id: UUID) -> None:
+        await self.lock("keys", key)
+        existing = self.tx.keys.get(key)
+        if existing is not None:
+            self.tx.keys[key] = replace(existing, refund_id=refund_id)

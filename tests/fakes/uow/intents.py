@@ -58,6 +58,8 @@ class FakeIntents(FakeRepository):
             qpay_payment_id=intent.qpay_payment_id,
             version=intent.version,
             last_error=intent.last_error,
+            review_reason=intent.review_reason,
+            review=intent.review,
             updated_at=intent.updated_at,
         )
 

@@ -14,6 +14,9 @@ from domain.qpay_messages import IssuedReceipt, QPayEnvironment
 from tests.fakes.uow.base import FakeRepository, lease_free
 from tests.fakes.uow.store import FakeReceiptLease
 
+_DUE = frozenset({EbarimtStatus.PENDING, EbarimtStatus.VOIDING})
+_RETURNED = frozenset({EbarimtStatus.PENDING, EbarimtStatus.ISSUED})
+
 
 class FakeReceipts(FakeRepository):
     async def add_pending(self, receipt: EbarimtReceipt, intent_id: IntentId) -> None:
@@ -34,7 +37,7 @@ class FakeReceipts(FakeRepository):
             (
                 (self.tx.receipt_leases[receipt.id], receipt, intent_id)
                 for receipt, intent_id in self.tx.receipts.values()
-                if receipt.status is EbarimtStatus.PENDING
+                if receipt.status in _DUE
                 and self.tx.intents[intent_id].environment is environment
                 and not self.locked_by_others("receipts", receipt.id)
             ),
@@ -61,17 +64,23 @@ class FakeReceipts(FakeRepository):
                     receipt.receiver,
                     receipt.attempts,
                     uncertain=lease.uncertain,
+                    voiding=receipt.status is EbarimtStatus.VOIDING,
                 )
             )
         return claimed
 
-    async def _mine(self, receipt_id: UUID, owner: str) -> bool:
-        """Lock the row; whether it is still PENDING and leased by `owner`."""
+    async def _mine(
+        self,
+        receipt_id: UUID,
+        owner: str,
+        status: EbarimtStatus = EbarimtStatus.PENDING,
+    ) -> bool:
+        """Lock the row; whether it is still `status` and leased by `owner`."""
         await self.lock("receipts", receipt_id)
         found = self.tx.receipts.get(receipt_id)
         return (
             found is not None
-            and found[0].status is EbarimtStatus.PENDING
+            and found[0].status is status
             and self.tx.receipt_leases[receipt_id].owner == owner
         )
 
@@ -115,11 +124,13 @@ class FakeReceipts(FakeRepository):
         retry_in: float | None,
         uncertain: bool | None,
         now: datetime,
+        voiding: bool = False,
     ) -> ReceiptMarked:
-        if not await self._mine(receipt_id, owner):
+        was = EbarimtStatus.VOIDING if voiding else EbarimtStatus.PENDING
+        if not await self._mine(receipt_id, owner, was):
             return ReceiptMarked(applied=False)
         receipt, intent_id = self.tx.receipts[receipt_id]
-        status = EbarimtStatus.FAILED if retry_in is None else EbarimtStatus.PENDING
+        status = EbarimtStatus.FAILED if retry_in is None else was
         self.tx.receipts[receipt_id] = (
             replace(receipt, status=status, last_error=error, attempts=attempts),
             intent_id,
@@ -135,6 +146,48 @@ class FakeReceipts(FakeRepository):
         if retry_in is not None:
             return ReceiptMarked(applied=True)
         return ReceiptMarked(True, await self._touch(intent_id, now))
+
+    async def mark_voided(
+        self, receipt_id: UUID, *, owner: str, now: datetime
+    ) -> ReceiptMarked:
+        if not await self._mine(receipt_id, owner, EbarimtStatus.VOIDING):
+            return ReceiptMarked(applied=False)
+        receipt, intent_id = self.tx.receipts[receipt_id]
+        self.tx.receipts[receipt_id] = (
+            replace(
+                receipt,
+                status=EbarimtStatus.VOIDED,
+                last_error=None,
+                attempts=receipt.attempts + 1,
+            ),
+            intent_id,
+        )
+        lease = self.tx.receipt_leases[receipt_id]
+        self.tx.receipt_leases[receipt_id] = replace(lease, owner=None, until=None)
+        return ReceiptMarked(True, await self._touch(intent_id, now))
+
+    async def return_for_payment(self, payment_id: UUID, now: datetime) -> int:
+        voiding = 0
+        for receipt, intent_id in self.tx.receipts.values():
+            if receipt.payment_id != payment_id or receipt.status not in _RETURNED:
+                continue
+            await self.lock("receipts", receipt.id)
+            lease = self.tx.receipt_leases[receipt.id]
+            never_sent = (
+                receipt.status is EbarimtStatus.PENDING
+                and not lease.uncertain
+                and lease_free(lease.until, self.now)
+            )
+            status = EbarimtStatus.VOIDED if never_sent else EbarimtStatus.VOIDING
+            voiding += status is EbarimtStatus.VOIDING
+            self.tx.receipts[receipt.id] = (
+                replace(receipt, status=status, attempts=0),
+                intent_id,
+            )
+            self.tx.receipt_leases[receipt.id] = replace(
+                lease, next_attempt_at=self.now
+            )
+        return voiding
 
     async def _touch(self, intent_id: IntentId, now: datetime) -> int:
         await self.lock("intents", intent_id)

@@ -19,6 +19,7 @@ from domain.invoices import Invoice
 from domain.ledger import LedgerFlag, LedgerFlagKind
 from domain.payments import Payment, PaymentMethod, PaymentMethodConfig
 from domain.qpay_messages import QPayEnvironment
+from domain.refunds import Refund
 from persistence.event_hub import EventHub
 from tests.fakes.clock import FixedClock
 
@@ -76,6 +77,7 @@ class FakeStore:
     flags: dict[FlagKey, LedgerFlag] = field(default_factory=dict)
     callbacks: list[ReceivedCallback] = field(default_factory=list)
     history: list[HistoryEntry] = field(default_factory=list)
+    refunds: dict[UUID, Refund] = field(default_factory=dict)
     methods: dict[PaymentMethod, PaymentMethodConfig] = field(
         default_factory=lambda: {
             m: PaymentMethodConfig(m, True, m.value) for m in PaymentMethod
@@ -97,28 +99,44 @@ class Rows(Generic[K, V]):
     def __init__(self, committed: dict[K, V]) -> None:
         self.committed = committed
         self.written: dict[K, V] = {}
+        self.removed: set[K] = set()
 
     def get(self, key: K) -> V | None:
+        if key in self.removed:
+            return None
         return self.written[key] if key in self.written else self.committed.get(key)
 
     def __getitem__(self, key: K) -> V:
+        if key in self.removed:
+            raise KeyError(key)
         return self.written[key] if key in self.written else self.committed[key]
 
     def __setitem__(self, key: K, value: V) -> None:
+        self.removed.discard(key)
         self.written[key] = value
 
+    def __delitem__(self, key: K) -> None:
+        self.written.pop(key, None)
+        self.removed.add(key)
+
     def __contains__(self, key: K) -> bool:
+        if key in self.removed:
+            return False
         return key in self.written or key in self.committed
 
     def items(self) -> list[tuple[K, V]]:
-        return list({**self.committed, **self.written}.items())
+        merged = {**self.committed, **self.written}
+        return [(k, v) for k, v in merged.items() if k not in self.removed]
 
     def values(self) -> list[V]:
         return [value for _, value in self.items()]
 
     def apply(self) -> None:
         self.committed.update(self.written)
+        for key in self.removed:
+            self.committed.pop(key, None)
         self.written = {}
+        self.removed = set()
 
 
 class Transaction:
@@ -134,6 +152,7 @@ class Transaction:
         self.receipt_leases = Rows(store.receipt_leases)
         self.sweeps = Rows(store.sweeps)
         self.flags = Rows(store.flags)
+        self.refunds = Rows(store.refunds)
         self.callbacks: list[ReceivedCallback] = []
         self.changes: dict[IntentId, int] = {}
         self.events: list[DomainEvent] = []
@@ -156,6 +175,7 @@ class Transaction:
             self.receipt_leases,
             self.sweeps,
             self.flags,
+            self.refunds,
         ):
             rows.apply()
         store.callbacks.extend(self.callbacks)

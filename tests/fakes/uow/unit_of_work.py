@@ -17,6 +17,7 @@ from tests.fakes.uow.ledger import FakeLedger
 from tests.fakes.uow.methods import FakeMethods
 from tests.fakes.uow.payments import FakePayments
 from tests.fakes.uow.receipts import FakeReceipts
+from tests.fakes.uow.refunds import FakeRefunds
 from tests.fakes.uow.schedule import FakeSchedule
 from tests.fakes.uow.store import FakeStore, LockKey, Transaction
 
@@ -36,6 +37,7 @@ class FakeUnitOfWork:
         self.callbacks = FakeCallbacks(self)
         self.ledger = FakeLedger(self)
         self.history = FakeHistory(self)
+        self.refunds = FakeRefunds(self)
         self._tx: Transaction | None = None
 
     @property

@@ -12,6 +12,7 @@ from domain.errors import GatewayUnavailable
 from domain.intents import IntentStatus
 from domain.ledger import LedgerFlagKind
 from domain.qpay_messages import LedgerPage, PaymentRow
+from domain.refunds import RefundChannel, RefundStatus
 from domain.services.cancel_qpay_invoice import cancel_qpay_invoice
 from domain.services.create_invoice import CreateInvoice, create_invoice
 from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
@@ -107,17 +108,27 @@ async def test_flags_a_payment_that_matches_no_intent(world: World) -> None:
     assert len(world.store.flags) == 1
 
 
-async def test_flags_a_recorded_payment_qpay_shows_refunded(world: World) -> None:
+async def test_records_once_a_refund_qpay_shows_for_a_recorded_payment(
+    world: World,
+) -> None:
     intent = await new_intent(world)
     paid = world.gateway.pay(str(intent.qpay_invoice_id))
     await settle_qpay_intent(intent.id, **deps(world))  # type: ignore[arg-type]
     rows = world.gateway.invoices[str(intent.qpay_invoice_id)].rows
     rows[0] = PaymentRow(paid, "REFUNDED", rows[0].amount)
 
-    report = await compare(world)
+    first = await compare(world)
+    again = await compare(world)
 
-    (flag,) = report.flags
-    assert (flag.kind, flag.qpay_payment_id) == (LedgerFlagKind.REFUNDED, paid)
+    (refund,) = first.refunds
+    assert (refund.channel, refund.amount) == (RefundChannel.OUTSIDE, rows[0].amount)
+    assert refund.actor is None and refund.status is RefundStatus.COMPLETED
+    assert again.refunds == () and first.flags == ()
+    assert world.store.intents[intent.id].status is IntentStatus.REFUNDED
+    assert world.store.intents[intent.id].paid_amount == Decimal("0.00")
+    invoice = world.store.invoices[intent.invoice_id]
+    assert (invoice.paid_amount, invoice.status) == (Decimal("0.00"), "UNPAID")
+    assert len(world.store.refunds) == 1
 
 
 async def test_flags_a_listed_payment_its_check_does_not_show(

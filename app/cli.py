@@ -270,6 +270,11 @@ def _print_ledger(report: ReconcileReport, start: datetime, end: datetime) -> No
                 f"  recorded  {payment.qpay_payment_id or '':36}  "
                 f"{payment.amount:>14} {payment.currency}  intent {payment.intent_id}"
             )
+        for refund in ledger.refunds:
+            say(
+                f"  refunded  payment {refund.payment_id}  {refund.amount:>14}  "
+                f"({refund.channel.value}: found refunded at QPay)"
+            )
         for intent_id in ledger.failed:
             say(f"  NOT CHECKED  intent {intent_id}: QPay did not answer")
     for receipt in report.failed_receipts:

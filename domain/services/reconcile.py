@@ -3,7 +3,9 @@
 It checks every intent that is still PENDING with QPay (payment/check), then
 compares QPay's payment list for a period with the payments table
 (compare_ledger: money on closed intents, payments no intent matches,
-refunds made at QPay). What needs a person: intents in NEEDS_REVIEW, open
+refunds made at QPay, recorded), and asks QPay again about refunds whose
+answer was lost. What needs a person: intents in NEEDS_REVIEW (until
+resolveQPayReview closes them), open
 ledger flags, e-Barimt receipts that ended FAILED, and anything that could not
 be checked.
 """
@@ -22,6 +24,7 @@ from domain.invoices import InvoiceId
 from domain.ledger import LedgerFlag
 from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
 from domain.services.reconcile_ledger import LedgerReport, Progress, compare_ledger
+from domain.services.refund_payment import settle_pending_refunds
 from domain.services.settle_qpay_intent import settle_qpay_intent
 
 
@@ -85,6 +88,7 @@ async def reconcile(
         )
     except DomainError as failure:
         ledger_error = f"{failure.code.value}: {failure.message}"
+    await settle_pending_refunds(uow=uow, gateway=gateway, clock=clock)
     async with uow() as tx:
         open_flags = await tx.ledger.open_flags(gateway.environment)
         failed = await tx.receipts.list_failed(gateway.environment)

@@ -15,20 +15,23 @@ tests/security/test_checkout_view.py):
 | Invoice.qpayIntents      | [] (no error: see below)     | other intents' payable QRs |
 | Invoice.events           | [] (no error: see below)     | staff names, others' money |
 | QPayIntent.lastError     | null + FORBIDDEN error       | staff diagnostics          |
+| QPayIntent.review        | null + FORBIDDEN error       | staff names and notes      |
+| Payment.refunds          | [] (no error: see below)     | staff names and reasons    |
+| Payment.refundableAmount | null + FORBIDDEN error       | staff bookkeeping          |
 | EbarimtReceipt.receiver  | null + FORBIDDEN error       | register number or TIN     |
 | EbarimtReceipt.lastError | null + FORBIDDEN error       | staff diagnostics          |
 
 Allowed: Invoice id, number, total, paidAmount, balance, status, createdAt,
-updatedAt; every QPayIntent field but lastError (status, amounts, QR text
-and image, shortUrl, deeplinks, QPay ids, review reason, times) and its
-`payment` (the intent's own;
-the page shows its receipt); every Payment field; EbarimtReceipt id, status,
+updatedAt; every QPayIntent field but lastError and review (status,
+amounts, QR text and image, shortUrl, deeplinks, QPay ids, review reason,
+times) and its `payment` (the intent's own; the page shows its receipt);
+every Payment field but refunds and refundableAmount; EbarimtReceipt id, status,
 receiverType, lottery, qrData and createdAt (the page shows the lottery
 number and the receipt QR).
 
 A refused nullable field raises PublicError FORBIDDEN: the field is null, the
 error names it (path included), and the rest of the event still arrives. The
-three lists are non-null all the way up to `paymentStatus`, where an error would
+four lists are non-null all the way up to `paymentStatus`, where an error would
 null the whole event, so they are quietly empty instead (said in their
 descriptions).
 """

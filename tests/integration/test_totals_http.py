@@ -167,3 +167,60 @@ async def test_a_date_that_is_not_one_is_refused_before_anything_runs(
     body = await harness.gql(TOTALS, {"first": "2026-02-30"})
 
     assert body["data"] is None and body["errors"]
+
+
+async def test_refunds_count_on_the_day_they_completed_under_their_method(
+    harness: Harness,
+) -> None:
+    invoice_id = await new_invoice(harness, "100000.00")
+    await pay_at(harness, invoice_id, "CASH", "30000.00", nov(20, 2, 0))
+    body = await harness.gql(
+        "query($id: ID!) { invoice(id: $id) { payments { id } } }", {"id": invoice_id}
+    )
+    (payment,) = body["data"]["invoice"]["payments"]
+    refund = """
+    mutation($input: RefundPaymentInput!) {
+      refundPayment(input: $input) { refund { id } errors { code } }
+    }"""
+    done = await harness.gql(
+        refund,
+        {
+            "input": {
+                "paymentId": payment["id"],
+                "amount": "12500.50",
+                "reason": "one tooth fewer",
+                "idempotencyKey": "close-refund",
+            }
+        },
+    )
+    refund_id = done["data"]["refundPayment"]["refund"]["id"]
+    url = harness.app.state.container.settings.database_url
+    await db.execute(
+        url,
+        "UPDATE refunds SET completed_at = $2::timestamptz WHERE id = $1::uuid",
+        refund_id,
+        nov(21, 3, 0),  # the next clinic day
+    )
+
+    paid_day = await harness.gql(TOTALS, {"first": "2026-11-20"})
+    refund_day = await harness.gql(TOTALS, {"first": "2026-11-21"})
+
+    paid = paid_day["data"]["paymentTotals"]
+    back = refund_day["data"]["paymentTotals"]
+    assert (paid["payments"], paid["refunds"], paid["net"]) == (
+        "30000.00",
+        "0.00",
+        "30000.00",
+    )
+    assert (back["payments"], back["refunds"], back["refundCount"], back["net"]) == (
+        "0.00",
+        "12500.50",
+        1,
+        "-12500.50",
+    )
+    (cash,) = [m for m in back["methods"] if m["method"] == "CASH"]
+    assert (cash["refunds"], cash["refundCount"], cash["net"]) == (
+        "12500.50",
+        1,
+        "-12500.50",
+    )

@@ -39,6 +39,9 @@ DESCRIPTION = "Batbayar Dorj, 99112233, root canal"
 OTHER_RECEIVER = "88776655"  # intent X's payer
 OWN_RECEIVER = "5551234"  # intent Y's payer: never shown to a secret either
 LAST_ERROR = f"e-Barimt: receiver {OTHER_RECEIVER} answered slowly, retried"
+REFUND_REASON = "refund asked by the patient's employer, Acme LLC"
+REVIEW_NOTE = "checked with Khan bank, branch 12"
+STAFF_MEMBER = "cashier-dulmaa"
 
 
 class Rule(Enum):
@@ -81,6 +84,7 @@ CHECKOUT_VIEW: dict[str, dict[str, Rule]] = {
         "qpayPaymentId": Rule.SAME,
         "reviewReason": Rule.SAME,
         "lastError": Rule.REFUSED,
+        "review": Rule.REFUSED,
         "payment": Rule.SAME,
         "expiresAt": Rule.SAME,
         "createdAt": Rule.SAME,
@@ -95,6 +99,8 @@ CHECKOUT_VIEW: dict[str, dict[str, Rule]] = {
         "qpayPaymentId": Rule.SAME,
         "createdAt": Rule.SAME,
         "ebarimt": Rule.SAME,
+        "refunds": Rule.EMPTY,
+        "refundableAmount": Rule.REFUSED,
     },
     "EbarimtReceipt": {
         "id": Rule.SAME,
@@ -129,6 +135,8 @@ SUBSELECTIONS = {
     "deeplinks": "{ name description logo link }",
     "payment": "{ id amount }",
     "ebarimt": "{ id status }",
+    "refunds": "{ id status reason actor }",
+    "review": "{ resolution note actor }",
 }
 
 
@@ -164,6 +172,9 @@ class Scene:
             "the other intent's id": other.id,
             "the other intent's QPay invoice id": other.qpay_invoice_id,
             "the other intent's QR": other.qr_text,
+            "a refund's reason": REFUND_REASON,
+            "a review's note": REVIEW_NOTE,
+            "the staff member": STAFF_MEMBER,
         }
         if viewer == "open":
             never["X's lottery"] = str(self.receipt["lottery"])
@@ -276,8 +287,24 @@ async def scene(
         # As a failed QPay call or a review would have left them.
         await db.execute(
             live.database_url,
-            "UPDATE qpay_intents SET last_error = $1",
+            "UPDATE qpay_intents SET last_error = $1, review_resolution = 'ACCEPT', "
+            "review_note = $2, reviewed_by = $3, reviewed_at = now()",
             LAST_ERROR,
+            REVIEW_NOTE,
+            STAFF_MEMBER,
+        )
+        # As a refund whose QPay answer was lost, and QPay then showed the
+        # payment still paid, leaves it: FAILED, no money moved.
+        await db.execute(
+            live.database_url,
+            "INSERT INTO refunds (id, payment_id, invoice_id, intent_id, amount, "
+            "status, channel, reason, actor, last_error, created_at, updated_at) "
+            "SELECT gen_random_uuid(), id, invoice_id, intent_id, amount, 'FAILED', "
+            "'QPAY', $1, $2, $3, now(), now() FROM payments WHERE intent_id = $4::uuid",
+            REFUND_REASON,
+            STAFF_MEMBER,
+            LAST_ERROR,
+            paid.id,
         )
         yield Scene(live, invoice_id, paid, opened, receipt, insurance_payment_id)
 
@@ -410,11 +437,12 @@ fragment R on EbarimtReceipt {
 }
 fragment P on Payment {
   id invoiceId method amount currency qpayPaymentId createdAt ebarimt { ...R }
+  refunds { id reason actor } refundableAmount
 }
 fragment Q on QPayIntent {
   id invoiceId environment amount paidAmount status qpayInvoiceId senderInvoiceNo
   qrText qrImage shortUrl deeplinks { name description logo link } qpayPaymentId
-  expiresAt createdAt updatedAt payment { ...P }
+  expiresAt createdAt updatedAt payment { ...P } review { note actor }
 }
 fragment I on Invoice {
   id number description total paidAmount balance status createdAt updatedAt
@@ -440,8 +468,11 @@ REFUSED_PATHS: dict[str, set[tuple[str, ...]]] = {
         ("paymentStatus", "invoice", "description"),
         ("paymentStatus", "invoice", "note"),
         ("paymentStatus", "bill", "memo"),
+        ("paymentStatus", "intent", "review"),
     },
     "paid": {
+        ("paymentStatus", "intent", "review"),
+        ("paymentStatus", "intent", "payment", "refundableAmount"),
         ("paymentStatus", "invoice", "description"),
         ("paymentStatus", "invoice", "note"),
         ("paymentStatus", "bill", "memo"),

@@ -53,10 +53,12 @@ OPERATIONS = {
     "Mutation.checkQPayPayment",
     "Mutation.cancelQPayInvoice",
     "Mutation.settleInvoice",
+    "Mutation.refundPayment",
+    "Mutation.resolveQPayReview",
 }
 # Arguments and input fields that carry ids: most of the time the fuzzer's
 # value is replaced with a real invoice or intent id, so mutations reach rows.
-ID_NAMES = frozenset({"id", "invoiceId", "intentId", "qpayIntentId"})
+ID_NAMES = frozenset({"id", "invoiceId", "intentId", "qpayIntentId", "paymentId"})
 MUTATIONS = frozenset(
     label.removeprefix("Mutation.") for label in OPERATIONS if "Mutation." in label
 )
@@ -289,31 +291,50 @@ async def seed_pool(harness: Harness, *, with_intents: bool) -> list[str]:
             created = await harness.gql(CREATE_QPAY, {"input": variables})
             intent = created["data"]["createQPayInvoice"]["intent"]
             pool.append(intent["id"])
-            harness.simulator.pay(intent["qpayInvoiceId"], paid)
+            harness.simulator.pay(intent["qpayInvoiceId"], paid, payment_type="CARD")
+    settled = await harness.gql(
+        SETTLE,
+        {
+            "input": {
+                "invoiceId": pool[2],
+                "method": "CASH",
+                "amount": "300.00",
+                "idempotencyKey": "fuzz-seed-cash",
+            }
+        },
+    )
+    pool.append(settled["data"]["settleInvoice"]["payment"]["id"])
     return pool
+
+
+# The money a row holds: its payments that count, less their completed refunds.
+NET = """
+    coalesce((SELECT sum(p.amount) FROM payments p
+              WHERE p.{column} = {row}.id AND p.currency = 'MNT'), 0)
+  - coalesce((SELECT sum(r.amount) FROM refunds r JOIN payments p ON p.id = r.payment_id
+              WHERE p.{column} = {row}.id AND p.currency = 'MNT'
+                AND r.status = 'COMPLETED'), 0) AS paid
+"""
+
+
+_SUMS = (
+    "SELECT id, paid_amount, paid FROM (SELECT x.id, x.paid_amount, {net} "
+    "FROM {table} x) AS sums WHERE paid_amount <> paid"
+)
+# Built from the constants above only.
+INVOICE_SUMS = _SUMS.format(
+    net=NET.format(column="invoice_id", row="x"), table="invoices"
+)
+INTENT_SUMS = _SUMS.format(
+    net=NET.format(column="intent_id", row="x"), table="qpay_intents"
+)
 
 
 async def money_invariant_violations(url: str) -> list[str]:
     """Rows whose stored sums disagree with their payments, and invoices
     whose status disagrees with their amounts."""
-    invoices = await db.fetch(
-        url,
-        """
-        SELECT i.id, i.paid_amount, coalesce(sum(p.amount), 0) AS paid
-        FROM invoices i LEFT JOIN payments p ON p.invoice_id = i.id
-        GROUP BY i.id
-        HAVING i.paid_amount <> coalesce(sum(p.amount), 0)
-        """,
-    )
-    intents = await db.fetch(
-        url,
-        """
-        SELECT q.id, q.paid_amount, coalesce(sum(p.amount), 0) AS paid
-        FROM qpay_intents q LEFT JOIN payments p ON p.intent_id = q.id
-        GROUP BY q.id
-        HAVING q.paid_amount <> coalesce(sum(p.amount), 0)
-        """,
-    )
+    invoices = await db.fetch(url, INVOICE_SUMS)
+    intents = await db.fetch(url, INTENT_SUMS)
     statuses = await db.fetch(
         url,
         """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,6 +13,7 @@ from domain.intents import IntentStatus, QPayIntent, ReviewReason, ReviewResolut
 from domain.invoices import InvoiceStatus
 from domain.services.create_invoice import CreateInvoice, create_invoice
 from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
+from domain.services.reconcile import reconcile
 from domain.services.resolve_qpay_review import ResolveQPayReview, resolve_qpay_review
 from domain.services.settle_qpay_intent import settle_qpay_intent
 from tests.unit.services.conftest import World
@@ -173,3 +175,15 @@ async def test_a_note_is_required(world: World) -> None:
 
     assert refused.value.code is ErrorCode.INVALID_INPUT
     assert world.store.intents[intent.id].status is IntentStatus.NEEDS_REVIEW
+
+
+async def test_reconcile_stops_reporting_a_review_once_resolved(world: World) -> None:
+    intent = await in_review(world, "10000.00")
+    now = world.clock.now()
+
+    before = await reconcile(now - timedelta(hours=1), now, **deps(world))  # type: ignore[arg-type]
+    await resolve(world, intent)
+    after = await reconcile(now - timedelta(hours=1), now, **deps(world))  # type: ignore[arg-type]
+
+    assert before.needs_person and [r.intent_id for r in before.intents] == [intent.id]
+    assert not after.needs_person and after.intents == []

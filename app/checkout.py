@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from app.bootstrap import Container
+from domain.ebarimt import EbarimtStatus
 from domain.intents import IntentId, QPayIntent
 from domain.services import queries
 from domain.services.watch_payment_status import client_secret_valid
@@ -76,7 +77,15 @@ def checkout_routes(container: Container, *, simulate: bool) -> list[BaseRoute]:
         payments = (await queries.payments_by_invoice([intent.invoice_id], uow=uow))[0]
         mine = [p.id for p in payments if p.intent_id == intent.id]
         receipts = await queries.receipts_by_payment(mine, uow=uow)
-        data = next((r.qr_data for r in receipts if r is not None and r.qr_data), None)
+        # Only a receipt that stands: one returned with a refund is no receipt.
+        data = next(
+            (
+                r.qr_data
+                for r in receipts
+                if r is not None and r.status is EbarimtStatus.ISSUED and r.qr_data
+            ),
+            None,
+        )
         if data is None:
             return not_found()
         image = io.BytesIO()

@@ -22,7 +22,8 @@
       expired: "Нэхэмжлэлийн хугацаа дууссан. Ажилтнаас шинэ QR авна уу.",
       cancelled: "Нэхэмжлэл цуцлагдсан.",
       review: "Төлбөрийг шалгах шаардлагатай. Ажилтанд хандана уу — таны мөнгө бүртгэгдсэн.",
-      refunded: "Төлбөр буцаагдсан.", notFound: "Төлбөр олдсонгүй.",
+      refunded: "Төлбөр буцаагдсан.", refundedAmount: "Буцаасан дүн",
+      refundedHint: "Асуух зүйл байвал ажилтанд хандана уу.", notFound: "Төлбөр олдсонгүй.",
       connecting: "Холбогдож байна…", reconnecting: "Холболт тасарлаа, дахин холбогдож байна…",
       bankLink: "аппаар нээх",
     },
@@ -37,7 +38,8 @@
       expired: "This invoice has expired. Please ask the staff for a new QR code.",
       cancelled: "This invoice was cancelled.",
       review: "This payment needs a check by the staff. Your money is recorded.",
-      refunded: "This payment was refunded.", notFound: "Payment not found.",
+      refunded: "This payment was refunded.", refundedAmount: "Amount refunded",
+      refundedHint: "If you have any questions, please ask the staff.", notFound: "Payment not found.",
       connecting: "Connecting…", reconnecting: "Connection lost, reconnecting…",
       bankLink: "open in app",
     },
@@ -49,7 +51,7 @@
       intent {
         id status amount paidAmount qrText qrImage shortUrl expiresAt
         deeplinks { name description logo link }
-        payment { ebarimt { status lottery qrData } }
+        payment { amount currency ebarimt { status lottery qrData } }
       }
       invoice { number }
     }
@@ -67,10 +69,22 @@
   const $ = (id) => document.getElementById(id);
   const t = (key) => (TEXT[lang] && TEXT[lang][key]) || TEXT.mn[key] || key;
 
-  function formatMoney(text) {
+  function formatMoney(text, currency) {
     // Exact: the amount is a decimal string; no float ever touches it.
     const [whole, cents = "00"] = String(text).split(".");
-    return whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",") + "." + cents.padEnd(2, "0") + " ₮";
+    const unit = !currency || currency === "MNT" ? "₮" : currency;
+    return whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",") + "." + cents.padEnd(2, "0") + " " + unit;
+  }
+
+  // What came back to the payer of a REFUNDED intent: all of the intent's
+  // money was refunded (its paidAmount is 0.00), each QPay payment whole. A
+  // checkout screen cannot read the refunds themselves (staff only), but it
+  // can read the intent's own payment: exactly what came back when there was
+  // one payment (the usual case), and never more than came back otherwise.
+  // Not the intent's `amount`: a payment short of it, refunded, gave back less.
+  function refundedMoney(intent) {
+    const payment = intent.payment;
+    return payment ? formatMoney(payment.amount, payment.currency) : null;
   }
 
   function applyLanguage() {
@@ -146,6 +160,8 @@
     if (!latest) return;
     const intent = latest.intent;
     $("invoice-number").textContent = latest.invoice.number;
+    // The amount asked; the paid and refunded screens put what was kept or
+    // given back in its place, so the page never shows more than that.
     $("amount").textContent = formatMoney(intent.amount);
     document.body.dataset.status = intent.status;
     if (intent.status === "PENDING") {
@@ -159,17 +175,30 @@
     clearInterval(countdownTimer);
     if (intent.status === "PAID" && latest.settled) {
       show("paid");
+      // paidAmount is the money the intent holds now: a partial refund has
+      // already lowered it, so this is what was kept, not what was once paid.
+      $("amount").textContent = formatMoney(intent.paidAmount);
       $("paid-amount").textContent = formatMoney(intent.paidAmount);
       renderReceipt(intent.payment && intent.payment.ebarimt);
       return;
     }
-    const screens = { EXPIRED: "expired", CANCELLED: "cancelled", NEEDS_REVIEW: "review", REFUNDED: "refunded" };
+    if (intent.status === "REFUNDED") {
+      show("refunded");
+      const back = refundedMoney(intent);
+      $("refunded-line").hidden = !back;
+      $("refunded-amount").textContent = back || "";
+      if (back) $("amount").textContent = back;
+      return;
+    }
+    const screens = { EXPIRED: "expired", CANCELLED: "cancelled", NEEDS_REVIEW: "review" };
     show(screens[intent.status] || "pending");
   }
 
   function renderReceipt(receipt) {
-    $("ebarimt").hidden = !receipt;
-    if (!receipt) return;
+    // A receipt whose payment was refunded (VOIDING, VOIDED) is no receipt.
+    const current = receipt && ["PENDING", "ISSUED", "FAILED"].includes(receipt.status);
+    $("ebarimt").hidden = !current;
+    if (!current) return;
     $("ebarimt-pending").hidden = receipt.status !== "PENDING";
     $("ebarimt-failed").hidden = receipt.status !== "FAILED";
     const issued = receipt.status === "ISSUED";

@@ -68,6 +68,72 @@ async def test_the_desk_sees_a_payment_as_it_is_recorded(live: Live) -> None:
     assert feed.errors == []
 
 
+REFUND_FEED = """
+subscription {
+  paymentEvents {
+    kind actor invoice { id paidAmount status }
+    refund { amount status channel reason actor } payment { amount method }
+  }
+}
+"""
+REFUND = """
+mutation($input: RefundPaymentInput!) {
+  refundPayment(input: $input) { refund { id } errors { code } }
+}
+"""
+
+
+async def test_the_desk_sees_a_refund_as_it_is_recorded(live: Live) -> None:
+    url = f"{live.url}/graphql"
+    invoice_id = await cash(live.client, url, "8000.00", "8000.00")
+    read = await gql(
+        live.client,
+        "query($id: ID!) { invoice(id: $id) { payments { id } } }",
+        {"id": invoice_id},
+        token=BOLD,
+        url=url,
+    )
+    (payment,) = read["data"]["invoice"]["payments"]
+    async with graphql_socket(live.ws_url, staff_init()) as ws:
+        feed = await ws.subscribe(REFUND_FEED, {})
+        done = await gql(
+            live.client,
+            REFUND,
+            {
+                "input": {
+                    "paymentId": payment["id"],
+                    "amount": "3000.00",
+                    "reason": "crown not needed",
+                    "idempotencyKey": f"feed-refund-{invoice_id}",
+                }
+            },
+            token=BOLD,
+            url=url,
+        )
+        assert done["data"]["refundPayment"]["errors"] == [], done
+
+        event = await feed.wait_for(lambda e: e["kind"] == "REFUND_RECORDED")
+
+    assert event == {
+        "kind": "REFUND_RECORDED",
+        "actor": "dr.bold",
+        "invoice": {
+            "id": invoice_id,
+            "paidAmount": "5000.00",
+            "status": "PARTIALLY_PAID",
+        },
+        "refund": {
+            "amount": "3000.00",
+            "status": "COMPLETED",
+            "channel": "DESK",
+            "reason": "crown not needed",
+            "actor": "dr.bold",
+        },
+        "payment": {"amount": "8000.00", "method": "CASH"},
+    }
+    assert feed.errors == []
+
+
 async def test_the_feed_sends_no_snapshot_and_each_change_once(live: Live) -> None:
     url = f"{live.url}/graphql"
     before = await cash(live.client, url, "100.00", "100.00")

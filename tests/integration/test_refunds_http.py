@@ -390,3 +390,52 @@ async def test_refund_excess_gives_back_a_second_scan(harness: Harness) -> None:
         if "/payment/refund/" in str(entry["path"])
     ]
     assert len(refunds) == 1
+
+
+@pytest.mark.parametrize(
+    ("intent_id", "note", "key", "code", "field"),
+    [
+        (
+            "00000000-0000-4000-8000-000000000000",
+            "n",
+            "k",
+            "NOT_FOUND",
+            "input.intentId",
+        ),
+        ("nope", "n", "k", "INVALID_INPUT", "input.intentId"),
+        (None, "", "k", "INVALID_INPUT", "input.note"),
+        (None, "n", "", "INVALID_INPUT", "input.idempotencyKey"),
+        (None, "n" * 1001, "k", "INVALID_INPUT", "input.note"),
+        (None, "n", "k" * 256, "INVALID_INPUT", "input.idempotencyKey"),
+    ],
+)
+async def test_bad_review_input_is_typed_and_changes_nothing(
+    harness: Harness,
+    intent_id: str | None,
+    note: str,
+    key: str,
+    code: str,
+    field: str,
+) -> None:
+    invoice_id = await new_invoice(harness, "10000.00")
+    intent = (await new_intent(harness, invoice_id))["intent"]
+    harness.simulator.pay(intent["qpayInvoiceId"], amount=Decimal("4000.00"))
+    await wait_for_intent(harness, intent["id"], lambda r: r["status"] != "PENDING")
+    before = await counts(harness)
+
+    body = await harness.gql(
+        RESOLVE,
+        {
+            "input": {
+                "intentId": intent_id or intent["id"],
+                "resolution": "ACCEPT",
+                "note": note,
+                "idempotencyKey": key,
+            }
+        },
+    )
+
+    payload = body["data"]["resolveQPayReview"]
+    assert payload["intent"] is None
+    assert [(e["code"], e["field"]) for e in payload["errors"]] == [(code, field)]
+    assert await counts(harness) == before

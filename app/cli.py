@@ -6,21 +6,24 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import httpx
 import uvicorn
 
 from app import migrate
 from app.logging_setup import configure_logging
-from app.server import uvicorn_config
+from app.server import DrainingServer, uvicorn_config
 from app.settings import ConfigError, Settings, load_settings
 from app.staff_tokens import StaffTokens, jwt_secret
+from app.workers import WorkerSupervisor, bind, worker_environment
 from domain.services.reconcile import ReconcileReport
 from domain.services.reconcile import reconcile as reconcile_report
 
@@ -29,50 +32,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("qpay_graph")
 
-DRAIN_TIMEOUT_SECONDS = 20.0
-
 
 def say(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
-
-
-class DrainingServer(uvicorn.Server):
-    """uvicorn, but SIGTERM/Ctrl-C first drains our work (stop claiming, finish
-    settlements, close websockets with 1001), then shuts uvicorn down."""
-
-    def __init__(self, config: uvicorn.Config, drain: object) -> None:
-        super().__init__(config)
-        self._drain = drain
-        self._draining = False
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self._draining:
-            super().handle_exit(sig, frame)
-            return
-        self._draining = True
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            super().handle_exit(sig, frame)
-            return
-        loop.call_soon_threadsafe(
-            lambda: loop.create_task(self._drain_then_exit(sig, frame))
-        )
-
-    async def _drain_then_exit(self, sig: int, frame: FrameType | None) -> None:
-        try:
-            drain = self._drain
-            if callable(drain):
-                await asyncio.wait_for(drain(), DRAIN_TIMEOUT_SECONDS)
-        except TimeoutError:
-            logger.warning(
-                "drain took over %ss; shutting down anyway", DRAIN_TIMEOUT_SECONDS
-            )
-        except Exception:
-            logger.exception("drain before shutdown failed")
-        finally:
-            super().handle_exit(sig, frame)
 
 
 def _settings() -> Settings:
@@ -84,39 +47,125 @@ def _settings() -> Settings:
         raise SystemExit(2) from None
 
 
-def serve(host: str, port: int) -> None:
+def serve(
+    host: str, port: int, *, workers: int = 1, run_migrations: bool = True
+) -> None:
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
+    if workers > 1:
+        _refuse_workers_without_shared_parts(settings, workers)
     if "public_base_url" not in settings.model_fields_set:
         # QPay's callbacks and checkout links must reach the port we serve on.
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         settings = settings.model_copy(
             update={"public_base_url": f"http://{shown}:{port}"}
         )
+    # Listen first: a busy port is one line, before any banner or token.
+    try:
+        sock = bind(host, port)
+    except OSError as error:
+        _fail(f"cannot listen on {host}:{port}: {error.strerror or error}")
     settings, embedded = _with_database(settings)
     try:
         assert settings.database_url is not None  # noqa: S101  # set just above
-        migrate.upgrade(settings.database_url)
-        from app.main import create_app  # after migrations
-
-        app = create_app(settings)
-        for line in serve_banner(settings, f"http://{host}:{port}"):
-            say(line)
-        config = uvicorn_config(app, settings, host=host, port=port)
+        _prepare_database(settings.database_url, run_migrations)
         # uvicorn re-raises the signal that stopped it once it has shut down;
-        # turn SIGTERM into SystemExit so the `finally` below still stops the
-        # embedded PostgreSQL (the default action would kill us on the spot).
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)
-        # Everything built so far (modules, the schema, SQLAlchemy's tables)
-        # lives as long as the process: moved out of the collector's reach,
-        # a full collection under load walks only what requests made. With
-        # 2,000 subscriptions arriving at once, /healthz's slowest answer
-        # went from about 780 ms to 440 ms (bench/hostile.py).
-        gc.freeze()
-        DrainingServer(config, app.state.runtime.drain).run()
+        # a stop by SIGTERM or Ctrl-C is a clean stop: exit 0, no traceback,
+        # and the `finally` below still stops the embedded PostgreSQL.
+        signal.signal(signal.SIGTERM, _clean_stop)
+        signal.signal(signal.SIGINT, _clean_stop)
+        if workers > 1:
+            _serve_workers(settings, host, port, sock, workers)
+        else:
+            _serve_here(settings, host, port, sock)
     finally:
+        sock.close()
         if embedded is not None:
             embedded.stop()
+
+
+def _serve_here(settings: Settings, host: str, port: int, sock: socket.socket) -> None:
+    from app.main import create_app  # after migrations
+
+    app = create_app(settings)
+    for line in serve_banner(settings, f"http://{host}:{port}"):
+        say(line)
+    config = uvicorn_config(app, settings, host=host, port=port)
+    # Everything built so far (modules, the schema, SQLAlchemy's tables)
+    # lives as long as the process: moved out of the collector's reach,
+    # a full collection under load walks only what requests made. With
+    # 2,000 subscriptions arriving at once, /healthz's slowest answer
+    # went from about 780 ms to 440 ms (bench/hostile.py).
+    gc.freeze()
+    DrainingServer(config, app.state.runtime.drain).run(sockets=[sock])
+
+
+def _serve_workers(
+    settings: Settings, host: str, port: int, sock: socket.socket, workers: int
+) -> None:
+    """app/workers.py: each worker reads its settings from the environment,
+    so what this process decided (the database, the public URL) goes there."""
+    assert settings.database_url is not None  # noqa: S101  # set by serve
+    os.environ.update(
+        worker_environment(
+            {
+                "DATABASE_URL": settings.database_url,
+                "PUBLIC_BASE_URL": settings.public_base_url or "",
+            },
+            settings.qpay_max_checks_per_second,
+            workers,
+        )
+    )
+    lines = serve_banner(settings, f"http://{host}:{port}")
+    lines[0] += f" ({workers} workers)"
+    for line in lines:
+        say(line)
+    status = WorkerSupervisor(host, port, sock, workers).run()
+    if status:
+        raise SystemExit(status)
+
+
+def _refuse_workers_without_shared_parts(settings: Settings, workers: int) -> None:
+    """Several workers must share what one process keeps in memory."""
+    if settings.resolved_qpay_env == "mock":
+        _fail(
+            f"--workers {workers} needs one QPay for every worker, and the built-in "
+            "QPay simulator lives inside one process: use --workers 1, or run "
+            "`qpay-graph qpay-sim` once and point QPAY_ENV=sandbox and "
+            "QPAY_BASE_URL=http://127.0.0.1:9000/v2 (TEST_MERCHANT / 123456 / "
+            "TEST_INVOICE) at it",
+            status=2,
+        )
+    if settings.events_url.startswith("memory://"):
+        _fail(
+            f"--workers {workers} needs EVENTS_URL=postgres or redis://: "
+            "memory:// does not reach the other workers",
+            status=2,
+        )
+
+
+def _prepare_database(url: str, run_migrations: bool) -> None:
+    """Migrate (or, with --no-migrate, check the schema is at head); one line
+    naming DATABASE_URL when the database cannot be reached."""
+    try:
+        if run_migrations:
+            migrate.upgrade(url)
+        elif not migrate.at_head(url):
+            _fail(
+                "the database is not migrated to this version: run "
+                "`qpay-graph migrate` first (or serve without --no-migrate)",
+                status=2,
+            )
+    except Exception as error:
+        problem = migrate.database_problem(error)
+        if problem is None:
+            raise
+        _fail(f"DATABASE_URL ({migrate.shown(url)}): {problem}")
+
+
+def _fail(message: str, status: int = 1) -> NoReturn:
+    sys.stderr.write(f"qpay-graph: {message}\n")
+    raise SystemExit(status)
 
 
 def serve_banner(settings: Settings, base: str) -> list[str]:
@@ -139,8 +188,9 @@ def serve_banner(settings: Settings, base: str) -> list[str]:
     return [*lines, "Staff token (12 h):", f"Authorization: Bearer {token}"]
 
 
-def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+def _clean_stop(signum: int, frame: FrameType | None) -> None:
+    """uvicorn's re-raised stop signal, once it has shut down: a clean exit."""
+    raise SystemExit(0)
 
 
 def run_migrate() -> None:
@@ -370,28 +420,119 @@ async def _demo(base_url: str, token_value: str, total: str) -> str:
         return str(payload["checkoutUrl"])
 
 
+SETTINGS_HELP = """
+Settings come from the environment (or a .env file in the working directory);
+.env.example lists them all. The ones most runs need: DATABASE_URL (default:
+an embedded PostgreSQL in DATA_DIR), ENVIRONMENT (development or production),
+AUTH_JWT_SECRET, QPAY_ENV with QPAY_CLIENT_ID, QPAY_CLIENT_SECRET and
+QPAY_INVOICE_CODE (default: the built-in QPay simulator), PUBLIC_BASE_URL,
+EVENTS_URL, FORWARDED_ALLOW_IPS, LOG_LEVEL and LOG_FORMAT.
+"""
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    description: str,
+) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=SETTINGS_HELP,
+        formatter_class=HelpFormatter,
+    )
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default shown after its help."""
+
+
+def _workers(text: str) -> int:
+    count = int(text)
+    if not 1 <= count <= 64:
+        raise argparse.ArgumentTypeError("must be 1 to 64")
+    return count
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="qpay-graph", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="qpay-graph",
+        description=__doc__,
+        epilog=SETTINGS_HELP,
+        formatter_class=HelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    serve_cmd = commands.add_parser("serve", help="run the API")
-    serve_cmd.add_argument("--host", default="127.0.0.1")
-    serve_cmd.add_argument("--port", type=int, default=8000)
-    commands.add_parser("migrate", help="alembic upgrade head on DATABASE_URL")
-    token_cmd = commands.add_parser("token", help="print a staff JWT")
-    token_cmd.add_argument("--ttl", type=int, default=8 * 3600, help="seconds")
+    serve_cmd = _command(
+        commands,
+        "serve",
+        "run the API",
+        "Serve GraphQL (/graphql, HTTP and websocket), the QPay callback, the "
+        "checkout page and /metrics; run the poller, the ledger sweep and the "
+        "e-Barimt worker. Migrates the database first unless --no-migrate. "
+        "Without DATABASE_URL an embedded PostgreSQL is started in DATA_DIR "
+        "(and stopped on exit); without QPay credentials the built-in QPay "
+        "simulator answers (development only).",
+    )
+    serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve_cmd.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve_cmd.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="worker processes sharing the port (each drains on SIGTERM); more "
+        "than 1 needs a real QPay (not the built-in simulator) and EVENTS_URL "
+        "postgres or redis://; QPAY_MAX_CHECKS_PER_SECOND is split among them",
+    )
+    serve_cmd.add_argument(
+        "--no-migrate",
+        action="store_true",
+        help="do not run migrations (deployments that run `qpay-graph migrate` as "
+        "a step of their own); refuses to start on a database not at head",
+    )
+    _command(
+        commands,
+        "migrate",
+        "apply the database migrations (alembic upgrade head)",
+        "Bring DATABASE_URL's schema to this version. Safe to run from several "
+        "hosts at once: they queue on a PostgreSQL advisory lock.",
+    )
+    token_cmd = _command(
+        commands,
+        "token",
+        "print a staff JWT",
+        "Print a staff token signed with AUTH_JWT_SECRET (or the development "
+        "secret in DATA_DIR), for the Authorization header or connection_init.",
+    )
+    token_cmd.add_argument(
+        "--ttl", type=int, default=8 * 3600, help="lifetime in seconds"
+    )
     token_cmd.add_argument(
         "--subject",
         default="staff",
         help="who the token speaks for (its `sub`, recorded as the actor of "
-        "every staff write); default: staff",
+        "every staff write)",
     )
-    sim_cmd = commands.add_parser("qpay-sim", help="run the QPay simulator alone")
-    sim_cmd.add_argument("--host", default="127.0.0.1")
-    sim_cmd.add_argument("--port", type=int, default=9000)
-    reconcile_cmd = commands.add_parser(
+    sim_cmd = _command(
+        commands,
+        "qpay-sim",
+        "run the QPay simulator alone",
+        "Serve the QPay simulator (QPay's v2 API, TEST_MERCHANT / 123456, "
+        "invoice code TEST_INVOICE) for services started with QPAY_ENV=sandbox "
+        "and QPAY_BASE_URL=http://HOST:PORT/v2; its control API is under /_sim.",
+    )
+    sim_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sim_cmd.add_argument("--port", type=int, default=9000, help="port to listen on")
+    reconcile_cmd = _command(
+        commands,
         "reconcile",
-        help="check open intents with QPay now and compare QPay's payment list "
-        "with ours; exit 1 when something needs a person",
+        "check open intents with QPay now and compare QPay's payment list with "
+        "ours; exit 1 when something needs a person",
+        "Ask QPay about every PENDING intent, read QPay's payment list for the "
+        "period, record what is missing (payments, refunds made in QPay's "
+        "portal) and print what needs a person. Exit 1 when that is not empty "
+        "or QPay could not be asked, 0 otherwise.",
     )
     reconcile_cmd.add_argument(
         "--since",
@@ -401,13 +542,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     reconcile_cmd.add_argument(
         "--until", type=_moment, help="end of the period (ISO-8601; default: now)"
     )
-    demo_cmd = commands.add_parser(
-        "demo", help="create a demo invoice on the running dev service; print its URL"
+    demo_cmd = _command(
+        commands,
+        "demo",
+        "create a demo invoice on the running dev service; print its URL",
+        "Create an invoice and its QPay QR on the service at PUBLIC_BASE_URL "
+        "(default http://127.0.0.1:8000) and print the checkout link.",
     )
     demo_cmd.add_argument("--total", default="15000.00", help='e.g. "15000.00"')
     args = parser.parse_args(argv)
     if args.command == "serve":
-        serve(args.host, args.port)
+        serve(
+            args.host,
+            args.port,
+            workers=args.workers,
+            run_migrations=not args.no_migrate,
+        )
     elif args.command == "migrate":
         run_migrate()
     elif args.command == "token":

@@ -2,6 +2,13 @@
 
 Its data lives in DATA_DIR/pg; it listens on a Unix socket only. `stop()`
 shuts it down (pg_ctl stop), so Ctrl-C or SIGTERM leaves no postgres behind.
+
+DATA_DIR/pg.owner holds the pid of the process that started the server and
+will stop it. Another qpay-graph process that finds the server running joins
+it while that owner lives (a `reconcile` beside a `serve`). A server whose
+owner is gone (killed, its terminal closed) is stale: the next process
+adopts it, becomes its owner and stops it when it exits, instead of joining
+it forever.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ class EmbeddedPostgres:
 
     def __init__(self, data_dir: Path, database: str = DATABASE) -> None:
         self.pgdata = (Path(data_dir) / "pg").resolve()
+        self.owner_file = self.pgdata.with_name("pg.owner")
         self.database = database
         self._server: Any = None
         self.started_here = False
@@ -42,12 +50,28 @@ class EmbeddedPostgres:
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         module = _server_module()
         running = module.postgres_server.PostmasterInfo.read_from_pgdata(self.pgdata)
-        self.started_here = running is None or not running.is_running()
+        up = running is not None and running.is_running()
+        stale = up and not _alive(self._owner())
+        if stale:
+            logger.warning(
+                "adopting the embedded PostgreSQL in %s: the process that started "
+                "it is gone; it is stopped when this one exits",
+                self.pgdata,
+            )
+        self.started_here = not up or stale
+        if self.started_here:
+            self.owner_file.write_text(f"{os.getpid()}\n")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self._server = module.get_server(self.pgdata, cleanup_mode="stop")
         self._ensure_database()
         return self.url(self.database)
+
+    def _owner(self) -> int | None:
+        try:
+            return int(self.owner_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
 
     @property
     def socket_dir(self) -> str:
@@ -116,7 +140,26 @@ class EmbeddedPostgres:
             except subprocess.CalledProcessError:
                 logger.warning("pg_ctl stop failed; terminating the postmaster")
                 info.process.terminate()
+        if self._owner() == os.getpid():
+            self.owner_file.unlink(missing_ok=True)
         # Forget every handle so the library's exit hook has nothing left to do,
         # and so a later start() in this process makes a fresh handle.
         server.global_process_id_list.get_and_remove(os.getpid())
         _server_module().PostgresServer._instances.pop(self.pgdata, None)
+
+
+def _alive(pid: int | None) -> bool:
+    """Whether `pid` is a running qpay-graph process (not a reused pid)."""
+    if pid is None or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: not ours to judge
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc: the pid exists, trust it
+    return b"qpay-graph" in command or b"app.cli" in command or b"pytest" in command

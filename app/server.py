@@ -21,6 +21,8 @@ by default): otherwise any client could pick the address the brakes count.
 from __future__ import annotations
 
 import asyncio
+import logging
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -34,6 +36,9 @@ HEADER_TIMEOUT = 10.0
 WEBSOCKET_MAX_FRAME_BYTES = 64 * 1024
 TIMEOUT_KEEP_ALIVE = 5
 GRACEFUL_SHUTDOWN_SECONDS = 30
+DRAIN_TIMEOUT_SECONDS = 20.0
+
+logger = logging.getLogger("qpay_graph")
 
 _TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
@@ -145,3 +150,41 @@ def uvicorn_config(
     # Read by GuardedHttpProtocol (uvicorn passes its config to each protocol).
     config.qpay_header_timeout = header_timeout  # type: ignore[attr-defined]
     return config
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, but SIGTERM/Ctrl-C first drains our work (stop claiming, finish
+    settlements, close websockets with 1001), then shuts uvicorn down."""
+
+    def __init__(self, config: uvicorn.Config, drain: object) -> None:
+        super().__init__(config)
+        self._drain = drain
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining:
+            super().handle_exit(sig, frame)
+            return
+        self._draining = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            super().handle_exit(sig, frame)
+            return
+        loop.call_soon_threadsafe(
+            lambda: loop.create_task(self._drain_then_exit(sig, frame))
+        )
+
+    async def _drain_then_exit(self, sig: int, frame: FrameType | None) -> None:
+        try:
+            drain = self._drain
+            if callable(drain):
+                await asyncio.wait_for(drain(), DRAIN_TIMEOUT_SECONDS)
+        except TimeoutError:
+            logger.warning(
+                "drain took over %ss; shutting down anyway", DRAIN_TIMEOUT_SECONDS
+            )
+        except Exception:
+            logger.exception("drain before shutdown failed")
+        finally:
+            super().handle_exit(sig, frame)

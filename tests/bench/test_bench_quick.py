@@ -102,6 +102,16 @@ def test_chaos_run_holds_every_invariant_when_run_quick(tmp_path: Path) -> None:
     recorded_or_flagged = data["payments_recorded"] + data["unrecordable_flagged"]
     assert recorded_or_flagged == data["qpay_payments"]
     assert data["late_after_cancel"] and data["late_after_expiry"]
+    # Money went back mid-run, at QPay outside the service and through QPay's
+    # refund endpoint, and each refund QPay made was recorded once.
+    assert data["refunds_not_made"] == []
+    assert data["refunded_outside"] and data["refunded_outside_early"]
+    assert data["refunds_recorded"]["OUTSIDE COMPLETED"] > 0
+    assert data["refunds_recorded"]["QPAY COMPLETED"] > 0
+    assert data["refunded_at_qpay"] == sum(
+        n for kind, n in data["refunds_recorded"].items() if kind.endswith(" COMPLETED")
+    )
+    assert data["refunds_pending"] == data["refunds_unrecorded"] == 0
 
 
 def test_hostile_clients_are_all_answered_when_run_quick(tmp_path: Path) -> None:

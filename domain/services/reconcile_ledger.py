@@ -8,7 +8,8 @@ page by page, and compares it with the payments table:
                               settle_qpay_intent, which asks QPay's payment/check
                               before anything is written; still not recorded
                               after that: UNCONFIRMED. No intent: UNMATCHED
-    REFUNDED, recorded        recorded as refunded, once (record_outside_refunds)
+    REFUNDED                  recorded as refunded, once (record_outside_refunds);
+                              a payment not recorded yet is recorded first, as PAID
     unreadable                MALFORMED
 
 sweep_ledger is the same comparison run continuously by `serve` (with the
@@ -180,7 +181,10 @@ async def _classify(
         )
     for row in page.rows:
         payment = known.get(row.payment_id)
-        if row.is_paid and payment is None:
+        taken = row.is_paid or row.status == REFUNDED  # a refund was paid first
+        if row.status == REFUNDED:
+            findings.refunded.add(row.payment_id)
+        if taken and payment is None:
             ref = refs.get(row.qpay_invoice_id or "")
             if ref is None:
                 findings.flags.append(
@@ -198,8 +202,6 @@ async def _classify(
                     f"{payment.amount} {payment.currency}",
                 )
             )
-        elif row.status == REFUNDED and payment is not None:
-            findings.refunded.add(row.payment_id)
     findings.flags.extend(_malformed(bad) for bad in page.malformed)
 
 

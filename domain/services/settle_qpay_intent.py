@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import uuid4
 
@@ -28,7 +28,7 @@ from domain.intents import IntentId, IntentRef, QPayIntent
 from domain.invoices import Invoice
 from domain.payments import Payment
 from domain.ports import Clock, DuplicateQPayPayment, PaymentGateway, UnitOfWorkFactory
-from domain.qpay_messages import QPayEnvironment
+from domain.qpay_messages import PAID, PaymentCheck, QPayEnvironment
 from domain.services.refund_payment import REFUNDED, record_outside_refunds
 from domain.settlement import SettlementDecision, decide_settlement
 
@@ -88,11 +88,8 @@ async def settle_known_intent(
     if ref.qpay_invoice_id is None:
         raise not_found("QPay intent")
     require_same_environment(ref.environment, gateway)
-    check = await gateway.check_payment(ref.qpay_invoice_id)
-    refunded = [row.payment_id for row in check.rows if row.status == REFUNDED]
-    if refunded:
-        # Refunded at QPay (by us, or in its portal): recorded once, first.
-        await record_outside_refunds(refunded, uow=uow, clock=clock)
+    answer = await gateway.check_payment(ref.qpay_invoice_id)
+    check, refunded = taken_then_refunded(answer)
     if not check.malformed and not any(row.is_paid for row in check.rows):
         # Nothing paid at QPay: nothing can change, skip the locking transaction.
         return await current_outcome(ref, uow=uow)
@@ -102,14 +99,34 @@ async def settle_known_intent(
     ) -> SettlementDecision:
         return decide_settlement(intent, invoice, known, check, now=now)
 
-    return await apply_decision(
+    outcome = await apply_decision(
         ref,
         decide,
         uow=uow,
         clock=clock,
-        raw={"payment_check": dict(check.raw)},
+        raw={"payment_check": dict(answer.raw)},
         actor=actor,
     )
+    if not refunded:
+        return outcome
+    # Refunded at QPay (by us, or in its portal): recorded once, after the
+    # money it gave back.
+    await record_outside_refunds(refunded, uow=uow, clock=clock)
+    return replace(await current_outcome(ref, uow=uow), recorded=outcome.recorded)
+
+
+def taken_then_refunded(check: PaymentCheck) -> tuple[PaymentCheck, list[str]]:
+    """QPay's answer with its REFUNDED rows read as money it took (a refund
+    is of money paid first: a payment we never recorded, its callback lost,
+    is recorded before its refund), and the ids of those rows."""
+    refunded = [row.payment_id for row in check.rows if row.status == REFUNDED]
+    if not refunded:
+        return check, []
+    rows = tuple(
+        replace(row, status=PAID) if row.status == REFUNDED else row
+        for row in check.rows
+    )
+    return replace(check, rows=rows), refunded
 
 
 async def intent_ref(intent_id: IntentId, *, uow: UnitOfWorkFactory) -> IntentRef:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -22,6 +23,7 @@ from domain.services.issue_ebarimt import (
     ReceiptPolicy,
     issue_due_receipts,
 )
+from domain.services.reconcile_ledger import compare_ledger
 from domain.services.refund_payment import (
     PaymentRefunded,
     RefundPayment,
@@ -396,3 +398,62 @@ async def test_a_v2_receipt_that_cannot_be_cancelled_goes_to_a_person(
     (receipt,) = world.store.receipts.values()
     assert receipt[0].status is EbarimtStatus.FAILED
     assert receipt[0].last_error == CANNOT_VOID
+
+
+async def new_open_intent(world: World) -> QPayIntent:
+    invoice = await create_invoice(
+        CreateInvoice(total=Decimal("15000.00")), uow=world.uow, clock=world.clock
+    )
+    created = await create_qpay_invoice(
+        CreateQPayInvoice(invoice.id),
+        uow=world.uow,
+        gateway=world.gateway,
+        clock=world.clock,
+        policy=world.policy,
+    )
+    return created.intent
+
+
+async def test_money_taken_and_refunded_before_we_heard_is_recorded_both_ways(
+    world: World,
+) -> None:
+    intent = await new_open_intent(world)
+    world.gateway.pay(str(intent.qpay_invoice_id))  # its callback lost
+    rows = world.gateway.invoices[str(intent.qpay_invoice_id)].rows
+    rows[0] = replace(rows[0], status="REFUNDED")  # refunded in QPay's portal
+
+    outcome = await settle_qpay_intent(intent.id, **deps(world))  # type: ignore[arg-type]
+    again = await settle_qpay_intent(intent.id, **deps(world))  # type: ignore[arg-type]
+
+    (payment,) = world.store.payments.values()
+    (refund,) = world.store.refunds.values()
+    assert payment.qpay_payment_id == rows[0].payment_id
+    assert (refund.payment_id, refund.channel) == (payment.id, RefundChannel.OUTSIDE)
+    assert outcome.intent.status is IntentStatus.REFUNDED
+    assert again.intent.status is IntentStatus.REFUNDED
+    invoice = world.store.invoices[intent.invoice_id]
+    assert (invoice.paid_amount, invoice.status) == (
+        Decimal("0.00"),
+        InvoiceStatus.UNPAID,
+    )
+
+
+async def test_the_ledger_records_money_taken_and_refunded_on_a_closed_intent(
+    world: World,
+) -> None:
+    intent = await new_open_intent(world)
+    world.gateway.pay(str(intent.qpay_invoice_id))
+    rows = world.gateway.invoices[str(intent.qpay_invoice_id)].rows
+    rows[0] = replace(rows[0], status="REFUNDED")
+    now = world.clock.now()
+
+    report = await compare_ledger(
+        now - timedelta(hours=1),
+        now,
+        **deps(world),  # type: ignore[arg-type]
+    )
+
+    (payment,) = report.recorded
+    (refund,) = world.store.refunds.values()  # recorded by the check it made
+    assert (refund.payment_id, refund.channel) == (payment.id, RefundChannel.OUTSIDE)
+    assert world.store.intents[intent.id].status is IntentStatus.REFUNDED

@@ -66,6 +66,11 @@ class LedgerPolicy:
     retry_seconds: float = 30.0
     # The first sweep starts at the oldest intent, but no further back.
     first_lookback: timedelta = timedelta(days=7)
+    # QPay lists payments by payment date, so a sweep from its cursor never
+    # sees a refund made in QPay's portal days after the payment. Every
+    # `recheck_seconds` a sweep starts this far back instead.
+    recheck_lookback: timedelta = timedelta(days=7)
+    recheck_seconds: float = 6 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,12 +281,15 @@ async def sweep_ledger(
     gateway: PaymentGateway,
     clock: Clock,
     policy: LedgerPolicy,
+    recheck: bool = False,
 ) -> LedgerReport | None:
     """Run the environment's next ledger sweep if it is due and no other
-    process runs it; None otherwise. The cursor moves to the end of the period
-    compared, or only up to the first payment that could not be recorded (then
-    the next sweep comes after `retry_seconds`); when QPay's list cannot be
-    read it stays, and the sweep is retried after `retry_seconds`."""
+    process runs it; None otherwise. With `recheck` it starts
+    `policy.recheck_lookback` back (late refunds of older payments). The
+    cursor moves to the end of the period compared, or only up to the first
+    payment that could not be recorded (then the next sweep comes after
+    `retry_seconds`); when QPay's list cannot be read it stays, and the sweep
+    is retried after `retry_seconds`."""
     environment = gateway.environment
     async with uow() as tx:
         claim = await tx.ledger.claim_sweep(environment, owner, policy.lease_seconds)
@@ -294,8 +302,11 @@ async def sweep_ledger(
         since = max(claim.first_intent_at or claim.now, oldest)
     try:
         async with _lease_renewed(owner, uow=uow, gateway=gateway, policy=policy):
+            start = since - policy.overlap
+            if recheck:
+                start = min(start, claim.now - policy.recheck_lookback)
             report = await compare_ledger(
-                since - policy.overlap, claim.now, uow=uow, gateway=gateway, clock=clock
+                start, claim.now, uow=uow, gateway=gateway, clock=clock
             )
             # Refunds whose QPay answer was lost: asked again, one sweeper at
             # a time (a failure here leaves them for the next sweep).

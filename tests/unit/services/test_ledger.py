@@ -165,6 +165,28 @@ async def test_a_second_sweep_waits_for_the_interval_and_the_lease(
     assert later.start == first.end - POLICY.overlap
 
 
+async def test_a_recheck_reaches_back_for_refunds_of_older_payments(
+    world: World,
+) -> None:
+    intent = await new_intent(world)
+    paid = world.gateway.pay(str(intent.qpay_invoice_id))
+    await settle_qpay_intent(intent.id, **deps(world))  # type: ignore[arg-type]
+    await sweep_ledger("a", policy=POLICY, **deps(world))  # type: ignore[arg-type]
+    world.clock.advance(2 * 24 * 3600)  # two days on, refunded in QPay's portal
+    rows = world.gateway.invoices[str(intent.qpay_invoice_id)].rows
+    rows[0] = PaymentRow(paid, "REFUNDED", rows[0].amount)
+    world.gateway.paid_at[paid] = world.clock.now() - timedelta(days=2)
+
+    plain = await sweep_ledger("a", policy=POLICY, **deps(world))  # type: ignore[arg-type]
+    world.clock.advance(301)
+    recheck = await sweep_ledger("a", policy=POLICY, recheck=True, **deps(world))  # type: ignore[arg-type]
+
+    assert plain is not None and recheck is not None
+    assert plain.start == plain.end - timedelta(days=2) - POLICY.overlap
+    assert recheck.start == recheck.end - POLICY.recheck_lookback
+    assert world.store.intents[intent.id].status is IntentStatus.REFUNDED
+
+
 async def test_a_sweeper_renews_its_lease_and_one_killed_mid_sweep_loses_it(
     world: World,
 ) -> None:

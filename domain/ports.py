@@ -71,6 +71,8 @@ class DueReceipt:
     uncertain: bool = False
     # Its payment was refunded: the receipt is to be cancelled at QPay.
     voiding: bool = False
+    # QPay's id of the receipt, once issued.
+    ebarimt_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -533,10 +535,13 @@ class PaymentGateway(Protocol):
         """QPay's status of one payment now (PAID, REFUNDED, ...), upper case."""
         ...
 
-    async def void_receipts(self, qpay_payment_id: str) -> ReceiptVoid:
+    async def void_receipts(
+        self, qpay_payment_id: str, ebarimt_id: str | None = None
+    ) -> ReceiptVoid:
         """Cancel every receipt QPay holds for the payment (e-Barimt 3.0 keys
-        them by payment id); UNSUPPORTED where the family cannot. Never
-        retried."""
+        them by payment id), or, in the v2 family, the receipt `ebarimt_id`;
+        UNSUPPORTED where neither is possible (v2 without the receipt's id).
+        Never retried."""
         ...
 
     async def list_payments(

@@ -37,7 +37,7 @@ _CLAIM = text(
     WHERE r.id = due.id AND p.id = r.payment_id
     RETURNING r.id, r.payment_id, r.intent_id, r.receiver_type, r.receiver,
               r.attempts, p.qpay_txn_id, r.uncertain_since IS NOT NULL AS uncertain,
-              r.status = 'VOIDING' AS voiding
+              r.status = 'VOIDING' AS voiding, r.ebarimt_id
     """
 )
 
@@ -103,6 +103,7 @@ class SqlAlchemyReceiptRepository:
                 attempts=row.attempts,
                 uncertain=row.uncertain,
                 voiding=row.voiding,
+                ebarimt_id=row.ebarimt_id,
             )
             for row in result
         ]

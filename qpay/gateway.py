@@ -245,14 +245,20 @@ class QPayGateway:
             raise _domain_error(error) from None
         return answer.payment_status.strip().upper()
 
-    async def void_receipts(self, qpay_payment_id: str) -> ReceiptVoid:
+    async def void_receipts(
+        self, qpay_payment_id: str, ebarimt_id: str | None = None
+    ) -> ReceiptVoid:
         """e-Barimt 3.0: DELETE /ebarimt_v3/{payment_id} cancels the payment's
         receipts (BARIMT_NOT_FOUND: it has none). The v2 family cancels by
-        receipt id only, so it cannot answer for a payment. Never retried."""
-        if self._ebarimt_api == "v2":
-            return ReceiptVoid.UNSUPPORTED
+        receipt id only (DELETE /ebarimt/{id}): without it, it cannot answer
+        for a payment. Never retried."""
         try:
-            await self._client.cancel_ebarimt_v3(qpay_payment_id)
+            if self._ebarimt_api == "v2":
+                if ebarimt_id is None:
+                    return ReceiptVoid.UNSUPPORTED
+                await self._client.cancel_ebarimt(ebarimt_id)
+            else:
+                await self._client.cancel_ebarimt_v3(qpay_payment_id)
         except QPayError as error:
             if error.code == RECEIPT_NOT_FOUND:
                 return ReceiptVoid.NONE_FOUND

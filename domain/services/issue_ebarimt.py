@@ -18,9 +18,10 @@ Failures of every kind count as attempts, retry with backoff and end FAILED
 with lastError after `max_attempts`; a settlement is never undone by a receipt.
 
 A refunded payment's receipts are returned (VOIDING, then VOIDED) by the same
-worker: the payment's receipts are cancelled at QPay (e-Barimt 3.0), or, where
-the family cannot look one up by payment (v2), the receipt ends FAILED with
-lastError telling a person to cancel it in QPay's portal.
+worker: the payment's receipts are cancelled at QPay (e-Barimt 3.0, by
+payment id; v2, by the receipt's id), or, in v2 without the receipt's id (a
+create whose answer was lost), the receipt ends FAILED with lastError telling
+a person to cancel it in QPay's portal.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ from domain.qpay_messages import IssuedReceipt, ReceiptRequest, ReceiptVoid
 logger = logging.getLogger(__name__)
 
 CANNOT_VOID = (
-    "the payment was refunded, but QPay's e-Barimt v2 cannot cancel a receipt by "
-    "payment: cancel this receipt in QPay's merchant portal"
+    "the payment was refunded, but its receipt's id is not known (its create's "
+    "answer was lost) and QPay's e-Barimt v2 cannot cancel by payment: cancel "
+    "this receipt in QPay's merchant portal"
 )
 MAY_HAVE_REACHED = (
     "the e-Barimt request for this payment may have reached QPay (its answer was "
@@ -148,7 +150,7 @@ async def _void_one(
     """Cancel a refunded payment's receipts at QPay (cancelling is idempotent
     there: a second cancel finds none)."""
     try:
-        found = await gateway.void_receipts(receipt.qpay_payment_id)
+        found = await gateway.void_receipts(receipt.qpay_payment_id, receipt.ebarimt_id)
     except DomainError as error:
         failure = _Failure(f"cancelling at QPay: {error.message}", uncertain=None)
     except Exception as error:

@@ -111,9 +111,11 @@ class FakePaymentGateway:
                     return invoice, index
         raise GatewayRejected("PAYMENT_NOTFOUND", "no such payment")
 
-    async def void_receipts(self, qpay_payment_id: str) -> ReceiptVoid:
+    async def void_receipts(
+        self, qpay_payment_id: str, ebarimt_id: str | None = None
+    ) -> ReceiptVoid:
         self._maybe_fail("void_receipts")
-        if self.ebarimt_api == "v2":
+        if self.ebarimt_api == "v2" and ebarimt_id is None:
             return ReceiptVoid.UNSUPPORTED
         if self.registered.pop(qpay_payment_id, 0):
             return ReceiptVoid.VOIDED

@@ -114,3 +114,42 @@ async def test_a_worker_whose_lease_was_taken_over_cannot_mark_the_receipt(
         container.settings.database_url, "SELECT status FROM ebarimt_receipts"
     )
     assert status == "PENDING"
+
+
+async def test_a_refund_returns_the_issued_receipt_at_qpay(
+    family: tuple[str, Harness],
+) -> None:
+    api, harness = family
+    qpay_payment_id = await paid_payment(harness)
+    await run_worker(harness)
+    assert len(harness.simulator.registered_receipts(qpay_payment_id)) == 1
+    harness.simulator.state.payments[qpay_payment_id].payment_type = "CARD"
+    body = await harness.gql(
+        "query { invoices(first: 1) { edges { node { payments { id } } } } }"
+    )
+    (payment,) = body["data"]["invoices"]["edges"][0]["node"]["payments"]
+
+    refunded = await harness.gql(
+        """mutation($input: RefundPaymentInput!) {
+          refundPayment(input: $input) {
+            refund { status } payment { ebarimt { status } } errors { code }
+          }
+        }""",
+        {
+            "input": {
+                "paymentId": payment["id"],
+                "reason": "returned",
+                "idempotencyKey": f"receipt-{api}",
+            }
+        },
+    )
+    await run_worker(harness)
+
+    payload = refunded["data"]["refundPayment"]
+    assert payload["refund"]["status"] == "COMPLETED"
+    assert payload["payment"]["ebarimt"]["status"] == "VOIDING"
+    url = harness.app.state.container.settings.database_url
+    row = await db.fetch(url, "SELECT status, last_error FROM ebarimt_receipts")
+    # Cancelled at QPay: by payment id (e-Barimt 3.0) or by its own id (v2).
+    assert row[0]["status"] == "VOIDED", row
+    assert harness.simulator.registered_receipts(qpay_payment_id) == []

@@ -65,6 +65,7 @@ class FakeReceipts(FakeRepository):
                     receipt.attempts,
                     uncertain=lease.uncertain,
                     voiding=receipt.status is EbarimtStatus.VOIDING,
+                    ebarimt_id=lease.ebarimt_id,
                 )
             )
         return claimed
@@ -110,7 +111,11 @@ class FakeReceipts(FakeRepository):
         )
         lease = self.tx.receipt_leases[receipt_id]
         self.tx.receipt_leases[receipt_id] = replace(
-            lease, owner=None, until=None, uncertain=False
+            lease,
+            owner=None,
+            until=None,
+            uncertain=False,
+            ebarimt_id=issued.ebarimt_id,
         )
         return ReceiptMarked(True, await self._touch(intent_id, now))
 

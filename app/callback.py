@@ -28,9 +28,11 @@ from uuid import UUID
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from app import request_context
 from app.metrics import Metrics
 from app.poller import CallbackHealth
 from app.ratelimit import SlidingWindowLimiter
+from app.tracing import NO_SPANS, Span, Spans
 from domain.callbacks import ReceivedCallback
 from domain.errors import DomainError
 from domain.intents import IntentId, IntentRef
@@ -120,6 +122,8 @@ class CallbackSettler:
 
     async def _run(self, ref: IntentRef) -> None:
         intent_id = ref.intent_id
+        # This task's own log context (it inherited the first callback's).
+        request_context.bind(intent_id=str(intent_id), invoice_id=str(ref.invoice_id))
         try:
             while True:
                 self._again.discard(intent_id)
@@ -165,13 +169,19 @@ def settle_after_callback(
     metrics: Metrics,
     health: CallbackHealth,
     receipts_wake: asyncio.Event,
+    spans: Spans = NO_SPANS,
 ) -> Settle:
     """The settlement a callback asks for: QPay is asked and what it says is
     recorded. A recorded payment tells the poller that callbacks arrive and
     wakes the e-Barimt worker."""
 
     async def settle(ref: IntentRef) -> object:
-        outcome = await settle_known_intent(ref, uow=uow, gateway=gateway, clock=clock)
+        with spans.span(
+            "qpay.settle", attributes={"qpay.intent_id": str(ref.intent_id)}
+        ):
+            outcome = await settle_known_intent(
+                ref, uow=uow, gateway=gateway, clock=clock
+            )
         metrics.settlements.labels(
             "callback", "recorded" if outcome.recorded else "unchanged"
         ).inc()
@@ -189,6 +199,7 @@ def callback_endpoint(
     clock: Clock,
     metrics: Metrics,
     failures: SlidingWindowLimiter | None = None,
+    spans: Spans = NO_SPANS,
 ) -> Callable[[Request], Awaitable[Response]]:
     def refused(address: str) -> Response:
         """A wrong token or an unknown intent: counted against the address,
@@ -201,11 +212,28 @@ def callback_endpoint(
         return PlainTextResponse("not found", status_code=404)
 
     async def qpay_callback(request: Request) -> Response:
+        # A span for the request, and its trace id on the log lines; the
+        # settlement it schedules inherits both.
+        with (
+            spans.span("qpay.callback", server=True) as span,
+            request_context.bound(trace_id=spans.trace_id()),
+        ):
+            return await handle(request, span)
+
+    async def handle(request: Request, span: Span) -> Response:
         address = request.client.host if request.client else "unknown"
         try:
             intent_id = IntentId(UUID(request.path_params["intent_id"]))
         except ValueError:
             return refused(address)
+        # Undone with qpay_callback's bound() when the request ends.
+        request_context.bind(
+            intent_id=str(intent_id),
+            qpay_payment_id=request_context.sane_qpay_payment_id(
+                request.query_params.get("qpay_payment_id")
+            ),
+        )
+        span.set_attribute("qpay.intent_id", str(intent_id))
         body = await _bounded_body(request)
         received = ReceivedCallback(
             intent_id=intent_id,
@@ -233,6 +261,7 @@ def callback_endpoint(
         if not accepted:
             return refused(address)
         metrics.callbacks.labels("accepted").inc()
+        logger.info("QPay callback accepted for intent %s", intent_id)
         return PlainTextResponse("SUCCESS")
 
     return qpay_callback

@@ -181,6 +181,17 @@ class GuardedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 return
 
 
+# GraphiQL (development only) loads React and GraphiQL from unpkg.com; this
+# service does not bundle them. Offline the page would stay at "Loading...":
+# it says why instead, until GraphiQL renders over it.
+GRAPHIQL_OFFLINE = (
+    '<p style="font: 16px sans-serif; margin: 2em">GraphiQL loads its scripts '
+    "from unpkg.com, which this browser cannot reach (offline?). The API itself "
+    'works: send POST /graphql with an Authorization header (README, "Call the '
+    'API"), or use any GraphQL client.</p>'
+)
+
+
 class QPayGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view with our context, auth and socket bookkeeping.
 
@@ -191,6 +202,11 @@ class QPayGraphQL(GraphQL[Context, None]):
     """
 
     graphql_transport_ws_handler_class = GuardedTransportWSHandler
+
+    @property
+    def graphql_ide_html(self) -> str:
+        page = super().graphql_ide_html
+        return page.replace(">Loading...</div>", f">{GRAPHIQL_OFFLINE}</div>", 1)
 
     def __init__(
         self,

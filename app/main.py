@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -21,13 +21,25 @@ from app.bootstrap import Container, build_container, close_container
 from app.callback import CallbackSettler, callback_endpoint, settle_after_callback
 from app.checkout import checkout_routes, checkout_url
 from app.ebarimt_worker import run_ebarimt_worker
+from app.graphql_observer import GraphQLObserver, OperationNames
 from app.graphql_view import QPayGraphQL
+from app.http_observer import ObservedHTTP
+from app.intent_gauges import run_intent_gauges
 from app.ledger_sweeper import run_ledger_sweeper
+from app.logging_setup import configure_logging
 from app.metrics_route import metrics_route
 from app.poller import CallbackHealth, run_poller
 from app.ratelimit import SlidingWindowLimiter
-from app.settings import Settings
+from app.request_context import in_own_run
+from app.settings import ConfigError, Settings, load_settings
 from app.supervision import Supervisor
+from app.tracing import (
+    NO_SPANS,
+    Tracing,
+    trace_qpay_calls,
+    traced_units_of_work,
+    tracing_for,
+)
 from app.watching import run_watch_keeper
 from graph.context import Services
 from graph.schema import build_schema
@@ -79,16 +91,23 @@ def create_app(
     qpay_transport: httpx.AsyncBaseTransport | None = None,
     simulator: QPaySimulator | None = None,
     background: bool = True,
+    tracing: Tracing | None = None,
 ) -> Starlette:
     """The application for `settings` (which must carry a DATABASE_URL).
 
     `qpay_transport`/`simulator` let tests put QPay where they want it;
-    `background=False` skips the poller and e-Barimt worker (tests drive them).
+    `background=False` skips the poller and e-Barimt worker (tests drive them);
+    `tracing` replaces the one the settings ask for (app/tracing.py).
     """
     container = build_container(
         settings, qpay_transport=qpay_transport, simulator=simulator
     )
+    tracing = tracing or tracing_for(settings, instance=container.instance)
+    spans = tracing.spans if tracing is not None else NO_SPANS
     uow = container.uow
+    if tracing is not None:
+        uow = traced_units_of_work(container.engine, container.transport, spans)
+        trace_qpay_calls(container.metrics, spans)
     services = Services(
         uow=uow,
         gateway=container.gateway,
@@ -102,8 +121,15 @@ def create_app(
         check_limiter=SlidingWindowLimiter(CHECKS_PER_INTENT_PER_MINUTE, 60),
         clinic_time_zone=settings.clinic_time_zone,
     )
+    schema = build_schema(production=settings.is_production)
+    names = OperationNames()
+    # Last, so it sees errors before MaskErrors masks them (production).
+    schema.extensions = (
+        *schema.extensions,
+        lambda: GraphQLObserver(metrics=container.metrics, names=names, spans=spans),
+    )
     view = QPayGraphQL(
-        build_schema(production=settings.is_production),
+        schema,
         services=services,
         tokens=container.tokens,
         production=settings.is_production,
@@ -124,6 +150,7 @@ def create_app(
             metrics=container.metrics,
             health=health,
             receipts_wake=receipts_wake,
+            spans=spans,
         ),
     )
     runtime = Runtime(
@@ -172,6 +199,7 @@ def create_app(
                 clock=container.clock,
                 metrics=container.metrics,
                 failures=SlidingWindowLimiter(FAILED_CALLBACKS_PER_MINUTE, 60),
+                spans=spans,
             ),
             methods=["GET", "POST"],
         ),
@@ -189,35 +217,60 @@ def create_app(
         runtime.supervisor = supervisor
         if background:
             stop = runtime.stop
-            supervisor.start(
-                "poller", lambda: run_poller(container, stop, runtime.health)
-            )
-            supervisor.start(
-                "ebarimt-worker",
-                lambda: run_ebarimt_worker(container, stop, runtime.receipts_wake),
-            )
-            supervisor.start("watch-keeper", lambda: run_watch_keeper(container, stop))
-            supervisor.start(
-                "ledger-sweeper", lambda: run_ledger_sweeper(container, stop)
-            )
+            loops: dict[str, Callable[[], Awaitable[None]]] = {
+                "poller": lambda: run_poller(container, stop, runtime.health),
+                "ebarimt-worker": lambda: run_ebarimt_worker(
+                    container, stop, runtime.receipts_wake
+                ),
+                "watch-keeper": lambda: run_watch_keeper(container, stop),
+                "ledger-sweeper": lambda: run_ledger_sweeper(container, stop),
+                "intent-gauges": lambda: run_intent_gauges(
+                    container.engine,
+                    container.metrics,
+                    stop,
+                    settings.metrics_refresh_seconds,
+                ),
+            }
+            for name, loop in loops.items():
+                # Each loop logs with its own task name and run id.
+                supervisor.start(name, in_own_run(name, loop))
         try:
             yield
         finally:
             await runtime.drain()
             await close_container(container)
+            if tracing is not None:
+                # Flushes the spans still queued (a blocking export).
+                await asyncio.to_thread(tracing.shutdown)
 
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         middleware=[
+            # Outermost: the request id and the HTTP metrics see every answer.
+            Middleware(ObservedHTTP, metrics=container.metrics),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.resolved_allowed_origins,
                 allow_methods=["GET", "POST"],
                 allow_headers=["authorization", "content-type"],
-            )
+            ),
         ],
     )
     app.state.runtime = runtime
     app.state.container = container
     return app
+
+
+def app_factory() -> Starlette:
+    """The app from the environment, for ASGI servers that import it:
+    `uvicorn --factory app.main:app_factory` or gunicorn with uvicorn's
+    worker (`gunicorn 'app.main:app_factory()' -k uvicorn.workers.UvicornWorker`).
+    DATABASE_URL is required (no embedded PostgreSQL here) and migrations are
+    not run: run `qpay-graph migrate` first. `qpay-graph serve --workers N`
+    is the same with a drain on SIGTERM (app/workers.py)."""
+    settings = load_settings()
+    if settings.database_url is None:
+        raise ConfigError("DATABASE_URL: required when the app is imported by a server")
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

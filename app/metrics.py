@@ -1,23 +1,96 @@
-"""Prometheus metrics, one registry per app (no global state)."""
+"""Prometheus metrics, one registry per app (no global state).
+
+Every label value is bounded: HTTP routes are templates (app/http_observer.py),
+GraphQL operation names pass app/graphql_metrics.py's OperationNames, and the
+rest are fixed sets (endpoints, outcomes, statuses, environments). The intent
+gauges are database-wide figures read by every process (app/intent_gauges.py):
+aggregate them across instances with max(), not sum().
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     generate_latest,
 )
 
 QPAY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20)
+# Our own answers: a callback or a settleInvoice takes milliseconds; a
+# GraphQL operation that calls QPay up to a QPay timeout.
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+QPayListener = Callable[[str, str, float], None]
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # process_* (CPU, memory, file descriptors, start time), python_info
+        # and python_gc_*, as the default registry would have them.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self._qpay_listeners: list[QPayListener] = []
+        self.http_seconds = Histogram(
+            "http_request_duration_seconds",
+            "HTTP requests by method, route template and status (its _count "
+            "is the request count); websockets are not counted",
+            ["method", "route", "status"],
+            buckets=HTTP_BUCKETS,
+            registry=self.registry,
+        )
+        self.graphql_operations = Counter(
+            "graphql_operations",
+            "GraphQL operations by type, name and outcome (ok, user_error, error)",
+            ["type", "name", "outcome"],
+            registry=self.registry,
+        )
+        self.graphql_seconds = Histogram(
+            "graphql_operation_duration_seconds",
+            "Latency of GraphQL queries and mutations (not subscriptions)",
+            ["type", "name"],
+            buckets=HTTP_BUCKETS,
+            registry=self.registry,
+        )
+        self.intents = Gauge(
+            "qpay_intents",
+            "QPay intents by status and QPay environment (whole database)",
+            ["status", "environment"],
+            registry=self.registry,
+        )
+        self.oldest_review = Gauge(
+            "qpay_intent_oldest_needs_review_seconds",
+            "Time since the last change of the oldest intent in NEEDS_REVIEW "
+            "(0 when none waits)",
+            ["environment"],
+            registry=self.registry,
+        )
+        self.oldest_overdue = Gauge(
+            "qpay_intent_oldest_overdue_pending_seconds",
+            "How long the most overdue PENDING intent has been past its "
+            "expiry (0 when none; the poller expires them within seconds)",
+            ["environment"],
+            registry=self.registry,
+        )
+        self.intent_stats_refreshed = Gauge(
+            "qpay_intent_stats_refreshed_timestamp_seconds",
+            "When the intent gauges were last read from the database (Unix time)",
+            registry=self.registry,
+        )
+        self.intent_stats_failures = Counter(
+            "qpay_intent_stats_failures",
+            "Failed reads of the intent gauges",
+            registry=self.registry,
+        )
         self.qpay_calls = Counter(
             "qpay_calls",
             "HTTP calls to QPay by endpoint and outcome",
@@ -90,6 +163,40 @@ class Metrics:
     def observe_qpay(self, endpoint: str, outcome: str, seconds: float) -> None:
         self.qpay_calls.labels(endpoint, outcome).inc()
         self.qpay_seconds.labels(endpoint).observe(seconds)
+        for listener in self._qpay_listeners:
+            listener(endpoint, outcome, seconds)
+
+    def on_qpay_call(self, listener: QPayListener) -> None:
+        """Also tell `listener` of each QPay call (tracing, app/tracing.py)."""
+        self._qpay_listeners.append(listener)
+
+    def observe_http(
+        self, method: str, route: str, status: int, seconds: float
+    ) -> None:
+        self.http_seconds.labels(method, route, str(status)).observe(seconds)
+
+    def observe_graphql(
+        self, kind: str, name: str, outcome: str, seconds: float | None
+    ) -> None:
+        self.graphql_operations.labels(kind, name, outcome).inc()
+        if seconds is not None:
+            self.graphql_seconds.labels(kind, name).observe(seconds)
+
+    def set_intent_stats(
+        self,
+        counts: Mapping[tuple[str, str], int],
+        oldest_review: Mapping[str, float],
+        oldest_overdue: Mapping[str, float],
+    ) -> None:
+        """Counts by (status, environment) and ages by environment; every
+        key given is set, so a status that emptied shows 0, not its last value."""
+        for (status, environment), count in counts.items():
+            self.intents.labels(status, environment).set(count)
+        for environment, seconds in oldest_review.items():
+            self.oldest_review.labels(environment).set(seconds)
+        for environment, seconds in oldest_overdue.items():
+            self.oldest_overdue.labels(environment).set(seconds)
+        self.intent_stats_refreshed.set(time.time())
 
     def track_subscriptions(self, count: Callable[[], int]) -> None:
         self.active_subscriptions.set_function(count)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from app.bootstrap import Container
+from app.request_context import start_run
 from domain.services.poll_due_intents import PollPolicy, poll_due_intents
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ async def run_poller(
     health = health or CallbackHealth()
     failures = 0
     while not stop.is_set():
+        start_run("poller")  # each pass's log lines share a run id
         try:
             result = await poll_due_intents(
                 container.instance,

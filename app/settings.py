@@ -7,6 +7,7 @@ each naming the environment variable, so the CLI can stop before serving.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
@@ -48,6 +49,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     events_url: str = "postgres"
     auth_jwt_secret: SecretStr | None = None
+    # During a rotation: the old secret, still accepted for verification
+    # (never used to sign) until it is removed.
+    auth_jwt_previous_secret: SecretStr | None = None
     auth_jwks_url: str | None = None
     auth_jwt_issuer: str | None = None
     auth_jwt_audience: str | None = None
@@ -77,6 +81,18 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["console", "json"] = "console"
+    # How often the intent gauges (qpay_intents, the oldest NEEDS_REVIEW and
+    # overdue PENDING) are read from the database: one statement per process.
+    metrics_refresh_seconds: float = Field(default=15, gt=0)
+
+    # Tracing (app/tracing.py), OpenTelemetry's own variable names: on when
+    # an OTLP endpoint is set or OTEL_ENABLED=true; OTEL_ENABLED=false or
+    # OTEL_SDK_DISABLED=true turn it off. Needs the `otel` extra.
+    otel_enabled: bool | None = None
+    otel_sdk_disabled: bool = False
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_exporter_otlp_traces_endpoint: str | None = None
+    otel_service_name: str = Field(default="qpay-graph", min_length=1)
     # The clinic's calendar: where the day's close starts and ends.
     clinic_time_zone: str = "Asia/Ulaanbaatar"
 
@@ -118,11 +134,21 @@ class Settings(BaseSettings):
     @field_validator("events_url")
     @classmethod
     def _events_scheme(cls, value: str) -> str:
+        if value.startswith("redis://") and importlib.util.find_spec("redis") is None:
+            raise ValueError(
+                "redis://... needs the redis extra: pip install 'qpay-graph[redis]'"
+            )
         if value == "postgres" or value.startswith(("redis://", "memory://")):
             return value
         raise ValueError("must be postgres, redis://host:port/db or memory://")
 
-    @field_validator("public_base_url", "qpay_base_url", "auth_jwks_url")
+    @field_validator(
+        "public_base_url",
+        "qpay_base_url",
+        "auth_jwks_url",
+        "otel_exporter_otlp_endpoint",
+        "otel_exporter_otlp_traces_endpoint",
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
@@ -140,6 +166,13 @@ class Settings(BaseSettings):
         secret = self.auth_jwt_secret
         if secret is not None and len(secret.get_secret_value()) < 32:
             problems.append("AUTH_JWT_SECRET: must be at least 32 characters")
+        previous = self.auth_jwt_previous_secret
+        if previous is not None and len(previous.get_secret_value()) < 32:
+            problems.append("AUTH_JWT_PREVIOUS_SECRET: must be at least 32 characters")
+        if previous is not None and secret is None:
+            problems.append(
+                "AUTH_JWT_PREVIOUS_SECRET: only with AUTH_JWT_SECRET (the new one)"
+            )
         metrics = self.metrics_token
         if metrics is not None and len(metrics.get_secret_value()) < 32:
             problems.append("METRICS_TOKEN: must be at least 32 characters")
@@ -150,6 +183,12 @@ class Settings(BaseSettings):
                 "and QPAY_INVOICE_CODE"
             )
         problems += self._identity_provider_problems()
+        if self.tracing_enabled and not otel_installed():
+            problems.append(
+                "OTEL_ENABLED: tracing is on (an OTLP endpoint or OTEL_ENABLED=true) "
+                "but the otel extra is not installed: pip install 'qpay-graph[otel]', "
+                "or set OTEL_ENABLED=false"
+            )
         if self.is_production:
             problems += self._production_problems()
         elif self.qpay_env == "live":
@@ -252,10 +291,43 @@ class Settings(BaseSettings):
         return QPAY_BASE_URLS.get(env, "http://qpay-simulator/v2")
 
     @property
+    def tracing_enabled(self) -> bool:
+        if self.otel_sdk_disabled or self.otel_enabled is False:
+            return False
+        return bool(
+            self.otel_enabled
+            or self.otel_exporter_otlp_endpoint
+            or self.otel_exporter_otlp_traces_endpoint
+        )
+
+    @property
+    def otel_traces_endpoint(self) -> str | None:
+        """Where spans go: the traces endpoint as is, or the OTLP endpoint's
+        /v1/traces; None for the SDK's default (localhost:4318)."""
+        if self.otel_exporter_otlp_traces_endpoint is not None:
+            return self.otel_exporter_otlp_traces_endpoint
+        if self.otel_exporter_otlp_endpoint is not None:
+            return f"{self.otel_exporter_otlp_endpoint}/v1/traces"
+        return None
+
+    @property
     def resolved_allowed_origins(self) -> list[str]:
         if self.allowed_origins:
             return list(self.allowed_origins)
         return [] if self.is_production else ["*"]
+
+
+def otel_installed() -> bool:
+    """Whether the `otel` extra is importable (imports nothing of it but the
+    parent packages find_spec needs; called only with tracing on)."""
+    modules = (
+        "opentelemetry.sdk.trace",
+        "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    )
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in modules)
+    except ImportError:  # a parent package is missing
+        return False
 
 
 def _hostname(url: str) -> str | None:

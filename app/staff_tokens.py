@@ -159,8 +159,11 @@ class StaffTokens:
         jwks: IdentityProviderKeys | None = None,
         issuer: str | None = None,
         audience: str | None = None,
+        previous: str | None = None,
     ) -> None:
         self._secret = secret
+        # A rotated-out secret: verifies tokens it signed, signs nothing.
+        self._previous = previous
         self._verified: OrderedDict[str, _Verified] = OrderedDict()
         self._cache_size = cache_size
         self._jwks = jwks
@@ -219,12 +222,7 @@ class StaffTokens:
             if "kid" in header:
                 _refused("HS256 with a key id")
                 return None
-            claims = self._claims(
-                token,
-                self._secret,
-                ALGORITHM,
-                options={"require": ["exp", "sub", "role"]},
-            )
+            claims = self._hs256_claims(token)
             kid = None
         elif algorithm in KEY_ALGORITHMS.values() and self._jwks is not None:
             kid = header.get("kid")
@@ -243,6 +241,25 @@ class StaffTokens:
         if claims is None:
             return None
         return _viewer(claims, kid)
+
+    def _hs256_claims(self, token: str) -> dict[str, Any] | None:
+        """Claims of our own token: the current secret, then the previous one
+        (AUTH_JWT_PREVIOUS_SECRET) while a rotation is under way."""
+        options: Any = {"require": ["exp", "sub", "role"]}
+        if self._previous is not None:
+            try:
+                found: dict[str, Any] = jwt.decode(
+                    token, self._secret, algorithms=[ALGORITHM], options=options
+                )
+            except jwt.InvalidSignatureError:
+                pass
+            except jwt.PyJWTError as error:
+                _refused(type(error).__name__)
+                return None
+            else:
+                return found
+            return self._claims(token, self._previous, ALGORITHM, options=options)
+        return self._claims(token, self._secret, ALGORITHM, options=options)
 
     def _idp_claims(
         self, token: str, key: Any, algorithm: str
@@ -313,11 +330,13 @@ def staff_tokens(settings: Settings) -> StaffTokens:
     if settings.auth_jwks_url is not None:
         jwks = IdentityProviderKeys(settings.auth_jwks_url)
         jwks.refresh_soon()
+    previous = settings.auth_jwt_previous_secret
     return StaffTokens(
         jwt_secret(settings),
         jwks=jwks,
         issuer=settings.auth_jwt_issuer,
         audience=settings.auth_jwt_audience,
+        previous=previous.get_secret_value() if previous else None,
     )
 
 

@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import asyncpg
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,9 +33,16 @@ from domain.events import HISTORY_TOPIC
 from persistence.engine import tls_arguments
 from persistence.unit_of_work import IntentChange
 
+if TYPE_CHECKING:
+    # The `redis` extra: imported only by RedisTransport (EVENTS_URL=redis://).
+    import redis.asyncio as aioredis
+
 logger = logging.getLogger(__name__)
 
 CHANNEL = "qpay_intent_events"
+REDIS_MISSING = (
+    "EVENTS_URL=redis://... needs the redis extra: pip install 'qpay-graph[redis]'"
+)
 LISTENER_APPLICATION_NAME = "qpay-graph-listener"
 Wakeup = int | None
 
@@ -221,11 +227,15 @@ class RedisTransport(_Reconnecting):
     """Redis pub/sub: published after commit, same hub semantics."""
 
     def __init__(self, hub: EventHub, url: str) -> None:
+        if importlib.util.find_spec("redis") is None:
+            raise RuntimeError(REDIS_MISSING)
         super().__init__(hub, "redis")
         self._url = url
         self._publisher: aioredis.Redis | None = None
 
     def _client(self) -> aioredis.Redis:
+        import redis.asyncio as aioredis  # the redis extra, imported when used
+
         if self._publisher is None:
             self._publisher = aioredis.from_url(
                 self._url, socket_timeout=1.0, socket_connect_timeout=1.0
@@ -238,6 +248,8 @@ class RedisTransport(_Reconnecting):
         return None
 
     async def after_commit(self, changes: Sequence[IntentChange]) -> None:
+        from redis.exceptions import RedisError  # the redis extra, imported when used
+
         # The change is committed; a lost publish costs subscribers one resync.
         try:
             client = self._client()
@@ -252,6 +264,8 @@ class RedisTransport(_Reconnecting):
             await self._publisher.aclose()
 
     async def _listen_once(self, on_connected: Callable[[], None]) -> None:
+        import redis.asyncio as aioredis  # the redis extra, imported when used
+
         client = aioredis.from_url(
             self._url, socket_connect_timeout=2.0, health_check_interval=10
         )

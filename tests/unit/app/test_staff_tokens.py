@@ -89,3 +89,28 @@ def test_a_signed_token_with_an_impossible_expiry_is_refused_not_a_crash(
     token = jwt.encode(claims, SECRET, algorithm="HS256")
 
     assert StaffTokens(SECRET).verify(token) is None
+
+
+def test_a_rotated_out_secret_still_verifies_its_tokens_but_signs_none() -> None:
+    old = StaffTokens(SECRET)
+    rotated = StaffTokens("n" * 48, previous=SECRET)
+    after = StaffTokens("n" * 48)
+
+    issued_before = old.issue(subject="night-shift")
+    issued_now = rotated.issue(subject="day-shift")
+
+    assert rotated.verify(issued_before) is not None  # the overlap
+    assert after.verify(issued_before) is None  # previous secret removed
+    assert after.verify(issued_now) is not None  # signed with the new one
+    assert old.verify(issued_now) is None
+
+
+def test_the_previous_secret_does_not_rescue_an_expired_or_forged_token() -> None:
+    rotated = StaffTokens("n" * 48, previous=SECRET)
+    expired = StaffTokens(SECRET).issue(
+        ttl_seconds=60, now=datetime.now(UTC) - timedelta(hours=1)
+    )
+    forged = StaffTokens("x" * 48).issue()
+
+    assert rotated.verify(expired) is None
+    assert rotated.verify(forged) is None

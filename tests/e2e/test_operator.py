@@ -355,3 +355,34 @@ def test_a_stale_embedded_postgres_is_adopted_and_stopped(tmp_path: Path) -> Non
         psutil.Process(postmaster).status() == psutil.STATUS_ZOMBIE
     )
     assert not (data / "pg.owner").exists()
+
+
+async def test_uvicorn_imports_the_app_factory_from_the_environment(
+    tmp_path: Path, database_url: str
+) -> None:
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603  # uvicorn's own CLI
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "app.main:app_factory",
+            "--port",
+            str(port),
+        ],
+        env=environment(tmp_path, DATABASE_URL=database_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        await ready(f"http://127.0.0.1:{port}", process)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    assert "Application startup complete" in output
+    assert "Traceback" not in output

@@ -28,11 +28,32 @@ class ArgumentError(DomainError):
         self.path = path
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "An expected failure of a mutation, in its payload's `errors`: the "
+        "request was understood and refused. Unexpected failures, and refused "
+        "queries and subscriptions, are GraphQL errors instead (with "
+        "extensions.code)."
+    )
+)
 class UserError:
-    code: ErrorCode
-    message: str
-    field: str | None = None
+    code: ErrorCode = strawberry.field(
+        description="What went wrong, for the screen to act on (see ErrorCode)."
+    )
+    message: str = strawberry.field(
+        description=(
+            "What went wrong in English, for a person (a log line or a staff "
+            "screen); may change: decide on `code`, never on the text."
+        )
+    )
+    field: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The argument to fix, as a path from the mutation's arguments "
+            "(e.g. `input.amount`, `intentId`); null when the failure is about "
+            "no one argument (e.g. QPAY_UNAVAILABLE)."
+        ),
+    )
 
 
 def field_path(error: DomainError, paths: FieldPaths) -> str | None:

@@ -29,11 +29,42 @@ MAX_CURSOR_LENGTH = 128
 PAGE_SIZE_NOTE = (
     f"At most {MAX_PAGE} per page: a larger `first` is capped at {MAX_PAGE}."
 )
+FIRST_DESCRIPTION = (
+    f"How many rows the page holds at most: 0 to {MAX_PAGE}; a larger value is "
+    f"capped at {MAX_PAGE}, a negative one is INVALID_INPUT."
+)
+AFTER_DESCRIPTION = (
+    "Where the page starts: a cursor from this list (pageInfo.endCursor, or an "
+    "edge's cursor); the page holds the rows older than it. Opaque: never "
+    "build or change one (a cursor not made by this API is INVALID_INPUT). "
+    "Null: the newest rows. Keep the same filter while paging."
+)
+FILTER_DESCRIPTION = "Which rows the list holds; null: all of them."
+STATUS_FILTER_DESCRIPTION = "Any of these statuses; null or empty: any status."
+CREATED_FROM_DESCRIPTION = (
+    "Only rows created at or after this moment (inclusive); null: no lower "
+    "bound. Must be before createdTo (INVALID_INPUT)."
+)
+CREATED_TO_DESCRIPTION = (
+    "Only rows created before this moment (exclusive); null: no upper bound."
+)
+CURSOR_DESCRIPTION = (
+    "This row's position in the list, opaque: pass it as `after` to read the "
+    "rows after it."
+)
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "Where a page of a list ends, newest first (createdAt descending, then "
+        "id). Pages are keyset pages: rows created after the first page was "
+        "read never shift later pages."
+    )
+)
 class PageInfo:
-    has_next_page: bool
+    has_next_page: bool = strawberry.field(
+        description="True when older rows follow this page (ask with `after`)."
+    )
     end_cursor: str | None = strawberry.field(
         description="Pass as `after` for the next page; null on an empty page."
     )

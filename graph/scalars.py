@@ -1,18 +1,21 @@
-"""Scalars: Decimal as an exact string; DateTime in ISO-8601 UTC.
+"""Scalars: Decimal as an exact string; DateTime in ISO-8601 UTC; Date.
 
-They replace Strawberry's built-ins for `decimal.Decimal` and `datetime`
-through `SCALAR_MAP`, so annotations stay plain Python types."""
+They replace Strawberry's built-ins for `decimal.Decimal`, `datetime` and
+`date` through `SCALAR_MAP`, so annotations stay plain Python types. Date is
+Strawberry's own scalar, unchanged but for its description."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import dataclasses
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import strawberry
 from graphql import StringValueNode, ValueNode
+from strawberry.schema.types.base_scalars import DateDefinition
 from strawberry.types.scalar import ScalarDefinition
 
-from domain.money import CENT, parse_amount_text
+from domain.money import CENT, MAX_AMOUNT, parse_amount_text
 
 
 class ScalarInputError(ValueError):
@@ -21,7 +24,25 @@ class ScalarInputError(ValueError):
 
 DECIMAL_DESCRIPTION = (
     'Exact amount in tögrög (MNT) as a string, e.g. "15000.00"; '
-    "at most 2 decimals; JSON numbers are rejected."
+    "at most 2 decimals; JSON numbers are rejected. "
+    "(A Payment's or Refund's amount is in Payment.currency, MNT for every "
+    "counted payment.) Output always has exactly 2 decimals. Input: digits "
+    'with an optional "-" and fraction ("15000", "15000.5", "15000.50"); no '
+    'exponent, spaces, "+" or leading zeros. Text of another shape, or a JSON '
+    "number, is a GraphQL error; a well-formed amount that is 0 or less, has "
+    f"more than 2 decimals or is above {MAX_AMOUNT} is refused by the "
+    "operation with INVALID_AMOUNT (never rounded)."
+)
+DATETIME_DESCRIPTION = (
+    "A moment in ISO-8601, UTC (e.g. 2026-11-27T09:30:00Z). Output is always "
+    "UTC with a Z, with microseconds when they are not zero "
+    "(2026-11-27T09:30:00.123456Z). Input needs an offset (Z or +08:00) and "
+    "is converted to UTC; a time without one is a GraphQL error."
+)
+DATE_DESCRIPTION = (
+    "A calendar day in ISO-8601, YYYY-MM-DD (e.g. 2026-11-30), without a time "
+    "or time zone: the operation says in which calendar it is read "
+    "(paymentTotals: the clinic's, CLINIC_TIME_ZONE)."
 )
 
 
@@ -87,10 +108,18 @@ def _parse_datetime(value: object) -> datetime:
 
 DATETIME = strawberry.scalar(
     name="DateTime",
-    description="A moment in ISO-8601, UTC (e.g. 2026-11-27T09:30:00Z).",
+    description=DATETIME_DESCRIPTION,
     serialize=_serialize_datetime,
     parse_value=_parse_datetime,
 )
 
-# Fields annotated `Decimal` and `datetime` use these (StrawberryConfig.scalar_map).
-SCALAR_MAP: dict[object, ScalarDefinition] = {Decimal: DECIMAL, datetime: DATETIME}
+# Strawberry's Date (isoformat out, date.fromisoformat in), described.
+DATE = dataclasses.replace(DateDefinition, description=DATE_DESCRIPTION)
+
+# Fields annotated `Decimal`, `datetime` and `date` use these
+# (StrawberryConfig.scalar_map).
+SCALAR_MAP: dict[object, ScalarDefinition] = {
+    Decimal: DECIMAL,
+    datetime: DATETIME,
+    date: DATE,
+}

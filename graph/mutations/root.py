@@ -4,30 +4,52 @@ from __future__ import annotations
 
 import strawberry
 
-from graph.mutations.cancel_qpay_invoice import resolve_cancel_qpay_invoice
-from graph.mutations.check_qpay_payment import resolve_check_qpay_payment
-from graph.mutations.create_invoice import resolve_create_invoice
-from graph.mutations.create_qpay_invoice import resolve_create_qpay_invoice
-from graph.mutations.refund_payment import resolve_refund_payment
-from graph.mutations.resolve_qpay_review import resolve_resolve_qpay_review
-from graph.mutations.settle_invoice import resolve_settle_invoice
+from graph.mutations import cancel_qpay_invoice as cancel
+from graph.mutations import check_qpay_payment as check
+from graph.mutations import create_invoice as invoice
+from graph.mutations import create_qpay_invoice as qpay_invoice
+from graph.mutations import refund_payment as refund
+from graph.mutations import resolve_qpay_review as review
+from graph.mutations import settle_invoice as settle
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "Every mutation needs a staff token (Authorization: Bearer <token>; "
+        "without a valid one: a GraphQL error with extensions.code "
+        "UNAUTHENTICATED and no data). Expected failures come back in the "
+        "payload's `errors`; the token's `sub` is recorded as the actor of "
+        "what a mutation changes."
+    )
+)
 class Mutation:
-    create_invoice = strawberry.mutation(resolver=resolve_create_invoice)
+    create_invoice = strawberry.mutation(
+        resolver=invoice.resolve_create_invoice, description=invoice.DESCRIPTION
+    )
     # Named explicitly: Strawberry would camel-case these to createQpayInvoice.
     create_qpay_invoice = strawberry.mutation(
-        resolver=resolve_create_qpay_invoice, name="createQPayInvoice"
+        resolver=qpay_invoice.resolve_create_qpay_invoice,
+        name="createQPayInvoice",
+        description=qpay_invoice.DESCRIPTION,
     )
     check_qpay_payment = strawberry.mutation(
-        resolver=resolve_check_qpay_payment, name="checkQPayPayment"
+        resolver=check.resolve_check_qpay_payment,
+        name="checkQPayPayment",
+        description=check.DESCRIPTION,
     )
     cancel_qpay_invoice = strawberry.mutation(
-        resolver=resolve_cancel_qpay_invoice, name="cancelQPayInvoice"
+        resolver=cancel.resolve_cancel_qpay_invoice,
+        name="cancelQPayInvoice",
+        description=cancel.DESCRIPTION,
     )
-    settle_invoice = strawberry.mutation(resolver=resolve_settle_invoice)
-    refund_payment = strawberry.mutation(resolver=resolve_refund_payment)
+    settle_invoice = strawberry.mutation(
+        resolver=settle.resolve_settle_invoice, description=settle.DESCRIPTION
+    )
+    refund_payment = strawberry.mutation(
+        resolver=refund.resolve_refund_payment, description=refund.DESCRIPTION
+    )
     resolve_qpay_review = strawberry.mutation(
-        resolver=resolve_resolve_qpay_review, name="resolveQPayReview"
+        resolver=review.resolve_resolve_qpay_review,
+        name="resolveQPayReview",
+        description=review.DESCRIPTION,
     )

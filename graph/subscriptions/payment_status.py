@@ -20,6 +20,7 @@ import contextlib
 import random
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -49,11 +50,33 @@ from graph.types.qpay_intent import QPayIntent
     )
 )
 class PaymentStatusEvent:
-    intent: QPayIntent
-    invoice: Invoice
-    settled: bool
-    version: int
-    at: datetime
+    intent: QPayIntent = strawberry.field(
+        description="The intent watched, as it is at `version`."
+    )
+    invoice: Invoice = strawberry.field(
+        description=(
+            "Its billing invoice, read with the intent (a checkout screen sees "
+            "its number, amounts, status and times only)."
+        )
+    )
+    settled: bool = strawberry.field(
+        description=(
+            "True once money QPay took on this intent counts on the invoice "
+            "(intent.paidAmount above 0.00); PAID with settled true is the "
+            "success screen."
+        )
+    )
+    version: int = strawberry.field(
+        description=(
+            "The intent's version: one more per change (status, amounts, a "
+            "receipt issued, a new lastError). Each event has a higher one "
+            "than the last; a slow or reconnecting client may skip some. Keep "
+            "the event with the highest."
+        )
+    )
+    at: datetime = strawberry.field(
+        description="When the intent reached this version (intent.updatedAt)."
+    )
 
     @classmethod
     def from_status(cls, status: PaymentStatus) -> PaymentStatusEvent:
@@ -80,56 +103,96 @@ async def _read(
         )
 
 
-@strawberry.type
+PAYMENT_STATUS_DESCRIPTION = (
+    "The state of one QPay intent, pushed: the current state first (a "
+    "snapshot, on every subscribe), then every change with a higher version, "
+    "in order. It completes after a final state: PAID and settled, CANCELLED, "
+    "EXPIRED, NEEDS_REVIEW or REFUNDED, and, when an e-Barimt receipt was "
+    "asked for, once the receipt is no longer PENDING (ISSUED or FAILED). A "
+    "client that loses the connection subscribes again and gets the current "
+    "state first, so a missed push costs nothing. Over the websocket only "
+    "(graphql-transport-ws). Who may watch: a staff token in connection_init "
+    "(every field), or the intent's clientSecret (no token; staff-only fields "
+    "answer null or empty). A wrong or missing secret, or an unknown intent "
+    "for a checkout screen, ends it with a FORBIDDEN error and no event; "
+    "staff watching an unknown intent get NOT_FOUND; an intentId that is not "
+    "a UUID is INVALID_INPUT."
+)
+INTENT_ID_DESCRIPTION = "The intent to watch (QPayIntent.id, or the id in checkoutUrl)."
+CHECKOUT_ACCESS_DESCRIPTION = (
+    "The intent's clientSecret from createQPayInvoice (the `secret` of "
+    "checkoutUrl): required without a staff token, ignored with one. Every "
+    "secret createQPayInvoice handed out for the intent works."
+)
+
+
+async def follow_payment_status(
+    info: Info,
+    intent_id: Annotated[
+        strawberry.ID, strawberry.argument(description=INTENT_ID_DESCRIPTION)
+    ],
+    client_secret: Annotated[
+        str | None, strawberry.argument(description=CHECKOUT_ACCESS_DESCRIPTION)
+    ] = None,
+) -> AsyncGenerator[PaymentStatusEvent, None]:
+    services = info.context.services
+    try:
+        parsed = IntentId(parse_uuid(intent_id, "intentId"))
+    except DomainError as error:
+        raise public_error(error) from None
+    viewer = info.context.viewer
+    if viewer is not None and viewer.expires_at <= services.clock.now():
+        raise PublicError("the staff token has expired", ErrorCode.FORBIDDEN.value)
+    with services.hub.subscribe(parsed) as wakeups:
+        # Registered before the snapshot is read: no change falls between.
+        current = await _read(services, parsed, client_secret, check=viewer is None)
+        if current is None:
+            if viewer is None:
+                raise PublicError(FORBIDDEN, ErrorCode.FORBIDDEN.value)
+            raise PublicError("QPay intent not found", ErrorCode.NOT_FOUND.value)
+        yield PaymentStatusEvent.from_status(current)
+        while not current.is_final:
+            # The safety-net re-read, jittered so thousands of idle
+            # screens do not all re-read in the same second.
+            resync = services.resync_seconds * random.uniform(0.8, 1.2)  # noqa: S311
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can
+            # swallow a cancellation that lands as the queue yields, and a
+            # cancelled operation then runs on, registered, forever.
+            wakeup: int | None = None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(resync):
+                    wakeup = await wakeups.get()
+            if wakeup is not None and wakeup <= current.intent.version:
+                continue
+            fresh = await _read(services, parsed, check=False)
+            if fresh is None:
+                return
+            if fresh.intent.version > current.intent.version:
+                current = fresh
+                yield PaymentStatusEvent.from_status(current)
+
+
+@strawberry.type(
+    description=(
+        "Live pushes over the websocket /graphql (graphql-transport-ws only; "
+        "over HTTP a subscription is refused with INVALID_INPUT). Refusals are "
+        "GraphQL errors with extensions.code."
+    )
+)
 class Subscription:
     payment_events: AsyncGenerator[PaymentEvent, None] = strawberry.subscription(
         resolver=follow_payment_events,
         description=(
-            "Staff only: every payment recorded, intent changed and receipt "
-            "changed, live, from every process. No snapshot: read the day with "
-            "the queries, then follow this; after a reconnect, read again."
+            "Staff only: every new entry of any invoice's history (payments "
+            "recorded, intents changed, refunds, receipts), live, from every "
+            "process, each once, oldest first (one committed late may follow "
+            "newer ones). No snapshot: read the day with the queries, "
+            "then follow this; after a reconnect, read again. Never completes "
+            "by itself; without a staff token (or with an expired one) it ends "
+            "with a FORBIDDEN error, and the socket closes (4403) when the "
+            "token expires."
         ),
     )
-
-    @strawberry.subscription
-    async def payment_status(
-        self,
-        info: Info,
-        intent_id: strawberry.ID,
-        client_secret: str | None = None,
-    ) -> AsyncGenerator[PaymentStatusEvent, None]:
-        services = info.context.services
-        try:
-            parsed = IntentId(parse_uuid(intent_id, "intentId"))
-        except DomainError as error:
-            raise public_error(error) from None
-        viewer = info.context.viewer
-        if viewer is not None and viewer.expires_at <= services.clock.now():
-            raise PublicError("the staff token has expired", ErrorCode.FORBIDDEN.value)
-        with services.hub.subscribe(parsed) as wakeups:
-            # Registered before the snapshot is read: no change falls between.
-            current = await _read(services, parsed, client_secret, check=viewer is None)
-            if current is None:
-                if viewer is None:
-                    raise PublicError(FORBIDDEN, ErrorCode.FORBIDDEN.value)
-                raise PublicError("QPay intent not found", ErrorCode.NOT_FOUND.value)
-            yield PaymentStatusEvent.from_status(current)
-            while not current.is_final:
-                # The safety-net re-read, jittered so thousands of idle
-                # screens do not all re-read in the same second.
-                resync = services.resync_seconds * random.uniform(0.8, 1.2)  # noqa: S311
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can
-                # swallow a cancellation that lands as the queue yields, and a
-                # cancelled operation then runs on, registered, forever.
-                wakeup: int | None = None
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(resync):
-                        wakeup = await wakeups.get()
-                if wakeup is not None and wakeup <= current.intent.version:
-                    continue
-                fresh = await _read(services, parsed, check=False)
-                if fresh is None:
-                    return
-                if fresh.intent.version > current.intent.version:
-                    current = fresh
-                    yield PaymentStatusEvent.from_status(current)
+    payment_status: AsyncGenerator[PaymentStatusEvent, None] = strawberry.subscription(
+        resolver=follow_payment_status, description=PAYMENT_STATUS_DESCRIPTION
+    )

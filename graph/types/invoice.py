@@ -11,7 +11,14 @@ import strawberry
 from domain import invoices
 from domain.pages import ListFilter, Page
 from graph.context import Info
-from graph.pagination import PageInfo, encode_cursor
+from graph.pagination import (
+    CREATED_FROM_DESCRIPTION,
+    CREATED_TO_DESCRIPTION,
+    CURSOR_DESCRIPTION,
+    STATUS_FILTER_DESCRIPTION,
+    PageInfo,
+    encode_cursor,
+)
 from graph.types.enums import InvoiceStatus
 from graph.types.payment import Payment
 from graph.types.qpay_intent import QPayIntent
@@ -26,7 +33,13 @@ if TYPE_CHECKING:
     from graph.types.payment_event import PaymentEvent
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "A billing invoice: what the clinic bills a patient, and how much of "
+        "it is paid. Amounts in MNT. A checkout screen sees only its number, "
+        "amounts, status and times (the staff-only fields say what it gets)."
+    )
+)
 class Invoice:
     def _description(self, info: Info) -> str | None:
         staff_only(info, "Invoice.description")
@@ -54,28 +67,52 @@ class Invoice:
         found = await info.context.loaders.intents.load(self._domain.id)
         return [QPayIntent.from_domain(intent) for intent in found]
 
-    id: strawberry.ID
-    number: str
+    id: strawberry.ID = strawberry.field(description="The invoice's id (a UUID).")
+    number: str = strawberry.field(
+        description=(
+            "The clinic's invoice number, unique: the one given to "
+            "createInvoice, or INV-000123 style when none was given."
+        )
+    )
     description: str | None = strawberry.field(
         resolver=_description,
         description=(
-            "Free text from the clinic (often the patient's name and phone)."
-            + STAFF_ONLY_NULL
+            "Free text from the clinic (often the patient's name and phone); "
+            "null when none was given." + STAFF_ONLY_NULL
         ),
     )
-    total: Decimal
-    paid_amount: Decimal
-    balance: Decimal
-    status: InvoiceStatus
-    created_at: datetime
-    updated_at: datetime
+    total: Decimal = strawberry.field(description="What is billed, in MNT.")
+    paid_amount: Decimal = strawberry.field(
+        description=(
+            "What is paid, in MNT: every counted payment less every COMPLETED "
+            "refund. May exceed total (OVERPAID)."
+        )
+    )
+    balance: Decimal = strawberry.field(
+        description=(
+            "What is still owed, in MNT: total less paidAmount, never below 0.00."
+        )
+    )
+    status: InvoiceStatus = strawberry.field(
+        description="Where the invoice stands (follows paidAmount and total)."
+    )
+    created_at: datetime = strawberry.field(description="When the invoice was created.")
+    updated_at: datetime = strawberry.field(
+        description="When its paid amount or status last changed (or creation)."
+    )
     payments: list[Payment] = strawberry.field(
         resolver=_payments,
-        description="Every payment recorded on the invoice." + STAFF_ONLY_EMPTY,
+        description=(
+            "Every payment recorded on the invoice, oldest first (refunded ones "
+            "and uncounted foreign-currency ones too)." + STAFF_ONLY_EMPTY
+        ),
     )
     qpay_intents: list[QPayIntent] = strawberry.field(
         resolver=_qpay_intents,
-        description="Every QPay intent of the invoice." + STAFF_ONLY_EMPTY,
+        description=(
+            "Every QPay intent of the invoice whose QPay invoice was made, newest "
+            "first, in every status." + STAFF_ONLY_EMPTY
+        ),
     )
     events: list[
         Annotated[PaymentEvent, strawberry.lazy("graph.types.payment_event")]
@@ -104,16 +141,20 @@ class Invoice:
         )
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "Which billing invoices `invoices` lists; every condition given must hold."
+    )
+)
 class InvoiceFilter:
     status: list[InvoiceStatus] | None = strawberry.field(
-        default=None, description="Any of these statuses (null or empty: any)."
+        default=None, description=STATUS_FILTER_DESCRIPTION
     )
     created_from: datetime | None = strawberry.field(
-        default=None, description="Created at or after this time."
+        default=None, description=CREATED_FROM_DESCRIPTION
     )
     created_to: datetime | None = strawberry.field(
-        default=None, description="Created before this time."
+        default=None, description=CREATED_TO_DESCRIPTION
     )
 
     def to_domain(self) -> ListFilter[invoices.InvoiceStatus]:
@@ -124,16 +165,20 @@ class InvoiceFilter:
         )
 
 
-@strawberry.type
+@strawberry.type(description="One billing invoice of a page, with its position.")
 class InvoiceEdge:
-    cursor: str
-    node: Invoice
+    cursor: str = strawberry.field(description=CURSOR_DESCRIPTION)
+    node: Invoice = strawberry.field(description="The billing invoice.")
 
 
-@strawberry.type
+@strawberry.type(description="One page of billing invoices, newest first.")
 class InvoiceConnection:
-    edges: list[InvoiceEdge]
-    page_info: PageInfo
+    edges: list[InvoiceEdge] = strawberry.field(
+        description="The page's invoices, newest first; empty past the last one."
+    )
+    page_info: PageInfo = strawberry.field(
+        description="Whether more follow, and the cursor to read them."
+    )
 
     @classmethod
     def from_page(cls, page: Page[invoices.Invoice]) -> InvoiceConnection:

@@ -21,22 +21,39 @@ from graph.types.visibility import (
 )
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "Money recorded against a billing invoice, by any method. A QPay "
+        "payment is recorded once per QPay payment id, whatever told the "
+        "service about it (callback, poller, checkQPayPayment, ledger sweep)."
+    )
+)
 class Payment:
-    id: strawberry.ID
-    invoice_id: strawberry.ID
-    method: PaymentMethod
-    amount: Decimal
+    id: strawberry.ID = strawberry.field(description="The payment's id (a UUID).")
+    invoice_id: strawberry.ID = strawberry.field(
+        description="The id of the billing invoice it pays."
+    )
+    method: PaymentMethod = strawberry.field(description="How it was paid.")
+    amount: Decimal = strawberry.field(
+        description=(
+            "How much was paid, in `currency` (MNT for every counted payment); "
+            "refunds do not change it (see refundableAmount)."
+        )
+    )
     currency: str = strawberry.field(
         description=(
             "ISO 4217 code of `amount`. Only MNT payments count towards the "
             "invoice; money QPay took in another currency is recorded for review."
         )
     )
-    qpay_payment_id: str | None
+    qpay_payment_id: str | None = strawberry.field(
+        description=(
+            "QPay's payment_id, for a QPAY payment (unique: a QPay payment is "
+            "recorded once); null for every other method."
+        )
+    )
 
-    @strawberry.field
-    async def ebarimt(self, info: Info) -> EbarimtReceipt | None:
+    async def _ebarimt(self, info: Info) -> EbarimtReceipt | None:
         receipt = await info.context.loaders.receipts.load(self._domain.id)
         return EbarimtReceipt.from_domain(receipt) if receipt else None
 
@@ -65,8 +82,18 @@ class Payment:
         ),
     )
 
-    created_at: datetime
+    created_at: datetime = strawberry.field(
+        description="When the payment was recorded here (not when QPay took it)."
+    )
     _domain: strawberry.Private[payments.Payment]
+    ebarimt: EbarimtReceipt | None = strawberry.field(
+        resolver=_ebarimt,
+        description=(
+            "The payment's e-Barimt receipt; null when none was asked for (the "
+            "`ebarimt` input of createQPayInvoice or settleInvoice, QPay "
+            "payments only) or the payment does not count (another currency)."
+        ),
+    )
 
     @classmethod
     def from_domain(cls, payment: payments.Payment) -> Payment:
@@ -82,11 +109,22 @@ class Payment:
         )
 
 
-@strawberry.type
+@strawberry.type(description="A payment method the clinic takes, and whether it is on.")
 class PaymentMethodConfig:
-    method: PaymentMethod
-    enabled: bool
-    label: str
+    method: PaymentMethod = strawberry.field(
+        description="The payment method this row configures."
+    )
+    enabled: bool = strawberry.field(
+        description=(
+            "False: createQPayInvoice (QPAY) and settleInvoice refuse it with "
+            "METHOD_DISABLED; hide or grey it out."
+        )
+    )
+    label: str = strawberry.field(
+        description=(
+            'The name to show, as the clinic set it (e.g. "Бэлэн мөнгө / Cash").'
+        )
+    )
 
     @classmethod
     def from_domain(cls, config: payments.PaymentMethodConfig) -> PaymentMethodConfig:

@@ -15,10 +15,18 @@ from graph.types.qpay_intent import QPayIntent
 from graph.types.refund import Refund
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "One entry of an invoice's history (append-only): what happened to its "
+        "money, who asked, and when. Read as Invoice.events or live as "
+        "paymentEvents; staff only."
+    )
+)
 class PaymentEvent:
-    kind: PaymentEventKind
-    at: datetime
+    kind: PaymentEventKind = strawberry.field(
+        description="What happened; says which of the fields below are set."
+    )
+    at: datetime = strawberry.field(description="When it was recorded.")
     actor: str | None = strawberry.field(
         description=(
             "The staff member whose request caused it (their token's `sub`); "
@@ -27,17 +35,18 @@ class PaymentEvent:
         )
     )
     intent_status: QPayIntentStatus | None = strawberry.field(
-        description="For INTENT_CHANGED: the intent's status right after it."
+        description=(
+            "For INTENT_CHANGED: the intent's status right after it (the intent "
+            "field shows its status now); null for other kinds."
+        )
     )
     _entry: strawberry.Private[history.HistoryEntry]
     _invoice: strawberry.Private[invoices.Invoice]
 
-    @strawberry.field
-    def invoice(self) -> Invoice:
+    def _invoice_now(self) -> Invoice:
         return Invoice.from_domain(self._invoice)
 
-    @strawberry.field
-    async def payment(self, info: Info) -> Payment | None:
+    async def _payment(self, info: Info) -> Payment | None:
         wanted = self._entry.payment_id
         if wanted is None:
             return None
@@ -45,8 +54,7 @@ class PaymentEvent:
         mine = [p for p in found if p.id == wanted]
         return Payment.from_domain(mine[0]) if mine else None
 
-    @strawberry.field
-    async def intent(self, info: Info) -> QPayIntent | None:
+    async def _intent(self, info: Info) -> QPayIntent | None:
         wanted = self._entry.intent_id
         if wanted is None:
             return None
@@ -63,7 +71,32 @@ class PaymentEvent:
         return Refund.from_domain(mine[0]) if mine else None
 
     refund: Refund | None = strawberry.field(
-        resolver=_refund, description="For REFUND_RECORDED: the refund."
+        resolver=_refund,
+        description=(
+            "For REFUND_RECORDED: the refund (COMPLETED or FAILED), as it is "
+            "now; null for other kinds."
+        ),
+    )
+    invoice: Invoice = strawberry.field(
+        resolver=_invoice_now,
+        description=(
+            "The billing invoice it happened to, as it is now (not as it was at `at`)."
+        ),
+    )
+    payment: Payment | None = strawberry.field(
+        resolver=_payment,
+        description=(
+            "The payment concerned, as it is now: for PAYMENT_RECORDED, "
+            "REFUND_RECORDED and RECEIPT_CHANGED; null for INTENT_CHANGED."
+        ),
+    )
+    intent: QPayIntent | None = strawberry.field(
+        resolver=_intent,
+        description=(
+            "The QPay intent concerned, as it is now: for INTENT_CHANGED and "
+            "RECEIPT_CHANGED, and for a QPay payment's PAYMENT_RECORDED or "
+            "REFUND_RECORDED; null otherwise."
+        ),
     )
 
     @classmethod

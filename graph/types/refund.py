@@ -28,30 +28,48 @@ class Refund:
         staff_only(info, "Refund.lastError")
         return self._domain.last_error
 
-    id: strawberry.ID
-    payment_id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The refund's id (a UUID).")
+    payment_id: strawberry.ID = strawberry.field(
+        description="The id of the payment it gives money back on."
+    )
     amount: Decimal = strawberry.field(
         description="In the payment's currency (MNT for every counted payment)."
     )
-    status: RefundStatus
+    status: RefundStatus = strawberry.field(
+        description="Where it stands; only COMPLETED has moved money."
+    )
     channel: RefundChannel = strawberry.field(
         description=(
             "QPAY: through QPay's refund endpoint; DESK: given back by staff; "
             "OUTSIDE: found refunded at QPay (its merchant portal)."
         )
     )
-    reason: str
+    reason: str = strawberry.field(
+        description=(
+            "Why, as the staff member wrote it (refundPayment's reason); for a "
+            "refund found at QPay, a fixed text saying so."
+        )
+    )
     actor: str = strawberry.field(
         description=(
             "The staff member who asked (their token's `sub`), or `qpay` for a "
             "refund made outside this service and found at QPay."
         )
     )
-    created_at: datetime
-    completed_at: datetime | None
+    created_at: datetime = strawberry.field(
+        description="When the refund was asked for (or found at QPay)."
+    )
+    completed_at: datetime | None = strawberry.field(
+        description=(
+            "When its money left the invoice; null unless COMPLETED. The day's "
+            "close counts a refund on this day."
+        )
+    )
     last_error: str | None = strawberry.field(
         resolver=_last_error,
-        description="Why a refund FAILED." + STAFF_ONLY_NULL,
+        description=(
+            "Why a refund FAILED; null for any other status." + STAFF_ONLY_NULL
+        ),
     )
     _domain: strawberry.Private[refunds.Refund]
 

@@ -11,14 +11,29 @@ from domain import totals
 from graph.types.enums import PaymentMethod
 
 
-@strawberry.type
+@strawberry.type(description="One payment method's money over the period, in MNT.")
 class MethodTotals:
-    method: PaymentMethod
-    payments: Decimal
-    payment_count: int
-    refunds: Decimal
-    refund_count: int
-    net: Decimal
+    method: PaymentMethod = strawberry.field(description="The payment method.")
+    payments: Decimal = strawberry.field(
+        description=(
+            "Sum of the MNT payments recorded (createdAt) in the period, in MNT."
+        )
+    )
+    payment_count: int = strawberry.field(
+        description="How many MNT payments were recorded in the period."
+    )
+    refunds: Decimal = strawberry.field(
+        description=(
+            "Sum of the refunds COMPLETED in the period on payments of this "
+            "method (whenever those were paid), in MNT."
+        )
+    )
+    refund_count: int = strawberry.field(
+        description="How many refunds were COMPLETED in the period."
+    )
+    net: Decimal = strawberry.field(
+        description="payments less refunds, in MNT; may be negative."
+    )
 
     @classmethod
     def from_domain(cls, found: totals.MethodTotals) -> MethodTotals:
@@ -41,19 +56,35 @@ class MethodTotals:
     )
 )
 class PaymentTotals:
-    first_day: date
-    last_day: date
-    time_zone: str
-    start: datetime = strawberry.field(description="Midnight starting firstDay.")
-    end: datetime = strawberry.field(description="Midnight ending lastDay.")
-    methods: list[MethodTotals] = strawberry.field(
-        description="Every method, zeros included."
+    first_day: date = strawberry.field(description="The period's first day.")
+    last_day: date = strawberry.field(description="The period's last day (included).")
+    time_zone: str = strawberry.field(
+        description="The IANA time zone of the days (e.g. Asia/Ulaanbaatar)."
     )
-    payments: Decimal
-    payment_count: int
-    refunds: Decimal
-    refund_count: int
-    net: Decimal
+    start: datetime = strawberry.field(
+        description="Midnight starting firstDay in timeZone (as UTC), inclusive."
+    )
+    end: datetime = strawberry.field(
+        description="Midnight ending lastDay in timeZone (as UTC), exclusive."
+    )
+    methods: list[MethodTotals] = strawberry.field(
+        description="Every payment method, zeros included, in PaymentMethod's order."
+    )
+    payments: Decimal = strawberry.field(
+        description="Sum of every method's payments, in MNT."
+    )
+    payment_count: int = strawberry.field(
+        description="How many payments, every method."
+    )
+    refunds: Decimal = strawberry.field(
+        description="Sum of every method's completed refunds, in MNT."
+    )
+    refund_count: int = strawberry.field(
+        description="How many refunds completed, every method."
+    )
+    net: Decimal = strawberry.field(
+        description="payments less refunds, in MNT; may be negative."
+    )
 
     @classmethod
     def from_domain(cls, found: totals.PeriodTotals) -> PaymentTotals:

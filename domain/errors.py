@@ -91,3 +91,12 @@ class GatewayRejected(DomainError):
 
 def not_found(what: str, subject: Subject | None = None) -> DomainError:
     return DomainError(ErrorCode.NOT_FOUND, f"{what} not found", subject)
+
+
+def idempotency_conflict() -> DomainError:
+    """A key stored for another operation or input (every keyed use case)."""
+    return DomainError(
+        ErrorCode.IDEMPOTENCY_CONFLICT,
+        "this idempotency key was used with a different input",
+        Subject.IDEMPOTENCY_KEY,
+    )

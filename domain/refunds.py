@@ -154,9 +154,8 @@ def apply_refund(
     ]
     after_intent = intent
     if intent is not None:
-        status = IntentStatus.REFUNDED if intent_left == ZERO else None
-        if intent.status is IntentStatus.REFUNDED:
-            status = None
+        all_back = intent_left == ZERO and intent.status is not IntentStatus.REFUNDED
+        status = IntentStatus.REFUNDED if all_back else None
         after_intent = intent.evolved(now, status=status, added=-counted)
         if after_intent.version != intent.version:
             events.append(

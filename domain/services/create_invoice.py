@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import uuid4
 
-from domain.errors import DomainError, ErrorCode, Subject
+from domain.errors import Subject, idempotency_conflict
 from domain.idempotency import IdempotencyRecord, fingerprint
 from domain.invoices import Invoice, InvoiceId, InvoiceStatus
 from domain.money import ZERO, require_positive_amount
@@ -73,9 +73,5 @@ async def _replay(
 ) -> Invoice:
     invoice = await tx.invoices.get(InvoiceId(stored.invoice_id))
     if stored.fingerprint != request_print or invoice is None:
-        raise DomainError(
-            ErrorCode.IDEMPOTENCY_CONFLICT,
-            "this idempotency key was used with a different input",
-            Subject.IDEMPOTENCY_KEY,
-        )
+        raise idempotency_conflict()
     return invoice

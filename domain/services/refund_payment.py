@@ -36,6 +36,7 @@ from domain.errors import (
     GatewayRejected,
     GatewayUnavailable,
     Subject,
+    idempotency_conflict,
     not_found,
 )
 from domain.events import RefundRecorded
@@ -163,11 +164,7 @@ async def _replay(
         else None
     )
     if refund is None:
-        raise DomainError(
-            ErrorCode.IDEMPOTENCY_CONFLICT,
-            "this idempotency key was used with a different input",
-            Subject.IDEMPOTENCY_KEY,
-        )
+        raise idempotency_conflict()
     return PaymentRefunded(refund, payment, invoice, replayed=True)
 
 

@@ -19,7 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.errors import DomainError, ErrorCode, Subject, not_found
+from domain.errors import (
+    DomainError,
+    ErrorCode,
+    Subject,
+    idempotency_conflict,
+    not_found,
+)
 from domain.events import IntentChanged
 from domain.idempotency import IdempotencyRecord, fingerprint
 from domain.intents import (
@@ -124,11 +130,7 @@ def _replay(
     stored: IdempotencyRecord, request_print: str, intent: QPayIntent
 ) -> QPayIntent:
     if stored.fingerprint != request_print:
-        raise DomainError(
-            ErrorCode.IDEMPOTENCY_CONFLICT,
-            "this idempotency key was used with a different input",
-            Subject.IDEMPOTENCY_KEY,
-        )
+        raise idempotency_conflict()
     return intent
 
 

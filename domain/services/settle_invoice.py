@@ -14,7 +14,13 @@ from decimal import Decimal
 from uuid import uuid4
 
 from domain.ebarimt import EbarimtRequest
-from domain.errors import DomainError, ErrorCode, Subject, not_found
+from domain.errors import (
+    DomainError,
+    ErrorCode,
+    Subject,
+    idempotency_conflict,
+    not_found,
+)
 from domain.events import PaymentRecorded
 from domain.idempotency import IdempotencyRecord, fingerprint
 from domain.intents import IntentId
@@ -124,11 +130,7 @@ async def _replay(
     tx: UnitOfWork, stored: IdempotencyRecord, request_print: str, invoice: Invoice
 ) -> InvoiceSettled:
     if stored.fingerprint != request_print or stored.payment_id is None:
-        raise DomainError(
-            ErrorCode.IDEMPOTENCY_CONFLICT,
-            "this idempotency key was used with a different input",
-            Subject.IDEMPOTENCY_KEY,
-        )
+        raise idempotency_conflict()
     payment = await tx.payments.get(stored.payment_id)
     return InvoiceSettled(invoice, payment, already_settled=True)
 

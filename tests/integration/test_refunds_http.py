@@ -10,6 +10,7 @@ from typing import Any, Literal
 import pytest
 
 from app.staff_tokens import StaffTokens
+from domain.services.refund_payment import settle_pending_refunds
 from tests import db
 from tests.conftest import TEST_JWT_SECRET
 from tests.gql import SETTLE
@@ -439,3 +440,31 @@ async def test_bad_review_input_is_typed_and_changes_nothing(
     assert payload["intent"] is None
     assert [(e["code"], e["field"]) for e in payload["errors"]] == [(code, field)]
     assert await counts(harness) == before
+
+
+async def test_a_refund_whose_answer_is_lost_is_pending_then_settled_by_the_sweep(
+    harness: Harness,
+) -> None:
+    paid = await qpay_payment(harness)
+    qpay_id = _qpay_id(harness, paid)
+    harness.simulator.fail_next(f"/payment/refund/{qpay_id}", status=502, after=True)
+    harness.simulator.fail_next(f"/payment/{qpay_id}", status=503, count=10)
+
+    lost = await refund(harness, paid["payment_id"], key="lost-answer")
+    url = harness.app.state.container.settings.database_url
+    await db.execute(url, "UPDATE refunds SET created_at = now() - interval '1 hour'")
+    harness.simulator.state.faults.clear()
+    container = harness.app.state.container
+    settled = await settle_pending_refunds(
+        uow=container.uow, gateway=container.gateway, clock=container.clock
+    )
+    replayed = await refund(harness, paid["payment_id"], key="lost-answer")
+
+    assert lost["refund"]["status"] == "PENDING"
+    assert [e["code"] for e in lost["errors"]] == ["QPAY_UNAVAILABLE"]
+    assert lost["invoice"]["status"] == "PAID"  # no money moved while unknown
+    assert settled == 1
+    assert replayed["refund"]["id"] == lost["refund"]["id"]
+    assert replayed["refund"]["status"] == "COMPLETED"
+    assert replayed["errors"] == []
+    assert qpay_calls(harness, f"/payment/refund/{qpay_id}") == 1

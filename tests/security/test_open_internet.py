@@ -33,7 +33,7 @@ from tests.gql import CREATE_INVOICE, CREATE_QPAY, PAYMENT_STATUS, gql
 pytestmark = [pytest.mark.db, pytest.mark.anyio, pytest.mark.e2e]
 
 PROTOCOL = Subprotocol("graphql-transport-ws")
-HEADER_TIMEOUT = 0.5
+HEADER_TIMEOUT = 2.0
 
 
 @dataclass

@@ -27,28 +27,44 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, overload
+from urllib.parse import parse_qs
 from uuid import UUID
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry import Schema
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
+    SubscribeMessage,
 )
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
+from app.graphql_http import (
+    APPLICATION_JSON,
+    GRAPHQL_RESPONSE_JSON,
+    content_type,
+    graphql_error_response,
+    http_error_response,
+    is_request_error,
+    preferred_media_type,
+)
 from app.ratelimit import SlidingWindowLimiter
 from app.staff_tokens import StaffTokens
+from app.trusted_documents import DocumentRefused, TrustedDocuments
 from graph.context import Context, EventStream, Services, Wakeup
 
 logger = logging.getLogger(__name__)
@@ -62,17 +78,21 @@ MAX_BODY_BYTES = 256 * 1024
 # subscribes right after connection_init and resubscribes after a completion.
 IDLE_SOCKET_SECONDS = 30.0
 MAX_SOCKETS_PER_ADDRESS = 200
-UNAUTHENTICATED_BODY = {
-    "data": None,
-    "errors": [
-        {
-            "message": (
-                "a valid staff token is required (Authorization: Bearer <token>)"
-            ),
-            "extensions": {"code": "UNAUTHENTICATED"},
-        }
-    ],
+UNAUTHENTICATED_ERROR = {
+    "message": "a valid staff token is required (Authorization: Bearer <token>)",
+    "extensions": {"code": "UNAUTHENTICATED"},
 }
+# Where a request's negotiated response media type is kept (its ASGI scope).
+MEDIA_TYPE_KEY = "qpay_media_type"
+# The type each request parameter must have (Strawberry checks three of them;
+# a wrong operationName reached Python's internals and their messages).
+_PARAMETERS: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
+    ("query", (str, type(None)), "a string or null"),
+    ("operationName", (str, type(None)), "a string or null"),
+    ("variables", (dict, type(None)), "an object or null"),
+    ("extensions", (dict, type(None)), "an object or null"),
+    ("documentId", (str, type(None)), "a string or null"),
+)
 
 
 class SocketHub:
@@ -134,6 +154,38 @@ class GuardedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.handle_invalid_message("Invalid message")
             return
         await super().handle_message(message)  # type: ignore[arg-type]
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        """A trusted document named by its hash is looked up; with trusted
+        documents on, any other document is refused (app/trusted_documents.py)."""
+        if not self.connection_acknowledged:
+            await super().handle_subscribe(message)  # closes 4401
+            return
+        payload: dict[str, object] = dict(message["payload"])
+        try:
+            query = self.view.trusted_documents.resolve(
+                payload.get("query"),
+                payload.pop("documentId", None),
+                payload.get("extensions"),
+            )
+        except DocumentRefused as refused:
+            await self.send_message(
+                {
+                    "id": message["id"],
+                    "type": "error",
+                    "payload": [
+                        {
+                            "message": refused.message,
+                            "extensions": {"code": refused.code},
+                        }
+                    ],
+                }
+            )
+            return
+        payload["query"] = query
+        await super().handle_subscribe(
+            {**message, "payload": payload}  # type: ignore[typeddict-item]
+        )
 
     async def handle_task_exception(self, error: Exception) -> None:
         """A subscriber who hangs up while an update is on its way is the
@@ -219,6 +271,7 @@ class QPayGraphQL(GraphQL[Context, None]):
         login_failures: SlidingWindowLimiter | None = None,
         max_sockets_per_address: int = MAX_SOCKETS_PER_ADDRESS,
         idle_socket_seconds: float = IDLE_SOCKET_SECONDS,
+        trusted_documents: TrustedDocuments | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -236,12 +289,15 @@ class QPayGraphQL(GraphQL[Context, None]):
         self._max_per_address = max_sockets_per_address
         self.idle_socket_seconds = idle_socket_seconds
         self._login_failures = login_failures
+        self.trusted_documents = trusted_documents or TrustedDocuments.off()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
             return
-        refusal = self._refuse_early(scope)
+        media_type = preferred_media_type(_header(scope, b"accept"))
+        scope.setdefault("state", {})[MEDIA_TYPE_KEY] = media_type
+        refusal = self._refuse_early(scope, media_type)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
@@ -254,16 +310,21 @@ class QPayGraphQL(GraphQL[Context, None]):
             receive = _replaying(body, receive)
         await super().__call__(scope, receive, send)
 
-    def _refuse_early(self, scope: Scope) -> Response | None:
-        """HTTP operations need staff: refused before the body is read."""
+    def _refuse_early(self, scope: Scope, media_type: str) -> Response | None:
+        """Refused before the body is read: operations over GET (405), and
+        operations without a valid staff token (they all need staff)."""
         method = scope.get("method")
         if method not in ("GET", "POST"):
             return None  # Strawberry answers 405
-        if method == "GET" and (
-            not scope.get("query_string")
-            or "text/html" in (_header(scope, b"accept") or "")
-        ):
-            return None  # GraphiQL's page (development) or Strawberry's 404
+        if method == "GET":
+            if _asks_for_graphiql(scope):
+                return None  # GraphiQL's page (development) or Strawberry's 404
+            return http_error_response(
+                media_type,
+                405,
+                "operations are sent with POST (GET is not served)",
+                headers={"allow": "POST"},
+            )
         header = _header(scope, b"authorization")
         if self._tokens.verify_header(header) is not None:
             return None
@@ -272,7 +333,101 @@ class QPayGraphQL(GraphQL[Context, None]):
             # Guessing stops here; a valid token (from a colleague behind the
             # same address) was let through above.
             return PlainTextResponse("too many failed logins", status_code=429)
-        return JSONResponse(UNAUTHENTICATED_BODY)
+        return graphql_error_response(media_type, [UNAUTHENTICATED_ERROR])
+
+    @overload
+    async def run(
+        self, request: Request, context: Context = UNSET, root_value: None = UNSET
+    ) -> Response: ...
+
+    @overload
+    async def run(
+        self, request: WebSocket, context: Context = UNSET, root_value: None = UNSET
+    ) -> WebSocket: ...
+
+    async def run(
+        self,
+        request: Request | WebSocket,
+        context: Context = UNSET,
+        root_value: None = UNSET,
+    ) -> Response | WebSocket:
+        """Strawberry's run, with request errors answered in the client's
+        media type (Strawberry answers them as plain text)."""
+        if isinstance(request, WebSocket):
+            return await super().run(request, context, root_value)
+        media_type = _media_type_of(request)
+        try:
+            return await super().run(request, context, root_value)
+        except DocumentRefused as refused:
+            return graphql_error_response(
+                media_type,
+                [{"message": refused.message, "extensions": {"code": refused.code}}],
+            )
+        except HTTPException as error:
+            if isinstance(error.__cause__, CannotGetOperationTypeError):
+                # No operation of that name in the document: a GraphQL
+                # request error, like a document that does not validate.
+                return graphql_error_response(media_type, [{"message": error.reason}])
+            return http_error_response(media_type, error.status_code, error.reason)
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """A POSTed JSON request, each parameter checked for its type, with a
+        trusted document looked up by its hash (app/trusted_documents.py)."""
+        content_type = (request.content_type or "").split(";")[0].strip().lower()
+        if request.method != "POST" or content_type != "application/json":
+            return await super().parse_http_body(request)
+        data = self.parse_json(await request.get_body())
+        if not isinstance(data, dict):
+            raise HTTPException(
+                400, "batched requests are not served: send one JSON object"
+            )
+        for name, kinds, what in _PARAMETERS:
+            if not isinstance(data.get(name), kinds):
+                raise HTTPException(400, f"`{name}` must be {what}, if provided")
+        query = self.trusted_documents.resolve(
+            data.get("query"), data.get("documentId"), data.get("extensions")
+        )
+        if not isinstance(query, str | None):
+            raise HTTPException(400, "`query` must be a string or null, if provided")
+        return GraphQLRequestData(
+            query=query,
+            variables=data.get("variables"),
+            operation_name=data.get("operationName"),
+            extensions=data.get("extensions"),
+        )
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        if isinstance(request, Request):
+            sub_response.media_type = _media_type_of(request)
+        return sub_response
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        """Under application/graphql-response+json a request error has no
+        `data` entry (create_response gives it its status)."""
+        answer = await super().process_result(request, result)
+        if _media_type_of(request) == GRAPHQL_RESPONSE_JSON and is_request_error(
+            result
+        ):
+            answer.pop("data", None)
+        return answer
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        media_type = sub_response.media_type or APPLICATION_JSON
+        if isinstance(response_data, dict) and "data" not in response_data:
+            errors = response_data.get("errors") or []
+            return graphql_error_response(media_type, errors)
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = content_type(media_type)
+        return response
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         address = _address(scope)
@@ -372,12 +527,34 @@ def _well_formed(message: object) -> bool:
     if message["type"] != "subscribe":
         return True
     payload = message.get("payload")
+    if not isinstance(payload, dict):
+        return False
+    # A trusted document may be named by its hash instead of sent.
+    named = isinstance(payload.get("documentId"), str) or isinstance(
+        payload.get("extensions"), dict
+    )
     return (
-        isinstance(payload, dict)
-        and isinstance(payload.get("query"), str)
+        (isinstance(payload.get("query"), str) or (named and "query" not in payload))
         and isinstance(payload.get("variables"), dict | None)
         and isinstance(payload.get("operationName"), str | None)
+        and isinstance(payload.get("extensions"), dict | None)
+        and isinstance(payload.get("documentId"), str | None)
     )
+
+
+def _media_type_of(request: Request) -> str:
+    media_type = request.scope.get("state", {}).get(MEDIA_TYPE_KEY)
+    return media_type if isinstance(media_type, str) else APPLICATION_JSON
+
+
+def _asks_for_graphiql(scope: Scope) -> bool:
+    """A browser opening /graphql (no operation in the URL): Strawberry's
+    own test for rendering GraphiQL."""
+    query_string = bytes(scope.get("query_string") or b"").decode("latin-1")
+    if "query" in parse_qs(query_string, keep_blank_values=True):
+        return False
+    accept = _header(scope, b"accept") or ""
+    return "text/html" in accept or "*/*" in accept
 
 
 def _address(scope: Scope) -> str:

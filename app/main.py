@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from app.bootstrap import Container, build_container, close_container
 from app.callback import CallbackSettler, callback_endpoint, settle_after_callback
-from app.checkout import checkout_routes, checkout_url
+from app.checkout import PAYMENT_STATUS_DOCUMENT, checkout_routes, checkout_url
 from app.ebarimt_worker import run_ebarimt_worker
 from app.graphql_observer import GraphQLObserver, OperationNames
 from app.graphql_view import QPayGraphQL
@@ -40,6 +40,7 @@ from app.tracing import (
     traced_units_of_work,
     tracing_for,
 )
+from app.trusted_documents import ManifestError, TrustedDocuments
 from app.watching import run_watch_keeper
 from graph.context import Services
 from graph.schema import build_schema
@@ -83,6 +84,18 @@ class Runtime:
             await self.supervisor.stop(BACKGROUND_GRACE_SECONDS)
         await self.settler.drain()
         await self.view.close_sockets()
+
+
+def trusted_documents(settings: Settings) -> TrustedDocuments:
+    """GRAPHQL_TRUSTED_DOCUMENTS' allow-list and the checkout page's own
+    document, or off (any document runs) when the setting is unset."""
+    path = settings.graphql_trusted_documents
+    if path is None:
+        return TrustedDocuments.off()
+    try:
+        return TrustedDocuments.load(path, shipped=[PAYMENT_STATUS_DOCUMENT])
+    except ManifestError as error:
+        raise ConfigError(f"GRAPHQL_TRUSTED_DOCUMENTS: {error}") from None
 
 
 def create_app(
@@ -137,6 +150,7 @@ def create_app(
         login_failures=SlidingWindowLimiter(FAILED_LOGINS_PER_MINUTE, 60),
         max_sockets_per_address=settings.max_websockets_per_address,
         idle_socket_seconds=settings.websocket_idle_seconds,
+        trusted_documents=trusted_documents(settings),
     )
 
     health = CallbackHealth()

@@ -23,6 +23,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.trusted_documents import ManifestError, TrustedDocuments
+
 QPAY_BASE_URLS = {
     "sandbox": "https://merchant-sandbox.qpay.mn/v2",
     "live": "https://merchant.qpay.mn/v2",
@@ -95,6 +97,9 @@ class Settings(BaseSettings):
     otel_service_name: str = Field(default="qpay-graph", min_length=1)
     # The clinic's calendar: where the day's close starts and ends.
     clinic_time_zone: str = "Asia/Ulaanbaatar"
+    # Only the documents of this allow-list run (the typed client's
+    # persisted-documents.json); unset: any document (app/trusted_documents.py).
+    graphql_trusted_documents: Path | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -122,6 +127,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must be an IANA time zone such as Asia/Ulaanbaatar"
             ) from None
+        return value
+
+    @field_validator("graphql_trusted_documents")
+    @classmethod
+    def _readable_allow_list(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                TrustedDocuments.load(value)
+            except ManifestError as error:
+                raise ValueError(str(error)) from None
         return value
 
     @field_validator("database_url")

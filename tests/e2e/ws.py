@@ -59,18 +59,16 @@ class GraphQLSocket:
         return ack
 
     async def subscribe(self, query: str, variables: dict[str, Any]) -> Subscription:
+        return await self.send_subscribe({"query": query, "variables": variables})
+
+    async def send_subscribe(self, payload: dict[str, Any]) -> Subscription:
+        """A subscribe message with this payload, as a client sends it."""
         self._next_id += 1
         operation_id = str(self._next_id)
         subscription = Subscription()
         self._subscriptions[operation_id] = subscription
         await self.connection.send(
-            json.dumps(
-                {
-                    "id": operation_id,
-                    "type": "subscribe",
-                    "payload": {"query": query, "variables": variables},
-                }
-            )
+            json.dumps({"id": operation_id, "type": "subscribe", "payload": payload})
         )
         return subscription
 

@@ -45,17 +45,9 @@
     },
   };
 
-  const SUBSCRIPTION = `subscription($id: ID!, $secret: String) {
-    paymentStatus(intentId: $id, clientSecret: $secret) {
-      version settled at
-      intent {
-        id status amount paidAmount qrText qrImage shortUrl expiresAt
-        deeplinks { name description logo link }
-        payment { amount currency ebarimt { status lottery qrData } }
-      }
-      invoice { number }
-    }
-  }`;
+  // The document comes with the page (app/checkout_page/payment_status.graphql):
+  // the service trusts it when only trusted documents may run.
+  const SUBSCRIPTION = config.document;
 
   let lang = localStorage.getItem("qpg-lang") || config.lang || "mn";
   let latest = null;

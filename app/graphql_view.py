@@ -84,6 +84,8 @@ UNAUTHENTICATED_ERROR = {
 }
 # Where a request's negotiated response media type is kept (its ASGI scope).
 MEDIA_TYPE_KEY = "qpay_media_type"
+# Where a websocket's own WebSocket object is kept (its ASGI scope).
+SOCKET_KEY = "qpay_socket"
 # The type each request parameter must have (Strawberry checks three of them;
 # a wrong operationName reached Python's internals and their messages).
 _PARAMETERS: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
@@ -442,7 +444,10 @@ class QPayGraphQL(GraphQL[Context, None]):
             self._per_address[address] -= 1
             if self._per_address[address] <= 0:
                 del self._per_address[address]
-            self._sockets = {ws for ws in self._sockets if ws.scope is not scope}
+            # This socket's own entry (get_context keeps it in the scope):
+            # rebuilding the set cost O(open sockets) per close, quadratic
+            # when thousands of checkout screens close together.
+            self._sockets.discard(scope.get("state", {}).get(SOCKET_KEY))
             socket_hub = scope.get("state", {}).get("qpay_socket_hub")
             if isinstance(socket_hub, SocketHub):
                 socket_hub.close()
@@ -460,6 +465,11 @@ class QPayGraphQL(GraphQL[Context, None]):
         if isinstance(header, str) and self._tokens.verify_header(header) is not None:
             return False
         return limiter.blocked(address)
+
+    @property
+    def open_sockets(self) -> int:
+        """Websockets that reached get_context and have not yet closed."""
+        return len(self._sockets)
 
     async def close_sockets(self, code: int = GOING_AWAY) -> None:
         """Shutdown: tell every client we are going away (they reconnect)."""
@@ -486,6 +496,7 @@ class QPayGraphQL(GraphQL[Context, None]):
     ) -> Context:
         if isinstance(request, WebSocket):
             self._sockets.add(request)
+            request.scope.setdefault("state", {})[SOCKET_KEY] = request
             socket_hub = SocketHub(self._services.hub)
             request.scope.setdefault("state", {})["qpay_socket_hub"] = socket_hub
             return Context(

@@ -320,10 +320,14 @@ async def test_subscriptions_leave_the_hub_however_their_sockets_end(
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.wait_closed(), 5)
         async with asyncio.timeout(10):
-            while runtime_hub.subscription_count:
+            while (
+                runtime_hub.subscription_count
+                or live.app.state.runtime.view.open_sockets
+            ):
                 await asyncio.sleep(0.05)
 
     assert runtime_hub.watched() == []
+    assert live.app.state.runtime.view.open_sockets == 0
 
 
 # --- forwarded headers and the callback brake ------------------------------------

@@ -39,7 +39,15 @@ $(DEV): pyproject.toml uv.lock $(RUNTIME)
 	$(SYNC) --extra dev
 	touch $@
 
-install: $(DEV) ## create .venv with everything (runtime and dev tools) from uv.lock
+# The typed TypeScript client's packages (clients/typescript/), exactly as
+# its package-lock.json pins them; npm ci writes this file last.
+NPM_STAMP := clients/typescript/node_modules/.package-lock.json
+$(NPM_STAMP): clients/typescript/package-lock.json
+	@command -v npm >/dev/null || { echo "clients/typescript needs node 20 or later and npm"; exit 1; }
+	cd clients/typescript && npm ci --no-audit --no-fund
+	touch $@
+
+install: $(DEV) $(NPM_STAMP) ## create .venv with everything (runtime and dev tools) from uv.lock, and the TypeScript client's node_modules
 
 lock: | $(UV) ## update uv.lock to pyproject.toml (UPGRADE=1: everything to the newest allowed; UPGRADE=name: that package)
 	$(UV) lock $(if $(filter 1,$(UPGRADE)),--upgrade,$(if $(UPGRADE),--upgrade-package $(UPGRADE)))
@@ -82,7 +90,7 @@ LANE_B_LOG := $(VENV)/test-lane-b.log
 # coverage file: most slow tests wait on subprocesses, sockets and sleeps,
 # so two lanes take about half the wall time of one on two cores. Lane B's
 # output follows lane A's; one coverage report with the floor closes.
-test: $(DEV) ## every tier, with the coverage floor (TEST_DATABASE_URL, or an embedded PostgreSQL)
+test: $(DEV) $(NPM_STAMP) ## every tier, with the coverage floor (TEST_DATABASE_URL, or an embedded PostgreSQL)
 	@rm -f .coverage .coverage.lane-*
 	@COVERAGE_FILE=.coverage.lane-b $(BIN)/pytest $(LANE_B) $(COVERAGE) > $(LANE_B_LOG) 2>&1 & lane_b=$$!; \
 	COVERAGE_FILE=.coverage.lane-a $(BIN)/pytest $(LANE_A) $(COVERAGE); a=$$?; \
@@ -101,6 +109,7 @@ bench: $(DEV) ## the full benchmarks (minutes); figures go to bench/results/
 	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 \
 	  || echo "wrk is not installed: settle_throughput's load then comes from Python, on the same CPU"
 	$(BIN)/python -m bench.push_latency
+	$(BIN)/python -m bench.floor
 	$(BIN)/python -m bench.poller_only
 	$(BIN)/python -m bench.subscriber_capacity
 	$(BIN)/python -m bench.settle_throughput

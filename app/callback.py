@@ -172,8 +172,8 @@ def settle_after_callback(
     spans: Spans = NO_SPANS,
 ) -> Settle:
     """The settlement a callback asks for: QPay is asked and what it says is
-    recorded. A recorded payment tells the poller that callbacks arrive and
-    wakes the e-Barimt worker."""
+    recorded. A recorded payment tells the poller that callbacks arrive and,
+    when the intent asked for an e-Barimt receipt, wakes the worker."""
 
     async def settle(ref: IntentRef) -> object:
         with spans.span(
@@ -187,7 +187,10 @@ def settle_after_callback(
         ).inc()
         if outcome.recorded:
             health.note(by_callback=True)
-            receipts_wake.set()
+            if outcome.intent.ebarimt is not None:
+                # A receipt is due now; without one the worker's pass (a
+                # transaction) would find nothing.
+                receipts_wake.set()
         return outcome
 
     return settle

@@ -13,8 +13,11 @@ from uuid import uuid4
 
 import pytest
 
-from app.callback import CallbackSettler, StorageBudget
+from app.callback import CallbackSettler, StorageBudget, settle_after_callback
+from app.metrics import Metrics
+from app.poller import CallbackHealth
 from domain.callbacks import ReceivedCallback
+from domain.ebarimt import EbarimtReceiverType, EbarimtRequest
 from domain.intents import IntentId, IntentRef
 from domain.invoices import InvoiceId
 from domain.qpay_messages import QPayEnvironment
@@ -209,3 +212,50 @@ async def test_a_failing_settlement_does_not_stop_the_next_one(
 
     assert len(calls) == 2
     assert "settlement after callback" in caplog.text
+
+
+# --- the settlement a callback sets off ------------------------------------------
+
+
+@pytest.mark.parametrize("receipt", [False, True])
+async def test_the_receipt_worker_is_woken_only_when_a_receipt_is_due(
+    receipt: bool,
+) -> None:
+    """Every recorded payment woke the e-Barimt worker, whose pass is a
+    transaction: a database round of work per payment for nothing when the
+    intent asked for no receipt."""
+    world = make_world()
+    invoice = await create_invoice(
+        CreateInvoice(total=Decimal("100.00")), uow=world.uow, clock=world.clock
+    )
+    created = await create_qpay_invoice(
+        CreateQPayInvoice(
+            invoice_id=invoice.id,
+            ebarimt=EbarimtRequest(EbarimtReceiverType.CITIZEN) if receipt else None,
+        ),
+        uow=world.uow,
+        gateway=world.gateway,
+        clock=world.clock,
+        policy=world.policy,
+    )
+    intent = created.intent
+    assert intent.qpay_invoice_id is not None
+    world.gateway.pay(intent.qpay_invoice_id)
+    wake = asyncio.Event()
+    settle = settle_after_callback(
+        uow=world.uow,
+        gateway=world.gateway,
+        clock=world.clock,
+        metrics=Metrics(),
+        health=CallbackHealth(),
+        receipts_wake=wake,
+    )
+
+    await settle(
+        IntentRef(
+            intent.id, intent.invoice_id, intent.qpay_invoice_id, intent.environment
+        )
+    )
+
+    assert world.store.payments  # the payment was recorded
+    assert wake.is_set() is receipt

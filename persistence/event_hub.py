@@ -170,6 +170,14 @@ class _Reconnecting:
         raise NotImplementedError
 
 
+# In the array's order: unnest yields its elements in order, and each
+# pg_notify runs as its row is produced.
+_NOTIFY_ALL = text(
+    "SELECT pg_notify(:channel, payload) "
+    "FROM unnest(CAST(:payloads AS text[])) AS payload"
+)
+
+
 class PostgresTransport(_Reconnecting):
     """LISTEN/NOTIFY: the notification exists exactly when the change committed."""
 
@@ -183,11 +191,12 @@ class PostgresTransport(_Reconnecting):
     async def in_transaction(
         self, connection: AsyncConnection, changes: Sequence[IntentChange]
     ) -> None:
-        for change in changes:
-            await connection.execute(
-                text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": CHANNEL, "payload": encode(change)},
-            )
+        # One statement for every change of the transaction (a settlement
+        # announces its intent and the history feed): each is a round trip.
+        await connection.execute(
+            _NOTIFY_ALL,
+            {"channel": CHANNEL, "payloads": [encode(change) for change in changes]},
+        )
 
     async def after_commit(self, changes: Sequence[IntentChange]) -> None:
         return None

@@ -2,7 +2,7 @@
 
 GET and POST /qpay/callback/{intentId}?token=... is thin: it bounds what it
 keeps of the request and hands it to the CallbackSettler, which checks the
-token (accept_callback), stores the request (record_callback), answers at
+token and stores the request in one transaction (accept_callback), answers at
 once and settles in the background (settle_known_intent) with bounded
 concurrency. Repeated callbacks for an intent are folded: one run at a time
 per intent, runs at least `spacing` apart, callbacks meanwhile ask for one
@@ -37,7 +37,7 @@ from domain.callbacks import ReceivedCallback
 from domain.errors import DomainError
 from domain.intents import IntentId, IntentRef
 from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
-from domain.services.record_callback import accept_callback, record_callback
+from domain.services.record_callback import accept_callback
 from domain.services.settle_qpay_intent import settle_known_intent
 
 logger = logging.getLogger(__name__)
@@ -99,11 +99,11 @@ class CallbackSettler:
         """False, with nothing written or scheduled, for an unknown intent or
         a wrong token. Otherwise the request is stored (unless this intent's
         budget is spent: a replay flood), then a settlement is scheduled."""
-        ref = await accept_callback(intent_id, token, uow=self._uow)
+        ref = await accept_callback(
+            intent_id, token, received, uow=self._uow, may_store=self._budget.allows
+        )
         if ref is None:
             return False
-        if self._budget.allows(intent_id):
-            await record_callback(received, uow=self._uow)
         self.schedule(ref)
         return True
 

@@ -1,11 +1,14 @@
-"""Use cases: QPay called our callback URL. A hint only; QPay is asked after.
+"""Use case: QPay called our callback URL. A hint only; QPay is asked after.
 
-`accept_callback` checks the URL's token; `record_callback` stores the raw
-request for audit. What happens between and after (settling, coalescing
-replays) is app/callback.py's CallbackSettler.
+`accept_callback` checks the URL's token and stores the raw request for
+audit, in one transaction (the callback's own path commits once). What
+happens after (settling, coalescing replays) is app/callback.py's
+CallbackSettler.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from domain.callbacks import ReceivedCallback
 from domain.client_secrets import secret_matches
@@ -13,27 +16,32 @@ from domain.intents import IntentId, IntentRef
 from domain.ports import UnitOfWorkFactory
 
 
+def _always(intent_id: IntentId) -> bool:
+    return True
+
+
 async def accept_callback(
-    intent_id: IntentId, token: str | None, *, uow: UnitOfWorkFactory
+    intent_id: IntentId,
+    token: str | None,
+    received: ReceivedCallback,
+    *,
+    uow: UnitOfWorkFactory,
+    may_store: Callable[[IntentId], bool] = _always,
 ) -> IntentRef | None:
     """The intent the callback is for, if its token is right (compared in
     constant time); None for an unknown intent or a wrong token, with the
-    same work either way. Reads only the intent's secrets."""
+    same work either way and nothing written. An accepted callback's raw
+    request is stored in the same transaction when `may_store(intent_id)`
+    (asked only once the token is right, so wrong tokens spend no budget).
+    Nothing in it is believed about money: the settlement asks QPay."""
     async with uow() as tx:
         stored = await tx.intents.secrets(intent_id)
-    if stored is None:
-        secret_matches(token, ("0" * 64,))  # same work as a known intent
-        return None
-    if not secret_matches(token, (stored.callback_token_hash,)):
-        return None
+        if stored is None:
+            secret_matches(token, ("0" * 64,))  # same work as a known intent
+            return None
+        if not secret_matches(token, (stored.callback_token_hash,)):
+            return None
+        if may_store(intent_id):
+            await tx.callbacks.add(received)
+            await tx.commit()
     return stored.ref
-
-
-async def record_callback(
-    callback: ReceivedCallback, *, uow: UnitOfWorkFactory
-) -> None:
-    """Store an accepted callback's raw request. Nothing in it is believed
-    about money: the settlement asks QPay."""
-    async with uow() as tx:
-        await tx.callbacks.add(callback)
-        await tx.commit()

@@ -20,6 +20,7 @@ from domain.callbacks import ReceivedCallback
 from domain.ebarimt import EbarimtReceiverType, EbarimtRequest
 from domain.intents import IntentId, IntentRef
 from domain.invoices import InvoiceId
+from domain.ports import UnitOfWork
 from domain.qpay_messages import QPayEnvironment
 from domain.services.create_invoice import CreateInvoice, create_invoice
 from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
@@ -96,6 +97,26 @@ async def test_a_right_token_is_recorded_then_settled() -> None:
     assert [c.intent_id for c in world.store.callbacks] == [intent_id]
     assert [r.intent_id for r in settle.refs] == [intent_id]
     assert settle.refs[0].qpay_invoice_id is not None  # no re-read needed
+
+
+async def test_a_callback_is_checked_and_stored_in_one_unit_of_work() -> None:
+    """The token check and the stored request share one transaction: one
+    commit on the callback's own path (issue 18)."""
+    world = make_world()
+    intent_id, token = await an_intent(world)
+    opened: list[object] = []
+
+    def counting_uow() -> UnitOfWork:
+        opened.append(1)
+        return world.uow()
+
+    settler = CallbackSettler(uow=counting_uow, settle=Settlements())
+
+    accepted = await settler.accept(intent_id, token, received(world, intent_id))
+
+    assert accepted is True
+    assert len(opened) == 1
+    assert [c.intent_id for c in world.store.callbacks] == [intent_id]
 
 
 @pytest.mark.parametrize("token", ["wrong", "", None])

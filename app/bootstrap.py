@@ -55,6 +55,11 @@ class Container:
         """A fresh unit of work (the UnitOfWorkFactory the use cases take)."""
         return SqlAlchemyUnitOfWork(self.engine, self.transport)
 
+    def autocommit_uow(self) -> SqlAlchemyUnitOfWork:
+        """A unit of work without a transaction, for the hot paths that read
+        or write one row: no BEGIN and COMMIT round trips."""
+        return SqlAlchemyUnitOfWork(self.engine, self.transport, autocommit=True)
+
     @property
     def qpay_policy(self) -> QPayInvoicePolicy:
         settings = self.settings

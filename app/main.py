@@ -42,6 +42,7 @@ from app.tracing import (
 )
 from app.trusted_documents import ManifestError, TrustedDocuments
 from app.watching import run_watch_keeper
+from domain.ports import UnitOfWorkFactory
 from graph.context import Services
 from graph.schema import build_schema
 from qpay.simulator import QPaySimulator
@@ -118,11 +119,16 @@ def create_app(
     tracing = tracing or tracing_for(settings, instance=container.instance)
     spans = tracing.spans if tracing is not None else NO_SPANS
     uow = container.uow
+    # Reads and one-row writes on the payment path, without a transaction;
+    # traced, everything goes through the traced units of work.
+    single_statements: UnitOfWorkFactory = container.autocommit_uow
     if tracing is not None:
         uow = traced_units_of_work(container.engine, container.transport, spans)
+        single_statements = uow
         trace_qpay_calls(container.metrics, spans)
     services = Services(
         uow=uow,
+        read_uow=single_statements,
         gateway=container.gateway,
         clock=container.clock,
         qpay_policy=container.qpay_policy,
@@ -156,7 +162,7 @@ def create_app(
     health = CallbackHealth()
     receipts_wake = asyncio.Event()
     settler = CallbackSettler(
-        uow=uow,
+        uow=single_statements,
         settle=settle_after_callback(
             uow=uow,
             gateway=container.gateway,

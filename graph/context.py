@@ -71,6 +71,13 @@ class Services:
     reads: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
     # The clinic's calendar (CLINIC_TIME_ZONE), for the day's close.
     clinic_time_zone: str = "Asia/Ulaanbaatar"
+    # Units of work without a transaction, for a subscription's reads (the
+    # payment path's hottest): None reads through `uow`.
+    read_uow: UnitOfWorkFactory | None = None
+
+    @property
+    def reads_uow(self) -> UnitOfWorkFactory:
+        return self.read_uow or self.uow
 
 
 @dataclass(frozen=True, slots=True)

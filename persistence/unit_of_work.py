@@ -48,7 +48,15 @@ class ChangePublisher(Protocol):
 
 class SqlAlchemyUnitOfWork:
     """`async with uow:` takes a pooled connection; leaving it without commit()
-    rolls back."""
+    rolls back.
+
+    With `autocommit`, no transaction: each statement commits on its own and
+    the BEGIN and COMMIT (or ROLLBACK) round trips are saved. For the hot
+    paths that only read (under READ COMMITTED each statement of a
+    transaction sees its own snapshot anyway) or write one row; FOR UPDATE
+    locks nothing past its statement, commit() is a no-op, rollback() undoes
+    nothing, and recorded events are refused (history and notifications
+    must commit with the change they describe)."""
 
     invoices: SqlAlchemyInvoiceRepository
     payments: SqlAlchemyPaymentRepository
@@ -65,9 +73,12 @@ class SqlAlchemyUnitOfWork:
         self,
         engine: AsyncEngine,
         publisher: ChangePublisher | None = None,
+        *,
+        autocommit: bool = False,
     ) -> None:
         self._engine = engine
         self._publisher = publisher
+        self._autocommit = autocommit
         self._connection: AsyncConnection | None = None
         self._changes: dict[IntentId, int] = {}
         self._events: list[DomainEvent] = []
@@ -82,6 +93,11 @@ class SqlAlchemyUnitOfWork:
 
     async def __aenter__(self) -> Self:
         connection = await self._engine.connect().start()
+        if self._autocommit:
+            # Client-side with asyncpg: no round trip; reset when pooled.
+            connection = await connection.execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
         self._connection = connection
         self._changes = {}
         self._events = []
@@ -130,6 +146,13 @@ class SqlAlchemyUnitOfWork:
             refused, self._refused = self._refused, None
             await self.rollback()
             raise TransactionAborted(f"{refused}; nothing of this unit of work stored")
+        if self._autocommit:
+            if self._events or self._changes:
+                raise RuntimeError(
+                    "an autocommit unit of work cannot record events: "
+                    "use a transaction for changes others are told about"
+                )
+            return
         changes = list(self._changes.items())
         events, self._changes, self._events = self._events, {}, []
         await history.append(self.connection, events)

@@ -99,7 +99,7 @@ async def _read(
     # screens connecting queues here instead of exhausting the pool.
     async with services.reads:
         return await read_payment_status(
-            intent_id, uow=services.uow, client_secret=secret, check_secret=check
+            intent_id, uow=services.reads_uow, client_secret=secret, check_secret=check
         )
 
 

@@ -7,6 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain.callbacks import ReceivedCallback
 from persistence.sql import callbacks
 
+# Prebuilt: see persistence/invoices.py (one for every callback QPay sends).
+_CALLBACK_INSERT = callbacks.insert()
+
 
 class SqlAlchemyCallbackRepository:
     def __init__(self, conn: AsyncConnection) -> None:
@@ -14,14 +17,15 @@ class SqlAlchemyCallbackRepository:
 
     async def add(self, callback: ReceivedCallback) -> None:
         await self._conn.execute(
-            callbacks.insert().values(
-                intent_id=callback.intent_id,
-                method=callback.method[:8],
-                query=dict(callback.query),
-                qpay_payment_id=callback.qpay_payment_id,
-                headers=dict(callback.headers),
-                body=callback.body,
-                remote_addr=callback.remote_addr,
-                received_at=callback.received_at,
-            )
+            _CALLBACK_INSERT,
+            {
+                "intent_id": callback.intent_id,
+                "method": callback.method[:8],
+                "query": dict(callback.query),
+                "qpay_payment_id": callback.qpay_payment_id,
+                "headers": dict(callback.headers),
+                "body": callback.body,
+                "remote_addr": callback.remote_addr,
+                "received_at": callback.received_at,
+            },
         )

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import BindParameter, bindparam, func, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.ebarimt import EbarimtRequest, EbarimtStatus
@@ -42,6 +43,48 @@ _INTENT_SECRETS = select(
 ).where(intents.c.id == bindparam("id"))
 
 
+_INTENT_BY_ID = select(*_INTENT_COLUMNS).where(intents.c.id == bindparam("id"))
+_INTENT_FOR_UPDATE = _INTENT_BY_ID.with_for_update(of=intents)
+# The intent and whether a receipt of it is still being issued, in one
+# statement (one snapshot): read apart, a receipt issued between the two
+# reads looked done while the intent still had its old version.
+_INTENT_WATCHED = select(
+    *_INTENT_COLUMNS,
+    select(receipts.c.id)
+    .where(
+        receipts.c.intent_id == intents.c.id,
+        receipts.c.status == EbarimtStatus.PENDING.value,
+    )
+    .exists()
+    .label("receipt_pending"),
+).where(intents.c.id == bindparam("id"))
+# Every change of an intent (status, amounts, review, error, version); the
+# second also appends QPay's answer to its raw record. The SET columns are
+# named in the statement, so each is compiled once.
+_UPDATE_VALUES: dict[str, BindParameter[Any]] = {
+    name: bindparam(f"v_{name}")
+    for name in (
+        "status",
+        "paid_amount",
+        "qpay_payment_id",
+        "version",
+        "last_error",
+        "review_reason",
+        "reviewed_at",
+        "reviewed_by",
+        "review_resolution",
+        "review_note",
+        "updated_at",
+    )
+}
+_INTENT_UPDATE = (
+    intents.update().where(intents.c.id == bindparam("v_id")).values(_UPDATE_VALUES)
+)
+_INTENT_UPDATE_WITH_RAW = _INTENT_UPDATE.values(
+    raw=intents.c.raw.op("||")(bindparam("v_raw", type_=JSONB))
+)
+
+
 class SqlAlchemyIntentRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
@@ -58,39 +101,19 @@ class SqlAlchemyIntentRepository:
         await self._conn.execute(intents.insert().values(values))
 
     async def get(self, intent_id: IntentId) -> QPayIntent | None:
-        result = await self._conn.execute(
-            select(*_INTENT_COLUMNS).where(intents.c.id == intent_id)
-        )
+        result = await self._conn.execute(_INTENT_BY_ID, {"id": intent_id})
         row = result.mappings().first()
         return mapping.intent_from_row(row) if row else None
 
     async def get_watched(self, intent_id: IntentId) -> tuple[QPayIntent, bool] | None:
-        # One statement, so one snapshot: read apart, a receipt issued between
-        # the two reads looked done while the intent still had its old version.
-        pending = (
-            select(receipts.c.id)
-            .where(
-                receipts.c.intent_id == intents.c.id,
-                receipts.c.status == EbarimtStatus.PENDING.value,
-            )
-            .exists()
-        )
-        result = await self._conn.execute(
-            select(*_INTENT_COLUMNS, pending.label("receipt_pending")).where(
-                intents.c.id == intent_id
-            )
-        )
+        result = await self._conn.execute(_INTENT_WATCHED, {"id": intent_id})
         row = result.mappings().first()
         if row is None:
             return None
         return mapping.intent_from_row(row), bool(row["receipt_pending"])
 
     async def get_for_update(self, intent_id: IntentId) -> QPayIntent | None:
-        result = await self._conn.execute(
-            select(*_INTENT_COLUMNS)
-            .where(intents.c.id == intent_id)
-            .with_for_update(of=intents)
-        )
+        result = await self._conn.execute(_INTENT_FOR_UPDATE, {"id": intent_id})
         row = result.mappings().first()
         return mapping.intent_from_row(row) if row else None
 
@@ -109,11 +132,13 @@ class SqlAlchemyIntentRepository:
             **mapping.review_values(intent),
             "updated_at": intent.updated_at,
         }
-        if raw is not None:
-            values["raw"] = intents.c.raw.op("||")(cast_jsonb(raw))
-        await self._conn.execute(
-            intents.update().where(intents.c.id == intent.id).values(values)
-        )
+        parameters = {f"v_{name}": value for name, value in values.items()}
+        parameters["v_id"] = intent.id
+        if raw is None:
+            await self._conn.execute(_INTENT_UPDATE, parameters)
+            return
+        parameters["v_raw"] = dict(raw)
+        await self._conn.execute(_INTENT_UPDATE_WITH_RAW, parameters)
 
     async def record_qpay_invoice(
         self, intent: QPayIntent, *, raw: Mapping[str, object], first_check_in: float

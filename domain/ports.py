@@ -160,10 +160,13 @@ class IntentRepository(Protocol):
         """Read and lock the row (lock order: after its invoice)."""
         ...
 
-    async def get_watched(self, intent_id: IntentId) -> tuple[QPayIntent, bool] | None:
-        """The intent and whether an e-Barimt receipt of it is still being
-        issued, read together (one snapshot: the receipt's change and the
-        intent's version move in one commit)."""
+    async def get_watched(
+        self, intent_id: IntentId
+    ) -> tuple[QPayIntent, Invoice, bool] | None:
+        """The intent, its billing invoice and whether an e-Barimt receipt of
+        it is still being issued, read together (one snapshot: the receipt's
+        change and the intent's version move in one commit; and one round
+        trip for a subscription's re-read)."""
         ...
 
     async def update(

@@ -13,11 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.ebarimt import EbarimtRequest, EbarimtStatus
 from domain.intents import IntentId, IntentRef, IntentSecrets, IntentStatus, QPayIntent
-from domain.invoices import InvoiceId
+from domain.invoices import Invoice, InvoiceId
 from domain.pages import ListFilter, Position
 from domain.qpay_messages import QPayEnvironment
 from persistence import mapping
-from persistence.sql import cast_jsonb, intents, interval, newest_first, receipts
+from persistence.sql import (
+    cast_jsonb,
+    intents,
+    interval,
+    invoices,
+    newest_first,
+    receipts,
+)
 
 # Columns a subscription or query reads; secrets and poller state stay behind.
 _INTENT_COLUMNS = [
@@ -45,19 +52,26 @@ _INTENT_SECRETS = select(
 
 _INTENT_BY_ID = select(*_INTENT_COLUMNS).where(intents.c.id == bindparam("id"))
 _INTENT_FOR_UPDATE = _INTENT_BY_ID.with_for_update(of=intents)
-# The intent and whether a receipt of it is still being issued, in one
-# statement (one snapshot): read apart, a receipt issued between the two
-# reads looked done while the intent still had its old version.
-_INTENT_WATCHED = select(
-    *_INTENT_COLUMNS,
-    select(receipts.c.id)
-    .where(
-        receipts.c.intent_id == intents.c.id,
-        receipts.c.status == EbarimtStatus.PENDING.value,
+# The intent, its invoice and whether a receipt of it is still being
+# issued, in one statement (one snapshot: read apart, a receipt issued
+# between two reads looked done while the intent still had its old version;
+# and one round trip for every re-read of a subscription).
+_INVOICE_PREFIX = "invoice__"
+_INTENT_WATCHED = (
+    select(
+        *_INTENT_COLUMNS,
+        *(column.label(_INVOICE_PREFIX + column.name) for column in invoices.c),
+        select(receipts.c.id)
+        .where(
+            receipts.c.intent_id == intents.c.id,
+            receipts.c.status == EbarimtStatus.PENDING.value,
+        )
+        .exists()
+        .label("receipt_pending"),
     )
-    .exists()
-    .label("receipt_pending"),
-).where(intents.c.id == bindparam("id"))
+    .join_from(intents, invoices, invoices.c.id == intents.c.invoice_id)
+    .where(intents.c.id == bindparam("id"))
+)
 # Every change of an intent (status, amounts, review, error, version); the
 # second also appends QPay's answer to its raw record. The SET columns are
 # named in the statement, so each is compiled once.
@@ -105,12 +119,23 @@ class SqlAlchemyIntentRepository:
         row = result.mappings().first()
         return mapping.intent_from_row(row) if row else None
 
-    async def get_watched(self, intent_id: IntentId) -> tuple[QPayIntent, bool] | None:
+    async def get_watched(
+        self, intent_id: IntentId
+    ) -> tuple[QPayIntent, Invoice, bool] | None:
         result = await self._conn.execute(_INTENT_WATCHED, {"id": intent_id})
         row = result.mappings().first()
         if row is None:
             return None
-        return mapping.intent_from_row(row), bool(row["receipt_pending"])
+        invoice = {
+            name.removeprefix(_INVOICE_PREFIX): value
+            for name, value in row.items()
+            if name.startswith(_INVOICE_PREFIX)
+        }
+        return (
+            mapping.intent_from_row(row),
+            mapping.invoice_from_row(invoice),
+            bool(row["receipt_pending"]),
+        )
 
     async def get_for_update(self, intent_id: IntentId) -> QPayIntent | None:
         result = await self._conn.execute(_INTENT_FOR_UPDATE, {"id": intent_id})

@@ -50,10 +50,7 @@ async def _status(tx: UnitOfWork, intent_id: IntentId) -> PaymentStatus | None:
     watched = await tx.intents.get_watched(intent_id)
     if watched is None or not watched[0].is_created:
         return None
-    intent, pending = watched
-    invoice = await tx.invoices.get(intent.invoice_id)
-    if invoice is None:
-        return None
+    intent, invoice, pending = watched
     return PaymentStatus(intent, invoice, receipt_pending=pending)
 
 

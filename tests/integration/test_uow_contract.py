@@ -671,8 +671,12 @@ async def test_a_watched_intent_and_its_receipt_are_read_as_one(
         unknown = await tx.intents.get_watched(IntentId(uuid4()))
 
     assert before is not None and after is not None and unknown is None
-    assert (before[0].version, before[1]) == (intent.version, True)
-    assert (after[0].version, after[1]) == (intent.version + 1, False)
+    assert (before[0].version, before[2]) == (intent.version, True)
+    assert (after[0].version, after[2]) == (intent.version + 1, False)
+    # The invoice comes with it, as stored (one statement for a re-read).
+    assert before[1].id == after[1].id == intent.invoice_id
+    async with backend.uow() as tx:
+        assert after[1] == await tx.invoices.get(intent.invoice_id)
 
 
 async def test_lapsed_receipt_lease_is_taken_by_another_owner(backend: Backend) -> None:

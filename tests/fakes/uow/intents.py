@@ -10,7 +10,7 @@ from decimal import Decimal
 from domain.ebarimt import EbarimtRequest, EbarimtStatus
 from domain.intents import IntentId, IntentRef, IntentStatus, QPayIntent
 from domain.intents import IntentSecrets as SecretHashes
-from domain.invoices import InvoiceId
+from domain.invoices import Invoice, InvoiceId
 from domain.pages import ListFilter, Position
 from domain.qpay_messages import QPayEnvironment
 from tests.fakes.uow.base import FakeRepository, newest_first
@@ -30,15 +30,18 @@ class FakeIntents(FakeRepository):
     async def get(self, intent_id: IntentId) -> QPayIntent | None:
         return self.tx.intents.get(intent_id)
 
-    async def get_watched(self, intent_id: IntentId) -> tuple[QPayIntent, bool] | None:
+    async def get_watched(
+        self, intent_id: IntentId
+    ) -> tuple[QPayIntent, Invoice, bool] | None:
         intent = self.tx.intents.get(intent_id)
-        if intent is None:
+        invoice = self.tx.invoices.get(intent.invoice_id) if intent else None
+        if intent is None or invoice is None:
             return None
         pending = any(
             owner == intent_id and receipt.status is EbarimtStatus.PENDING
             for receipt, owner in self.tx.receipts.values()
         )
-        return intent, pending
+        return intent, invoice, pending
 
     async def get_for_update(self, intent_id: IntentId) -> QPayIntent | None:
         if intent_id not in self.tx.intents:

@@ -142,8 +142,6 @@ class PaymentRepository(Protocol):
         [start, end), per method; methods with none are absent."""
         ...
 
-    async def qpay_payment_ids(self, invoice_id: InvoiceId) -> frozenset[str]: ...
-
     async def by_qpay_ids(self, qpay_payment_ids: Sequence[str]) -> dict[str, Payment]:
         """The recorded payments among these QPay payment ids, by id."""
         ...
@@ -158,6 +156,14 @@ class IntentRepository(Protocol):
 
     async def get_for_update(self, intent_id: IntentId) -> QPayIntent | None:
         """Read and lock the row (lock order: after its invoice)."""
+        ...
+
+    async def lock_for_settlement(
+        self, intent_id: IntentId
+    ) -> tuple[QPayIntent, frozenset[str]] | None:
+        """get_for_update (after its invoice's lock) with the QPay payment ids
+        its invoice has already recorded, in one round trip: read once the
+        invoice is locked, so a settler that held it has committed its own."""
         ...
 
     async def get_watched(

@@ -23,6 +23,7 @@ from persistence.sql import (
     interval,
     invoices,
     newest_first,
+    payments,
     receipts,
 )
 
@@ -52,6 +53,23 @@ _INTENT_SECRETS = select(
 
 _INTENT_BY_ID = select(*_INTENT_COLUMNS).where(intents.c.id == bindparam("id"))
 _INTENT_FOR_UPDATE = _INTENT_BY_ID.with_for_update(of=intents)
+# Sent after the invoice's lock is held: the statement's snapshot then holds
+# every payment a settler that held the lock before us committed.
+_INTENT_FOR_SETTLEMENT = (
+    select(
+        *_INTENT_COLUMNS,
+        func.array(
+            select(payments.c.qpay_txn_id)
+            .where(
+                payments.c.invoice_id == intents.c.invoice_id,
+                payments.c.qpay_txn_id.is_not(None),
+            )
+            .scalar_subquery()
+        ).label("known_qpay_ids"),
+    )
+    .where(intents.c.id == bindparam("id"))
+    .with_for_update(of=intents)
+)
 # The intent, its invoice and whether a receipt of it is still being
 # issued, in one statement (one snapshot: read apart, a receipt issued
 # between two reads looked done while the intent still had its old version;
@@ -136,6 +154,15 @@ class SqlAlchemyIntentRepository:
             mapping.invoice_from_row(invoice),
             bool(row["receipt_pending"]),
         )
+
+    async def lock_for_settlement(
+        self, intent_id: IntentId
+    ) -> tuple[QPayIntent, frozenset[str]] | None:
+        result = await self._conn.execute(_INTENT_FOR_SETTLEMENT, {"id": intent_id})
+        row = result.mappings().first()
+        if row is None:
+            return None
+        return mapping.intent_from_row(row), frozenset(row["known_qpay_ids"])
 
     async def get_for_update(self, intent_id: IntentId) -> QPayIntent | None:
         result = await self._conn.execute(_INTENT_FOR_UPDATE, {"id": intent_id})

@@ -22,10 +22,6 @@ from persistence.sql import Refused, payments
 # Prebuilt: see persistence/invoices.py.
 _PAYMENT_INSERT = payments.insert()
 _PAYMENT_BY_ID = select(payments).where(payments.c.id == bindparam("id"))
-_QPAY_IDS_OF_INVOICE = select(payments.c.qpay_txn_id).where(
-    payments.c.invoice_id == bindparam("invoice_id"),
-    payments.c.qpay_txn_id.is_not(None),
-)
 
 
 class SqlAlchemyPaymentRepository:
@@ -88,9 +84,3 @@ class SqlAlchemyPaymentRepository:
         )
         found = (mapping.payment_from_row(row) for row in result.mappings())
         return {p.qpay_payment_id: p for p in found if p.qpay_payment_id is not None}
-
-    async def qpay_payment_ids(self, invoice_id: InvoiceId) -> frozenset[str]:
-        result = await self._conn.execute(
-            _QPAY_IDS_OF_INVOICE, {"invoice_id": invoice_id}
-        )
-        return frozenset(value for value in result.scalars() if value is not None)

@@ -193,10 +193,10 @@ async def _apply(
 ) -> SettlementOutcome:
     async with uow() as tx:
         invoice = await tx.invoices.get_for_update(ref.invoice_id)
-        locked = await tx.intents.get_for_update(ref.intent_id)
-        if invoice is None or locked is None:
+        settling = await tx.intents.lock_for_settlement(ref.intent_id)
+        if invoice is None or settling is None:
             raise not_found("QPay intent")
-        known = await tx.payments.qpay_payment_ids(invoice.id)
+        locked, known = settling
         now = clock.now()
         decision = decide(locked, invoice, known, now)
         if not decision.changed:

@@ -1385,3 +1385,27 @@ async def test_refund_totals_count_completed_mnt_refunds_by_completion(
         PaymentMethod.CASH: (Decimal("10.00"), 1),
         PaymentMethod.QPAY: (Decimal("100.00"), 1),
     }
+
+
+async def test_locking_for_settlement_reads_the_intent_and_its_recorded_qpay_ids(
+    backend: Backend,
+) -> None:
+    """One statement in the settling transaction: the intent, locked (after
+    its invoice), and the QPay payment ids its invoice already counts."""
+    first, second = await new_intents(backend, 2)
+    async with backend.uow() as tx:
+        invoice = await tx.invoices.get(first.invoice_id)
+        assert invoice is not None
+        await tx.payments.add(qpay_payment(first, "P-1"))
+        await tx.payments.add(qpay_payment(second, "P-2"))
+        await tx.payments.add(cash_payment(invoice))
+        await tx.commit()
+
+    async with backend.uow() as tx:
+        await tx.invoices.get_for_update(first.invoice_id)
+        locked = await tx.intents.lock_for_settlement(first.id)
+        expected = await tx.intents.get_for_update(first.id)
+        unknown = await tx.intents.lock_for_settlement(IntentId(uuid4()))
+
+    assert locked == (expected, frozenset({"P-1", "P-2"}))
+    assert unknown is None

@@ -49,6 +49,19 @@ class FakeIntents(FakeRepository):
         await self.lock("intents", intent_id)
         return self.tx.intents.get(intent_id)
 
+    async def lock_for_settlement(
+        self, intent_id: IntentId
+    ) -> tuple[QPayIntent, frozenset[str]] | None:
+        intent = await self.get_for_update(intent_id)
+        if intent is None:
+            return None
+        known = frozenset(
+            p.qpay_payment_id
+            for p in self.tx.payments.values()
+            if p.invoice_id == intent.invoice_id and p.qpay_payment_id
+        )
+        return intent, known
+
     async def update(
         self, intent: QPayIntent, *, raw: Mapping[str, object] | None = None
     ) -> None:

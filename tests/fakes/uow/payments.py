@@ -52,10 +52,3 @@ class FakePayments(FakeRepository):
             for p in self.tx.payments.values()
             if p.qpay_payment_id is not None and p.qpay_payment_id in qpay_payment_ids
         }
-
-    async def qpay_payment_ids(self, invoice_id: InvoiceId) -> frozenset[str]:
-        return frozenset(
-            p.qpay_payment_id
-            for p in self.tx.payments.values()
-            if p.invoice_id == invoice_id and p.qpay_payment_id
-        )

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from qpay.exchange import make_http_client
 from tests.unit.qpay.conftest import BASIC, Rig, body_of
 
 pytestmark = pytest.mark.anyio
@@ -484,3 +485,21 @@ async def test_sends_exactly_one_bearer_request_when_each_call_runs(
         assert sent.headers["Content-Type"] == "application/json"
         assert body_of(sent) == body
     assert [login.headers["Authorization"] for login in rig.logins] == [BASIC]
+
+
+async def test_cookies_qpay_sets_are_neither_kept_nor_sent_back() -> None:
+    """A bearer-token API: a Set-Cookie in one answer must not ride along on
+    the next call (and reading it into a cookie jar cost every call CPU)."""
+    seen: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        return httpx.Response(200, json={}, headers={"set-cookie": "session=abc"})
+
+    transport = httpx.MockTransport(answer)
+    async with make_http_client("http://qpay.test/v2", transport=transport) as http:
+        await http.get("/a")
+        await http.get("/b")
+
+    assert seen == [None, None]
+    assert len(http.cookies) == 0

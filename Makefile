@@ -110,6 +110,7 @@ bench: $(DEV) ## the full benchmarks (minutes); figures go to bench/results/
 	  || echo "wrk is not installed: settle_throughput's load then comes from Python, on the same CPU"
 	$(BIN)/python -m bench.push_latency
 	$(BIN)/python -m bench.floor
+	$(BIN)/python -m bench.hot_path
 	$(BIN)/python -m bench.poller_only
 	$(BIN)/python -m bench.subscriber_capacity
 	$(BIN)/python -m bench.settle_throughput

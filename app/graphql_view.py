@@ -184,6 +184,11 @@ class GuardedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 }
             )
             return
+        if not isinstance(query, str):
+            # Neither a document nor the hash of one (extensions without a
+            # persistedQuery): not a subscribe this protocol knows.
+            await self.handle_invalid_message("a subscribe needs a query or documentId")
+            return
         payload["query"] = query
         await super().handle_subscribe(
             {**message, "payload": payload}  # type: ignore[typeddict-item]

@@ -7,6 +7,7 @@ in tests/e2e/test_typescript_client.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -15,11 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from app.checkout import PAYMENT_STATUS_DOCUMENT
 from tests.conftest import SettingsFactory
 from tests.e2e.conftest import Live, live_service
-from tests.e2e.ws import graphql_socket
+from tests.e2e.ws import PROTOCOL, graphql_socket
 from tests.gql import CREATE_INVOICE, CREATE_QPAY, PAYMENT_STATUS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.db, pytest.mark.anyio]
@@ -202,3 +205,47 @@ async def test_off_any_document_runs_and_a_hash_alone_is_refused(
     assert code_of(by_id) == "PERSISTED_DOCUMENT_NOT_FOUND"
     assert "GRAPHQL_TRUSTED_DOCUMENTS" in by_id.json()["errors"][0]["message"]
     assert named.errors[0]["extensions"]["code"] == "PERSISTED_DOCUMENT_NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"extensions": {}},
+        {"extensions": {"persistedQuery": None}},
+        {"documentId": 7},
+        {"documentId": None},
+        {"documentId": "sha256:" + "0" * 64, "query": None},
+        {"documentId": "sha256:" + "0" * 64, "extensions": []},
+    ],
+    ids=[
+        "no-query",
+        "null-persisted",
+        "numeric-id",
+        "null-id",
+        "null-query",
+        "bad-ext",
+    ],
+)
+async def test_a_subscribe_without_a_usable_document_is_refused_not_crashed(
+    open_service: Live, payload: dict[str, Any]
+) -> None:
+    async with connect(
+        open_service.ws_url, subprotocols=[PROTOCOL], compression=None
+    ) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        await ws.recv()
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+        answers: list[dict[str, Any]] = []
+        with contextlib.suppress(ConnectionClosed, TimeoutError):
+            async with asyncio.timeout(5):
+                async for raw in ws:
+                    answers.append(json.loads(raw))
+                    if answers[-1]["type"] in ("error", "complete"):
+                        break
+
+    closed_4400 = ws.close_code == 4400
+    refused = [a for a in answers if a["type"] == "error"]
+    assert closed_4400 or refused, (answers, ws.close_code)
+    assert not any(a["type"] == "next" for a in answers)
+    for error in refused:
+        assert "Unexpected" not in json.dumps(error)

@@ -49,13 +49,15 @@ class Settlements:
         return None
 
 
-async def an_intent(world: World) -> tuple[IntentId, str]:
+async def an_intent(
+    world: World, ebarimt: EbarimtRequest | None = None
+) -> tuple[IntentId, str]:
     """A PENDING intent in the fake store, and its callback token."""
     invoice = await create_invoice(
         CreateInvoice(total=Decimal("100.00")), uow=world.uow, clock=world.clock
     )
     created = await create_qpay_invoice(
-        CreateQPayInvoice(invoice_id=invoice.id),
+        CreateQPayInvoice(invoice_id=invoice.id, ebarimt=ebarimt),
         uow=world.uow,
         gateway=world.gateway,
         clock=world.clock,
@@ -246,20 +248,9 @@ async def test_the_receipt_worker_is_woken_only_when_a_receipt_is_due(
     transaction: a database round of work per payment for nothing when the
     intent asked for no receipt."""
     world = make_world()
-    invoice = await create_invoice(
-        CreateInvoice(total=Decimal("100.00")), uow=world.uow, clock=world.clock
-    )
-    created = await create_qpay_invoice(
-        CreateQPayInvoice(
-            invoice_id=invoice.id,
-            ebarimt=EbarimtRequest(EbarimtReceiverType.CITIZEN) if receipt else None,
-        ),
-        uow=world.uow,
-        gateway=world.gateway,
-        clock=world.clock,
-        policy=world.policy,
-    )
-    intent = created.intent
+    request = EbarimtRequest(EbarimtReceiverType.CITIZEN) if receipt else None
+    intent_id, _ = await an_intent(world, ebarimt=request)
+    intent = world.store.intents[intent_id]
     assert intent.qpay_invoice_id is not None
     world.gateway.pay(intent.qpay_invoice_id)
     wake = asyncio.Event()

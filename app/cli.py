@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
@@ -23,7 +24,12 @@ from app.logging_setup import configure_logging
 from app.server import DrainingServer, uvicorn_config
 from app.settings import ConfigError, Settings, load_settings
 from app.staff_tokens import StaffTokens, jwt_secret
-from app.workers import WorkerSupervisor, bind, worker_environment
+from app.workers import (
+    WorkerSupervisor,
+    bind,
+    shared_parts_problem,
+    worker_environment,
+)
 from domain.services.reconcile import ReconcileReport
 from domain.services.reconcile import reconcile as reconcile_report
 
@@ -127,27 +133,15 @@ def _serve_workers(
 
 def _refuse_workers_without_shared_parts(settings: Settings, workers: int) -> None:
     """Several workers must share what one process keeps in memory."""
-    if settings.resolved_qpay_env == "mock":
-        _fail(
-            f"--workers {workers} needs one QPay for every worker, and the built-in "
-            "QPay simulator lives inside one process: use --workers 1, or run "
-            "`qpay-graph qpay-sim` once and point QPAY_ENV=sandbox and "
-            "QPAY_BASE_URL=http://127.0.0.1:9000/v2 (TEST_MERCHANT / 123456 / "
-            "TEST_INVOICE) at it",
-            status=2,
-        )
-    if settings.events_url.startswith("memory://"):
-        _fail(
-            f"--workers {workers} needs EVENTS_URL=postgres or redis://: "
-            "memory:// does not reach the other workers",
-            status=2,
-        )
+    problem = shared_parts_problem(settings)
+    if problem is not None:
+        _fail(f"--workers {workers} {problem}", status=2)
 
 
 def _prepare_database(url: str, run_migrations: bool) -> None:
     """Migrate (or, with --no-migrate, check the schema is at head); one line
     naming DATABASE_URL when the database cannot be reached."""
-    try:
+    with _database_reached(url):
         if run_migrations:
             migrate.upgrade(url)
         elif not migrate.at_head(url):
@@ -156,6 +150,14 @@ def _prepare_database(url: str, run_migrations: bool) -> None:
                 "`qpay-graph migrate` first (or serve without --no-migrate)",
                 status=2,
             )
+
+
+@contextlib.contextmanager
+def _database_reached(url: str) -> Iterator[None]:
+    """A database out of reach (refused, unknown, timed out) as one line
+    naming DATABASE_URL, exit 1; any other failure keeps its traceback."""
+    try:
+        yield
     except Exception as error:
         problem = migrate.database_problem(error)
         if problem is None:
@@ -199,7 +201,8 @@ def run_migrate() -> None:
     if settings.database_url is None:
         sys.stderr.write("configuration error: DATABASE_URL: required for migrate\n")
         raise SystemExit(2)
-    migrate.upgrade(settings.database_url)
+    with _database_reached(settings.database_url):
+        migrate.upgrade(settings.database_url)
     say("migrations applied (head)")
 
 
@@ -254,7 +257,9 @@ def reconcile(since: datetime | None, until: datetime | None) -> int:
         return 2
     settings, embedded = _with_database(settings)
     try:
-        report = asyncio.run(_reconcile(settings, start, end))
+        assert settings.database_url is not None  # noqa: S101  # set just above
+        with _database_reached(settings.database_url):
+            report = asyncio.run(_reconcile(settings, start, end))
     finally:
         if embedded is not None:
             embedded.stop()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import httpx
 from sqlalchemy import text
@@ -42,6 +44,7 @@ from app.tracing import (
 )
 from app.trusted_documents import ManifestError, TrustedDocuments
 from app.watching import run_watch_keeper
+from app.workers import shared_parts_problem
 from domain.ports import UnitOfWorkFactory
 from graph.context import Services
 from graph.schema import build_schema
@@ -289,8 +292,22 @@ def app_factory() -> Starlette:
     DATABASE_URL is required (no embedded PostgreSQL here) and migrations are
     not run: run `qpay-graph migrate` first. `qpay-graph serve --workers N`
     is the same with a drain on SIGTERM (app/workers.py)."""
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        _refuse(str(error))
     if settings.database_url is None:
-        raise ConfigError("DATABASE_URL: required when the app is imported by a server")
+        _refuse("DATABASE_URL: required when the app is imported by a server")
+    problem = shared_parts_problem(settings)
+    if problem is not None:
+        # A server may start several workers, each calling this factory.
+        _refuse(f"app.main:app_factory {problem}")
     configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)
+
+
+def _refuse(message: str) -> NoReturn:
+    """One line and exit 2, not a traceback: the server importing the app
+    stops there (uvicorn and gunicorn exit when a worker cannot load it)."""
+    sys.stderr.write(f"qpay-graph: {message}\n")
+    raise SystemExit(2)

@@ -41,6 +41,7 @@ from types import FrameType
 from uvicorn.config import STARTUP_FAILURE
 
 from app.server import DRAIN_TIMEOUT_SECONDS, GRACEFUL_SHUTDOWN_SECONDS
+from app.settings import Settings
 
 logger = logging.getLogger("qpay_graph")
 
@@ -48,6 +49,27 @@ logger = logging.getLogger("qpay_graph")
 STOP_TIMEOUT_SECONDS = DRAIN_TIMEOUT_SECONDS + GRACEFUL_SHUTDOWN_SECONDS + 10
 # A worker that dies this often within a minute is not replaced again.
 MAX_RESTARTS_PER_MINUTE = 5
+
+
+def shared_parts_problem(settings: Settings) -> str | None:
+    """Why several worker processes cannot serve with these settings (a part
+    that lives inside one process), or None. Said after "--workers N" by
+    `serve`, and by app_factory, which cannot know how many workers its
+    server starts."""
+    if settings.resolved_qpay_env == "mock":
+        return (
+            "needs one QPay for every worker, and the built-in QPay simulator "
+            "lives inside one process: use one worker (`qpay-graph serve`), or run "
+            "`qpay-graph qpay-sim` once and point QPAY_ENV=sandbox and "
+            "QPAY_BASE_URL=http://127.0.0.1:9000/v2 (TEST_MERCHANT / 123456 / "
+            "TEST_INVOICE) at it"
+        )
+    if settings.events_url.startswith("memory://"):
+        return (
+            "needs EVENTS_URL=postgres or redis://: memory:// does not reach "
+            "the other workers"
+        )
+    return None
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -13,10 +13,37 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from uuid import UUID
 
+import asyncpg
 import httpx
 import uvicorn
 from starlette.types import ASGIApp
+
+from tests import db
+
+
+async def first_mark_done(database_url: str, intent_id: str) -> None:
+    """Wait until a process's watch keeper has marked the intent watched.
+
+    That first mark also hands its subscribers the intent's version: a
+    payment settled before it would reach them that way, without a push.
+    A test of pushes pays after it (with WATCH_REFRESH_SECONDS past the
+    test), so only a push can carry the payment."""
+    connection = await asyncpg.connect(db.asyncpg_url(database_url))
+    try:
+        async with asyncio.timeout(30):
+            while not await connection.fetchval(
+                "SELECT watched_until IS NOT NULL FROM qpay_intents WHERE id = $1",
+                UUID(intent_id),
+            ):
+                await asyncio.sleep(0.05)
+    finally:
+        await connection.close()
+    # The keeper delivers the versions after its commit, and a second
+    # process's keeper marks its own subscribers' intent within a round
+    # (app/watching.py: ROUND_SECONDS, then 0.2 s): let both pass.
+    await asyncio.sleep(1.5)
 
 
 def free_port() -> int:

@@ -23,7 +23,7 @@ import pytest
 from app.staff_tokens import StaffTokens
 from qpay.simulator import QPaySimulator
 from tests.conftest import TEST_JWT_SECRET, drop_database, fresh_database
-from tests.e2e.servers import free_port, serve_in_process
+from tests.e2e.servers import first_mark_done, free_port, serve_in_process
 from tests.e2e.ws import graphql_socket
 from tests.gql import CREATE_INVOICE, CREATE_QPAY
 
@@ -107,22 +107,27 @@ def test_a_busy_port_is_one_line_before_any_banner_or_token(
         (None, "does not exist"),
     ],
 )
+@pytest.mark.parametrize("command", ["serve", "migrate", "reconcile"])
 def test_a_database_out_of_reach_is_one_line_naming_database_url(
     tmp_path: Path,
     postgres_server: tuple[str, object | None],
     url: str | None,
     says: str,
+    command: str,
 ) -> None:
     admin_url, _ = postgres_server
     missing = admin_url.rsplit("/", 1)[0] + f"/qpg_missing_{uuid.uuid4().hex[:6]}"
+    arguments = ["--port", str(free_port())] if command == "serve" else []
 
     done = run_cli(
-        ["serve", "--port", str(free_port())],
-        environment(tmp_path, DATABASE_URL=url or missing),
+        [command, *arguments], environment(tmp_path, DATABASE_URL=url or missing)
     )
 
     assert done.returncode == 1
-    (line,) = done.stderr.strip().splitlines()
+    (line,) = [
+        text for text in done.stderr.strip().splitlines() if "DATABASE_URL" in text
+    ]
+    assert not [text for text in done.stderr.splitlines() if text.startswith(" ")]
     assert line.startswith("qpay-graph: DATABASE_URL (") and says in line
     assert "Traceback" not in done.stdout + done.stderr
 
@@ -238,6 +243,8 @@ async def test_two_workers_share_the_port_and_carry_a_payment_across(
             DATABASE_URL=clean_db,
             QPAY_BASE_URL=f"{simulator_url}/v2",
             PUBLIC_BASE_URL=base,
+            # Pushes only: no safety-net re-read within the test.
+            WATCH_REFRESH_SECONDS="600",
             **SIMULATED_QPAY,
         )
         with (tmp_path / "serve.log").open("w") as log:
@@ -256,6 +263,7 @@ async def test_two_workers_share_the_port_and_carry_a_payment_across(
                 watched = await watch_on_both_workers(
                     sockets, base, intent["id"], secret, workers, port
                 )
+                await first_mark_done(clean_db, intent["id"])
                 simulator.pay(intent["qpayInvoiceId"])  # its callback: one worker
 
                 statuses = await asyncio.gather(
@@ -357,32 +365,76 @@ def test_a_stale_embedded_postgres_is_adopted_and_stopped(tmp_path: Path) -> Non
     assert not (data / "pg.owner").exists()
 
 
+def uvicorn_factory(port: int, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "app.main:app_factory",
+        "--port",
+        str(port),
+        *args,
+    ]
+
+
 async def test_uvicorn_imports_the_app_factory_from_the_environment(
     tmp_path: Path, database_url: str
 ) -> None:
     port = free_port()
-    process = subprocess.Popen(  # noqa: S603  # uvicorn's own CLI
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "app.main:app_factory",
-            "--port",
-            str(port),
-        ],
-        env=environment(tmp_path, DATABASE_URL=database_url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        await ready(f"http://127.0.0.1:{port}", process)
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    async with serve_in_process(QPaySimulator().app) as simulator_url:
+        env = environment(
+            tmp_path,
+            DATABASE_URL=database_url,
+            QPAY_BASE_URL=f"{simulator_url}/v2",
+            **SIMULATED_QPAY,
+        )
+        process = subprocess.Popen(  # noqa: S603  # uvicorn's own CLI
+            uvicorn_factory(port),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            await ready(f"http://127.0.0.1:{port}", process)
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
 
     assert "Application startup complete" in output
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ({}, "the built-in QPay simulator lives inside one process"),
+        (
+            {"EVENTS_URL": "memory://", **SIMULATED_QPAY},
+            "memory:// does not reach the other workers",
+        ),
+    ],
+)
+def test_the_app_factory_refuses_parts_one_process_keeps_in_one_line(
+    tmp_path: Path, database_url: str, setting: dict[str, str], said: str
+) -> None:
+    # A server may call the factory in several workers (uvicorn --workers,
+    # gunicorn): each would get its own simulator or its own event hub.
+    env = environment(tmp_path, DATABASE_URL=database_url, **setting)
+    result = subprocess.run(  # noqa: S603  # uvicorn's own CLI
+        uvicorn_factory(free_port()),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    line = "qpay-graph: app.main:app_factory needs"
+    refusals = [text for text in result.stderr.splitlines() if text.startswith(line)]
+    assert len(refusals) == 1 and said in refusals[0]
+    assert "Traceback" not in result.stderr + result.stdout

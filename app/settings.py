@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     qpay_invoice_ttl_seconds: int = Field(default=900, gt=0)
     qpay_poll_interval_seconds: float = Field(default=3, gt=0)
     qpay_poll_max_interval_seconds: float = Field(default=60, gt=0)
+    # The safety net under pushes (app/watching.py): each process re-checks
+    # the versions of the intents its screens watch this often.
+    watch_refresh_seconds: float = Field(default=10, gt=0, le=3600)
     qpay_max_checks_per_second: float = Field(default=5, gt=0)
     qpay_ledger_sweep_seconds: float = Field(default=300, gt=0)
     qpay_ebarimt_api: Literal["v2", "v3"] = "v2"

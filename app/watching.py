@@ -2,7 +2,7 @@
 the subscriptions' safety net.
 
 Each intent a subscription of this process watches is marked at once when it
-gets its first subscriber, then every REFRESH_EVERY seconds, in one statement
+gets its first subscriber, then every WATCH_REFRESH_SECONDS, in one statement
 per round for all that are due. The statement keeps the watched-until time
 ahead of now (so the poller on any process checks these intents often) and
 returns each intent's version, which is handed to the hub like a
@@ -25,29 +25,32 @@ from domain.services.watch_payment_status import note_watched
 
 logger = logging.getLogger(__name__)
 
-WATCH_SECONDS = 30.0
-REFRESH_EVERY = 10.0
+# A mark keeps an intent watched for this many refresh intervals.
+WATCH_REFRESHES = 3
 ROUND_SECONDS = 1.0
 
 
-def due(watched: list[UUID], marked: dict[UUID, float], now: float) -> list[UUID]:
-    """Intents never marked, or marked REFRESH_EVERY seconds ago or more."""
-    return [i for i in watched if now - marked.get(i, float("-inf")) >= REFRESH_EVERY]
+def due(
+    watched: list[UUID], marked: dict[UUID, float], now: float, every: float
+) -> list[UUID]:
+    """Intents never marked, or marked `every` seconds ago or more."""
+    return [i for i in watched if now - marked.get(i, float("-inf")) >= every]
 
 
 async def run_watch_keeper(container: Container, stop: asyncio.Event) -> None:
     hub = container.hub
     marked: dict[UUID, float] = {}
+    every = container.settings.watch_refresh_seconds
     while not stop.is_set():
         hub.new_watch.clear()
         now = time.monotonic()
         watched = hub.watched()
-        batch = due(watched, marked, now)
+        batch = due(watched, marked, now, every)
         try:
             versions = await note_watched(
                 [IntentId(i) for i in batch],
                 uow=container.uow,
-                seconds=WATCH_SECONDS,
+                seconds=WATCH_REFRESHES * every,
                 poll_interval=container.settings.qpay_poll_interval_seconds,
             )
             for intent_id, version in versions:

@@ -19,6 +19,7 @@ from tests.conftest import TEST_JWT_SECRET
 from tests.e2e.servers import (
     ServiceProcess,
     ThrowawayRedis,
+    first_mark_done,
     free_port,
     serve_in_process,
 )
@@ -53,6 +54,8 @@ async def two_processes(
             "AUTH_JWT_SECRET": TEST_JWT_SECRET,
             "DATA_DIR": str(tmp_path / "data"),
             "LOG_LEVEL": "WARNING",
+            # Pushes only: no safety-net re-read within the test.
+            "WATCH_REFRESH_SECONDS": "600",
         }
         a = ServiceProcess(env, free_port(), tmp_path / "a.log")
         b = ServiceProcess(env, free_port(), tmp_path / "b.log")
@@ -95,6 +98,7 @@ async def pay_across(
     async with graphql_socket(ws_a) as ws:
         sub = await ws.payment_status(intent["id"], payload["clientSecret"])
         await sub.wait_for(lambda e: e["intent"]["status"] == "PENDING")
+        await first_mark_done(a.env["DATABASE_URL"], intent["id"])
         if during is not None:
             await during()
         # The callback URL was made by B (its PUBLIC_BASE_URL): QPay calls B.

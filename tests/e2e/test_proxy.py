@@ -38,7 +38,12 @@ from websockets.typing import Origin
 from app.staff_tokens import StaffTokens
 from qpay.simulator import QPaySimulator
 from tests.conftest import TEST_JWT_SECRET
-from tests.e2e.servers import ServiceProcess, free_port, serve_in_process
+from tests.e2e.servers import (
+    ServiceProcess,
+    first_mark_done,
+    free_port,
+    serve_in_process,
+)
 from tests.e2e.ws import PROTOCOL, GraphQLSocket
 from tests.gql import CREATE_INVOICE, CREATE_QPAY, data_of, gql
 
@@ -300,6 +305,8 @@ async def behind_nginx(database_url: str, tmp_path: Path) -> AsyncIterator[Deplo
                 "AUTH_JWT_SECRET": TEST_JWT_SECRET,
                 "DATA_DIR": str(tmp_path / "data"),
                 "LOG_LEVEL": "WARNING",
+                # Pushes only: no safety-net re-read within the test.
+                "WATCH_REFRESH_SECONDS": "600",
                 # nginx connects from here: its X-Forwarded-* are believed.
                 "FORWARDED_ALLOW_IPS": "127.0.0.1",
                 # Not "*": the checkout page's socket must pass as same-origin.
@@ -395,6 +402,7 @@ async def test_a_payment_through_nginx_reaches_the_wss_subscriber_on_the_other_p
                     intent["id"], created["clientSecret"]
                 )
                 await sub.wait_for(lambda e: e["intent"]["status"] == "PENDING")
+                await first_mark_done(d.a.env["DATABASE_URL"], intent["id"])
                 d.simulator.pay(intent["qpayInvoiceId"])
                 await sub.wait_for(lambda e: e["intent"]["status"] == "PAID", within=40)
             finally:

@@ -9,7 +9,7 @@ import pytest
 
 from app.poller import CallbackHealth, policy_for
 from app.ratelimit import CheckCeiling
-from app.watching import REFRESH_EVERY, due
+from app.watching import due
 from domain.services.poll_due_intents import PollPolicy
 
 BASE = PollPolicy(poll_interval=3, max_interval=60)
@@ -99,6 +99,6 @@ async def test_poller_waits_for_a_token_the_check_then_spends() -> None:
 
 def test_watch_keeper_marks_new_and_stale_intents_only_when_due() -> None:
     fresh, stale, new = uuid4(), uuid4(), uuid4()
-    marked = {fresh: 100.0, stale: 100.0 - REFRESH_EVERY}
+    marked = {fresh: 100.0, stale: 90.0}
 
-    assert due([fresh, stale, new], marked, now=100.0) == [stale, new]
+    assert due([fresh, stale, new], marked, now=100.0, every=10.0) == [stale, new]

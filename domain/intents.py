@@ -81,7 +81,11 @@ ALLOWED_TRANSITIONS: dict[IntentStatus, frozenset[IntentStatus]] = {
         }
     ),
     IntentStatus.PAID: frozenset({IntentStatus.REFUNDED, IntentStatus.NEEDS_REVIEW}),
-    IntentStatus.CANCELLED: frozenset({IntentStatus.NEEDS_REVIEW}),
+    # REFUNDED: money it holds though it counts none (a payment in another
+    # currency, accepted in review), all given back.
+    IntentStatus.CANCELLED: frozenset(
+        {IntentStatus.NEEDS_REVIEW, IntentStatus.REFUNDED}
+    ),
     IntentStatus.EXPIRED: frozenset({IntentStatus.NEEDS_REVIEW}),
     # A person's resolution (resolveQPayReview), or all its money refunded.
     IntentStatus.NEEDS_REVIEW: frozenset(

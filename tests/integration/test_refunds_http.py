@@ -356,6 +356,68 @@ async def test_a_review_is_resolved_once_with_who_and_why(harness: Harness) -> N
     assert [e["code"] for e in second["errors"]] == ["NOT_IN_REVIEW"]
 
 
+async def accepted_foreign_payment(harness: Harness) -> dict[str, Any]:
+    """A card payment in dollars, its review closed with ACCEPT: the intent,
+    which holds no tögrög, is CANCELLED with the payment on it."""
+    invoice_id = await new_invoice(harness, "8000.00")
+    intent = (await new_intent(harness, invoice_id))["intent"]
+    harness.simulator.pay(intent["qpayInvoiceId"], payment_type="CARD", currency="USD")
+    await wait_for_intent(harness, intent["id"], lambda r: r["status"] != "PENDING")
+    accepted = await harness.gql(
+        RESOLVE,
+        {
+            "input": {
+                "intentId": intent["id"],
+                "resolution": "ACCEPT",
+                "note": "paid in dollars: to be given back",
+                "idempotencyKey": f"accept-{intent['id']}",
+            }
+        },
+    )
+    assert accepted["data"]["resolveQPayReview"]["intent"]["status"] == "CANCELLED"
+    body = await harness.gql(
+        "query($id: ID!) { invoice(id: $id) { payments { id } } }", {"id": invoice_id}
+    )
+    (payment,) = body["data"]["invoice"]["payments"]
+    return {"intent": intent, "invoice_id": invoice_id, "payment_id": payment["id"]}
+
+
+async def test_a_foreign_payment_on_a_cancelled_intent_is_refunded(
+    harness: Harness,
+) -> None:
+    paid = await accepted_foreign_payment(harness)
+
+    given = await refund(harness, paid["payment_id"])
+    intent = (await harness.gql(INTENT, {"id": paid["intent"]["id"]}))["data"]
+
+    assert given["errors"] == []
+    assert given["refund"]["status"] == "COMPLETED"
+    # Its money has all gone back; the bill never counted it.
+    assert intent["qpayIntent"] == {"status": "REFUNDED", "paidAmount": "0.00"}
+    assert given["invoice"]["paidAmount"] == "0.00"
+
+
+async def test_a_portal_refund_of_a_foreign_payment_on_a_cancelled_intent_is_recorded(
+    harness: Harness,
+) -> None:
+    paid = await accepted_foreign_payment(harness)
+    harness.simulator.refund_outside(_qpay_id(harness, paid))
+
+    await harness.gql(
+        "mutation($id: ID!) { checkQPayPayment(intentId: $id) { errors { code } } }",
+        {"id": paid["intent"]["id"]},
+    )
+    intent = (await harness.gql(INTENT, {"id": paid["intent"]["id"]}))["data"]
+    events = (await harness.gql(EVENTS, {"id": paid["invoice_id"]}))["data"]
+
+    assert intent["qpayIntent"]["status"] == "REFUNDED"
+    assert [
+        e["refund"]
+        for e in events["invoice"]["events"]
+        if e["kind"] == "REFUND_RECORDED"
+    ] == [{"amount": "8000.00", "status": "COMPLETED", "channel": "OUTSIDE"}]
+
+
 async def test_refund_excess_gives_back_a_second_scan(harness: Harness) -> None:
     paid = await qpay_payment(harness)
     qpay_invoice = paid["intent"]["qpayInvoiceId"]

@@ -18,7 +18,7 @@ from enum import StrEnum
 class LedgerFlagKind(StrEnum):
     # A payment on our invoice code that matches no intent of ours.
     UNMATCHED = "UNMATCHED"
-    # QPay shows a payment we recorded as refunded (for the refund flow).
+    # QPay shows a payment of ours REFUNDED, and recording that refund failed.
     REFUNDED = "REFUNDED"
     # QPay's list and our payment disagree on the amount or the currency.
     MISMATCH = "MISMATCH"

@@ -133,6 +133,15 @@ async def compare_ledger(
         findings, uow=uow, gateway=gateway, clock=clock
     )
     refunds = await record_outside_refunds(findings.refunded, uow=uow, clock=clock)
+    findings.flags.extend(
+        LedgerFlag(
+            LedgerFlagKind.REFUNDED,
+            qpay_payment_id,
+            f"QPay shows payment {qpay_payment_id} REFUNDED, and recording its "
+            "refund failed (the service's log has why): record it by hand",
+        )
+        for qpay_payment_id in refunds.failed
+    )
     resume_from = _resume_from(findings, failed, start)
     if findings.flags:
         async with uow() as tx:
@@ -149,7 +158,7 @@ async def compare_ledger(
         tuple(findings.flags),
         tuple(failed),
         resume_from,
-        tuple(refunds),
+        refunds.completed,
     )
 
 

@@ -320,18 +320,35 @@ async def _complete_in(
     return _Completed(applied.refund, applied.invoice)
 
 
+@dataclass(frozen=True, slots=True)
+class OutsideRefunds:
+    completed: tuple[Refund, ...]
+    # QPay payment ids whose refund could not be recorded.
+    failed: tuple[str, ...] = ()
+
+
 async def record_outside_refunds(
     qpay_payment_ids: Iterable[str], *, uow: UnitOfWorkFactory, clock: Clock
-) -> list[Refund]:
+) -> OutsideRefunds:
     """QPay shows these payments REFUNDED: record what is not recorded yet
     (a refund of ours still PENDING is completed instead). Returns the
-    refunds completed by this call."""
+    refunds completed by this call, and the QPay payment ids whose refund
+    could not be recorded (logged with their traceback)."""
     completed: list[Refund] = []
+    failed: list[str] = []
     for qpay_payment_id in sorted(set(qpay_payment_ids)):
-        found = await _record_outside(qpay_payment_id, uow=uow, clock=clock)
+        try:
+            found = await _record_outside(qpay_payment_id, uow=uow, clock=clock)
+        except Exception:
+            # A bulkhead: one refund that cannot be recorded (a bug, a row
+            # no rule foresaw) must not keep every later one from being
+            # recorded; the ledger sweep flags it for a person.
+            logger.exception("could not record QPay's refund of %s", qpay_payment_id)
+            failed.append(qpay_payment_id)
+            continue
         if found is not None:
             completed.append(found)
-    return completed
+    return OutsideRefunds(tuple(completed), tuple(failed))
 
 
 async def _record_outside(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -13,9 +14,11 @@ from domain.errors import DomainError, ErrorCode, GatewayUnavailable
 from domain.history import PaymentEventKind
 from domain.intents import IntentStatus, QPayIntent
 from domain.invoices import InvoiceStatus
+from domain.ledger import LedgerFlagKind
 from domain.payments import Payment, PaymentId, PaymentMethod
 from domain.qpay_messages import RefundOutcome
 from domain.refunds import RefundChannel, RefundStatus
+from domain.services import refund_payment as refunds_module
 from domain.services.create_invoice import CreateInvoice, create_invoice
 from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
 from domain.services.issue_ebarimt import (
@@ -470,3 +473,37 @@ async def test_the_ledger_records_money_taken_and_refunded_on_a_closed_intent(
     (refund,) = world.store.refunds.values()  # recorded by the check it made
     assert (refund.payment_id, refund.channel) == (payment.id, RefundChannel.OUTSIDE)
     assert world.store.intents[intent.id].status is IntentStatus.REFUNDED
+
+
+async def test_a_refund_that_cannot_be_recorded_is_flagged_and_the_others_recorded(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    intents = [await new_open_intent(world) for _ in range(3)]
+    qpay_ids = []
+    for intent in intents:
+        world.gateway.pay(str(intent.qpay_invoice_id))
+        await settle_qpay_intent(intent.id, **deps(world))  # type: ignore[arg-type]
+        rows = world.gateway.invoices[str(intent.qpay_invoice_id)].rows
+        rows[0] = replace(rows[0], status="REFUNDED")  # refunded in QPay's portal
+        qpay_ids.append(rows[0].payment_id)
+    poison = sorted(qpay_ids)[0]  # the first one recorded: it fails
+    record = refunds_module._record_outside
+
+    async def failing(qpay_payment_id: str, **kwargs: Any) -> Any:
+        if qpay_payment_id == poison:
+            raise RuntimeError("a row no rule foresaw")
+        return await record(qpay_payment_id, **kwargs)
+
+    monkeypatch.setattr(refunds_module, "_record_outside", failing)
+    now = world.clock.now()
+
+    report = await compare_ledger(now - timedelta(hours=1), now, **deps(world))  # type: ignore[arg-type]
+
+    recorded = {
+        world.store.payments[r.payment_id].qpay_payment_id
+        for r in world.store.refunds.values()
+    }
+    assert recorded == set(qpay_ids) - {poison}
+    assert [(f.kind, f.qpay_payment_id) for f in report.flags] == [
+        (LedgerFlagKind.REFUNDED, poison)
+    ]

@@ -41,6 +41,8 @@ class LedgerFlag:
     currency: str | None = None
     status: str | None = None
     first_seen_at: datetime | None = None
+    # Set once a person's decision covers it (a resolved review of its intent).
+    resolved_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from domain.intents import (
     QPayIntent,
 )
 from domain.invoices import Invoice, InvoiceId, InvoiceStatus
-from domain.ledger import LedgerFlag, SweepClaim, SweepState
+from domain.ledger import LedgerFlag, LedgerFlagKind, SweepClaim, SweepState
 from domain.pages import ListFilter, Position
 from domain.payments import Payment, PaymentMethod, PaymentMethodConfig
 from domain.qpay_messages import (
@@ -447,6 +447,17 @@ class LedgerRepository(Protocol):
 
     async def open_flags(self, environment: QPayEnvironment) -> Sequence[LedgerFlag]:
         """Flags nobody has resolved yet, oldest first."""
+        ...
+
+    async def resolve_flags(
+        self,
+        environment: QPayEnvironment,
+        qpay_invoice_id: str,
+        kind: LedgerFlagKind,
+        now: datetime,
+    ) -> int:
+        """Mark the open flags of this kind on this QPay invoice resolved (a
+        flag raised again later stays resolved); how many were open."""
         ...
 
 

@@ -71,6 +71,8 @@ class MalformedRow:
 
     payment_id: str | None
     reason: str
+    # The QPay invoice it paid, when QPay's list says (payment/list only).
+    qpay_invoice_id: str | None = None
 
     def describe(self) -> str:
         return f"QPay payment {self.payment_id or '(no id)'}: {self.reason}"

@@ -143,7 +143,13 @@ class SqlAlchemyLedgerRepository:
         upsert = insert(flags).values(values)
         statement: Any = upsert.on_conflict_do_update(
             index_elements=["environment", "kind", "qpay_payment_id"],
-            set_={"last_seen_at": now, "detail": upsert.excluded.detail},
+            set_={
+                "last_seen_at": now,
+                "detail": upsert.excluded.detail,
+                "qpay_invoice_id": func.coalesce(
+                    upsert.excluded.qpay_invoice_id, flags.c.qpay_invoice_id
+                ),
+            },
         ).returning(literal_column("xmax = 0"))  # true when inserted, not updated
         return bool(await self._conn.scalar(statement))
 
@@ -169,3 +175,22 @@ class SqlAlchemyLedgerRepository:
             )
             for row in result.mappings()
         ]
+
+    async def resolve_flags(
+        self,
+        environment: QPayEnvironment,
+        qpay_invoice_id: str,
+        kind: LedgerFlagKind,
+        now: datetime,
+    ) -> int:
+        result = await self._conn.execute(
+            flags.update()
+            .where(
+                flags.c.environment == environment.value,
+                flags.c.kind == kind.value,
+                flags.c.qpay_invoice_id == qpay_invoice_id,
+                flags.c.resolved_at.is_(None),
+            )
+            .values(resolved_at=now)
+        )
+        return result.rowcount

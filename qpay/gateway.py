@@ -105,13 +105,17 @@ def _paid_at(text: str | None) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def _ledger_invoice(row: ListRowAnswer) -> str | None:
+    return row.object_id if row.object_type == "INVOICE" else None
+
+
 def _ledger_row(row: ListRowAnswer) -> LedgerRow:
     return LedgerRow(
         payment_id=row.payment_id,
         status=row.payment_status,
         amount=row.payment_amount,
         currency=_currency(row),
-        qpay_invoice_id=row.object_id if row.object_type == "INVOICE" else None,
+        qpay_invoice_id=_ledger_invoice(row),
         paid_at=_paid_at(row.payment_date),
         payment_type=row.paid_by,
     )
@@ -121,6 +125,7 @@ def _checked(
     answers: Iterable[RowAnswerT],
     problems: Iterable[RowProblem],
     convert: Callable[[RowAnswerT], DomainRowT],
+    invoice_of: Callable[[RowAnswerT], str | None] = lambda _answer: None,
 ) -> tuple[tuple[DomainRowT, ...], tuple[MalformedRow, ...]]:
     """The rows we can record, and the ones that may be a payment but cannot
     be recorded as QPay sent them. A bad row that is not PAID changes nothing
@@ -132,7 +137,9 @@ def _checked(
         if problem is None:
             rows.append(convert(answer))
         elif answer.payment_status == PAID:
-            malformed.append(MalformedRow(answer.payment_id[:64], problem))
+            malformed.append(
+                MalformedRow(answer.payment_id[:64], problem, invoice_of(answer))
+            )
     for unreadable in problems:
         # A row whose status cannot even be read may be a payment.
         if unreadable.status in (None, PAID):
@@ -284,7 +291,9 @@ class QPayGateway:
             )
         except QPayError as error:
             raise _domain_error(error) from None
-        rows, malformed = _checked(result.rows, result.problems, _ledger_row)
+        rows, malformed = _checked(
+            result.rows, result.problems, _ledger_row, _ledger_invoice
+        )
         return LedgerPage(rows=rows, total=result.count, malformed=malformed)
 
     async def create_receipt(self, request: ReceiptRequest) -> IssuedReceipt:

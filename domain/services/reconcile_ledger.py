@@ -280,7 +280,12 @@ def _flag(kind: LedgerFlagKind, row: LedgerRow, detail: str) -> LedgerFlag:
 
 
 def _malformed(row: MalformedRow) -> LedgerFlag:
-    return LedgerFlag(LedgerFlagKind.MALFORMED, row.payment_id or "", row.describe())
+    return LedgerFlag(
+        LedgerFlagKind.MALFORMED,
+        row.payment_id or "",
+        row.describe(),
+        qpay_invoice_id=row.qpay_invoice_id,
+    )
 
 
 async def sweep_ledger(

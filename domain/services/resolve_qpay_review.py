@@ -36,6 +36,7 @@ from domain.intents import (
     ReviewResolution,
 )
 from domain.invoices import Invoice
+from domain.ledger import LedgerFlagKind
 from domain.money import CURRENCY, ZERO
 from domain.payments import Payment
 from domain.ports import Clock, PaymentGateway, UnitOfWork, UnitOfWorkFactory
@@ -110,6 +111,15 @@ async def resolve_qpay_review(
         now = clock.now()
         after = intent.resolved(Review(cmd.resolution, note, cmd.actor, now))
         await tx.intents.update(after)
+        if intent.qpay_invoice_id is not None:
+            # The ledger's flag of the same unreadable row: this decision
+            # covers it, so `reconcile` stops asking for a person.
+            await tx.ledger.resolve_flags(
+                intent.environment,
+                intent.qpay_invoice_id,
+                LedgerFlagKind.MALFORMED,
+                now,
+            )
         tx.record(IntentChanged(after.id, after.status, after.version, cmd.actor))
         await tx.commit()
     return after

@@ -915,6 +915,51 @@ async def test_a_flag_is_new_once_per_environment_kind_and_payment(
     ]
 
 
+async def test_a_decision_resolves_the_flags_of_its_qpay_invoice_for_good(
+    backend: Backend,
+) -> None:
+    malformed = LedgerFlag(LedgerFlagKind.MALFORMED, "P-1", "3 decimals")
+    now = backend.now()
+    async with backend.uow() as tx:
+        # Raised first without its QPay invoice, then with it: it learns it.
+        await tx.ledger.raise_flag(MOCK, malformed, now)
+        await tx.ledger.raise_flag(
+            MOCK, replace(malformed, qpay_invoice_id="INV-1"), now
+        )
+        other_invoice = LedgerFlag(
+            LedgerFlagKind.MALFORMED, "P-2", "3 decimals", qpay_invoice_id="INV-2"
+        )
+        other_kind = LedgerFlag(
+            LedgerFlagKind.UNMATCHED, "P-3", "no intent", qpay_invoice_id="INV-1"
+        )
+        await tx.ledger.raise_flag(MOCK, other_invoice, now)
+        await tx.ledger.raise_flag(MOCK, other_kind, now)
+        await tx.ledger.raise_flag(
+            LIVE, replace(malformed, qpay_invoice_id="INV-1"), now
+        )
+        await tx.commit()
+
+    async with backend.uow() as tx:
+        resolved = await tx.ledger.resolve_flags(
+            MOCK, "INV-1", LedgerFlagKind.MALFORMED, now
+        )
+        again = await tx.ledger.resolve_flags(
+            MOCK, "INV-1", LedgerFlagKind.MALFORMED, now
+        )
+        await tx.commit()
+    async with backend.uow() as tx:
+        # Seen again by a later sweep: still resolved.
+        assert not await tx.ledger.raise_flag(MOCK, malformed, now + HOUR)
+        await tx.commit()
+
+    assert (resolved, again) == (1, 0)
+    async with backend.uow() as tx:
+        still_open = await tx.ledger.open_flags(MOCK)
+        live = await tx.ledger.open_flags(LIVE)
+    assert sorted(f.qpay_payment_id for f in still_open) == ["P-2", "P-3"]
+    assert [f.qpay_payment_id for f in live] == ["P-1"]
+
+
 # 8. Transactions.
 
 

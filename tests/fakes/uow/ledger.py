@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from domain.ledger import LedgerFlag, SweepClaim, SweepState
+from domain.ledger import LedgerFlag, LedgerFlagKind, SweepClaim, SweepState
 from domain.qpay_messages import QPayEnvironment
 from tests.fakes.uow.base import FakeRepository, lease_free
 from tests.fakes.uow.store import FakeSweep
@@ -88,14 +88,43 @@ class FakeLedger(FakeRepository):
         await self.lock("flags", key)
         seen = self.tx.flags.get(key)
         if seen is not None:
-            # Seen again: only the detail (and when it was last seen) changes.
-            self.tx.flags[key] = replace(seen, detail=flag.detail)
+            # Seen again: only the detail (and when it was last seen) changes,
+            # and the QPay invoice is learnt if it was not known.
+            self.tx.flags[key] = replace(
+                seen,
+                detail=flag.detail,
+                qpay_invoice_id=flag.qpay_invoice_id or seen.qpay_invoice_id,
+            )
             return False
         self.tx.flags[key] = replace(flag, first_seen_at=now)
         return True
 
     async def open_flags(self, environment: QPayEnvironment) -> Sequence[LedgerFlag]:
         return sorted(
-            (f for (env, _, _), f in self.tx.flags.items() if env is environment),
+            (
+                f
+                for (env, _, _), f in self.tx.flags.items()
+                if env is environment and f.resolved_at is None
+            ),
             key=lambda f: f.first_seen_at or self.now,
         )
+
+    async def resolve_flags(
+        self,
+        environment: QPayEnvironment,
+        qpay_invoice_id: str,
+        kind: LedgerFlagKind,
+        now: datetime,
+    ) -> int:
+        keys = [
+            key
+            for key, f in self.tx.flags.items()
+            if key[0] is environment
+            and f.kind is kind
+            and f.qpay_invoice_id == qpay_invoice_id
+            and f.resolved_at is None
+        ]
+        for key in keys:
+            await self.lock("flags", key)
+            self.tx.flags[key] = replace(self.tx.flags[key], resolved_at=now)
+        return len(keys)

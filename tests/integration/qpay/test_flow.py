@@ -3,6 +3,7 @@ API, callback, check, cancel and refund rules, e-Barimt in both families."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
@@ -264,3 +265,17 @@ async def test_lists_payments_by_invoice_code_when_asked(rig: Rig) -> None:
 
     assert [row.payment_id for row in listed.rows] == [payment_id]
     assert listed.rows[0].object_id == created.qpay_invoice_id
+
+
+async def test_an_unreadable_listed_payment_names_the_qpay_invoice_it_paid(
+    rig: Rig,
+) -> None:
+    created = await rig.new_invoice("900")
+    payment_id = rig.sim.pay(created.qpay_invoice_id, raw_amount="900.005")
+    now = datetime.now(UTC)
+
+    page = await rig.gateway.list_payments(now - timedelta(hours=1), now, 1)
+
+    assert [(m.payment_id, m.qpay_invoice_id) for m in page.malformed] == [
+        (payment_id, created.qpay_invoice_id)
+    ]

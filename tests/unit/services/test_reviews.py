@@ -11,6 +11,7 @@ from domain.errors import DomainError, ErrorCode
 from domain.history import PaymentEventKind
 from domain.intents import IntentStatus, QPayIntent, ReviewReason, ReviewResolution
 from domain.invoices import InvoiceStatus
+from domain.ledger import LedgerFlag, LedgerFlagKind
 from domain.services.create_invoice import CreateInvoice, create_invoice
 from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
 from domain.services.reconcile import reconcile
@@ -187,3 +188,24 @@ async def test_reconcile_stops_reporting_a_review_once_resolved(world: World) ->
 
     assert before.needs_person and [r.intent_id for r in before.intents] == [intent.id]
     assert not after.needs_person and after.intents == []
+
+
+async def test_resolving_a_review_resolves_the_ledger_flag_of_its_row(
+    world: World,
+) -> None:
+    intent = await in_review(world, "10000.00")
+    now = world.clock.now()
+    qpay_invoice_id = str(intent.qpay_invoice_id)
+    async with world.uow() as tx:
+        # What the ledger sweep raises for an unreadable row of this invoice.
+        for flag in (
+            LedgerFlag(LedgerFlagKind.MALFORMED, "P-1", "3 decimals", qpay_invoice_id),
+            LedgerFlag(LedgerFlagKind.MALFORMED, "P-2", "3 decimals", "another"),
+        ):
+            await tx.ledger.raise_flag(world.gateway.environment, flag, now)
+        await tx.commit()
+
+    await resolve(world, intent)
+    after = await reconcile(now - timedelta(hours=1), now, **deps(world))  # type: ignore[arg-type]
+
+    assert [f.qpay_payment_id for f in after.open_flags] == ["P-2"]

@@ -9,8 +9,9 @@ aggregate them across instances with max(), not sum().
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -22,6 +23,9 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 QPAY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20)
 # Our own answers: a callback or a settleInvoice takes milliseconds; a
@@ -65,6 +69,7 @@ class Metrics:
             "qpay_intents",
             "QPay intents by status and QPay environment (whole database)",
             ["status", "environment"],
+            multiprocess_mode="mostrecent",
             registry=self.registry,
         )
         self.oldest_review = Gauge(
@@ -72,6 +77,7 @@ class Metrics:
             "Time since the last change of the oldest intent in NEEDS_REVIEW "
             "(0 when none waits)",
             ["environment"],
+            multiprocess_mode="mostrecent",
             registry=self.registry,
         )
         self.oldest_overdue = Gauge(
@@ -79,11 +85,13 @@ class Metrics:
             "How long the most overdue PENDING intent has been past its "
             "expiry (0 when none; the poller expires them within seconds)",
             ["environment"],
+            multiprocess_mode="mostrecent",
             registry=self.registry,
         )
         self.intent_stats_refreshed = Gauge(
             "qpay_intent_stats_refreshed_timestamp_seconds",
             "When the intent gauges were last read from the database (Unix time)",
+            multiprocess_mode="max",
             registry=self.registry,
         )
         self.intent_stats_failures = Counter(
@@ -119,11 +127,13 @@ class Metrics:
         self.active_subscriptions = Gauge(
             "graphql_active_subscriptions",
             "paymentStatus subscriptions open in this process",
+            multiprocess_mode="livesum",
             registry=self.registry,
         )
         self.poller_lag = Gauge(
             "qpay_poller_lag_seconds",
             "How late the most overdue claimed intent was in the last poll",
+            multiprocess_mode="livemax",
             registry=self.registry,
         )
         self.poller_checks = Counter(
@@ -135,6 +145,7 @@ class Metrics:
         self.ledger_lag = Gauge(
             "qpay_ledger_sweep_lag_seconds",
             "How far behind now QPay's payment list is known to match ours",
+            multiprocess_mode="mostrecent",
             registry=self.registry,
         )
         self.ledger_found = Counter(
@@ -145,12 +156,14 @@ class Metrics:
         self.ledger_unmatched = Gauge(
             "qpay_ledger_unmatched_payments",
             "Payments on our invoice code that match no intent, not yet resolved",
+            multiprocess_mode="mostrecent",
             registry=self.registry,
         )
         self.ledger_flags = Gauge(
             "qpay_ledger_open_flags",
             "Ledger findings waiting for a person, by kind",
             ["kind"],
+            multiprocess_mode="mostrecent",
             registry=self.registry,
         )
         self.ebarimt = Counter(
@@ -202,4 +215,75 @@ class Metrics:
         self.active_subscriptions.set_function(count)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        directory = os.environ.get(MULTIPROCESS_DIR)
+        if not directory:
+            return generate_latest(self.registry)
+        # `serve --workers N`: a scrape reaches one worker, and answers for
+        # all of them (each writes its values to files in the directory).
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]  # the library's own signature lacks types
+        WorkersProcessCollector(directory, registry=registry)
+        PlatformCollector(registry=registry)
+        return generate_latest(registry)
+
+
+# Set by `serve --workers N` for its workers (prometheus_client reads it at
+# import): every metric value then lives in a file there, so /metrics
+# answers for the whole service whichever worker the scrape reaches.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+# Of the workers' process_* figures, these are not summed.
+EARLIEST_OR_LEAST = frozenset({"process_start_time_seconds", "process_max_fds"})
+
+
+def _fixed(pid: int) -> Callable[[], int]:
+    return lambda: pid
+
+
+class WorkersProcessCollector(Collector):
+    """process_* for the whole service under `serve --workers N`: each live
+    worker's figures (read from /proc, as ProcessCollector reads its own)
+    summed, the earliest start time, and how many workers serve.
+    prometheus_client's multiprocess mode has no process metrics of its own:
+    a worker's would alternate with the worker each scrape reaches."""
+
+    def __init__(
+        self, directory: str, registry: CollectorRegistry | None = None
+    ) -> None:
+        self._directory = directory
+        if registry is not None:
+            registry.register(self)
+
+    def workers(self) -> list[int]:
+        """The live workers that have written metrics (files <kind>_<pid>.db)."""
+        pids = set()
+        for name in os.listdir(self._directory):
+            stem, _, pid = name.removesuffix(".db").rpartition("_")
+            if stem and pid.isdigit():
+                pids.add(int(pid))
+        return sorted(pid for pid in pids if os.path.exists(f"/proc/{pid}"))
+
+    def collect(self) -> Iterator[Metric]:
+        pids = self.workers()
+        totals: dict[str, Metric] = {}
+        for pid in pids:
+            collector = ProcessCollector(pid=_fixed(pid), registry=None)
+            for family in collector.collect():
+                seen = totals.get(family.name)
+                if seen is None:
+                    totals[family.name] = family
+                    continue
+                (mine,) = family.samples
+                (theirs,) = seen.samples
+                if family.name in EARLIEST_OR_LEAST:
+                    value = min(mine.value, theirs.value)
+                else:
+                    value = mine.value + theirs.value
+                seen.samples[0] = theirs._replace(value=value)
+        yield from totals.values()
+        workers = GaugeMetricFamily(
+            "qpay_graph_workers", "Worker processes serving (serve --workers N)"
+        )
+        workers.add_metric([], len(pids))
+        yield workers

@@ -27,19 +27,24 @@ serving needs and no more:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import signal
 import socket
+import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import FrameType
 
+from prometheus_client.multiprocess import mark_process_dead
 from uvicorn.config import STARTUP_FAILURE
 
+from app.metrics import MULTIPROCESS_DIR
 from app.server import DRAIN_TIMEOUT_SECONDS, GRACEFUL_SHUTDOWN_SECONDS
 from app.settings import Settings
 
@@ -121,6 +126,25 @@ def _exit_with_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+@contextlib.contextmanager
+def metrics_directory() -> Iterator[None]:
+    """PROMETHEUS_MULTIPROC_DIR for the workers (app/metrics.py): a fresh
+    directory of this run, removed at the end; or the operator's own, emptied
+    of an earlier run's files first, as prometheus_client requires."""
+    given = os.environ.get(MULTIPROCESS_DIR)
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="qpay-graph-metrics-") as directory:
+        os.environ[MULTIPROCESS_DIR] = directory
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROCESS_DIR]
+
+
 class WorkerSupervisor:
     """Starts, watches and stops the workers (see the module docstring)."""
 
@@ -155,10 +179,11 @@ class WorkerSupervisor:
         """Serve until signalled; the exit status (1: a worker could not start)."""
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._on_signal)
-        self.processes = [self._start_one() for _ in range(self.count)]
-        while not self.stopping.wait(0.5):
-            self._replace_dead()
-        self._join_all()
+        with metrics_directory():
+            self.processes = [self._start_one() for _ in range(self.count)]
+            while not self.stopping.wait(0.5):
+                self._replace_dead()
+            self._join_all()
         return 1 if self.failed else 0
 
     def _replace_dead(self) -> None:
@@ -179,6 +204,9 @@ class WorkerSupervisor:
                 process.pid,
                 process.exitcode,
             )
+            if process.pid is not None:
+                # Its live gauges (open subscriptions, poller lag) go with it.
+                mark_process_dead(process.pid)  # type: ignore[no-untyped-call]  # untyped in the library
             self.processes[index] = self._start_one()
 
     def _too_many_restarts(self) -> bool:

@@ -286,6 +286,60 @@ async def test_two_workers_share_the_port_and_carry_a_payment_across(
     assert not any(w.is_running() for w in workers)
 
 
+def sample(text: str, name: str) -> float:
+    (line,) = [line for line in text.splitlines() if line.startswith(name + " ")]
+    return float(line.split()[-1])
+
+
+async def test_metrics_of_two_workers_answer_for_the_whole_service(
+    tmp_path: Path, clean_db: str
+) -> None:
+    simulator = QPaySimulator()
+    async with serve_in_process(simulator.app) as simulator_url:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = environment(
+            tmp_path,
+            DATABASE_URL=clean_db,
+            QPAY_BASE_URL=f"{simulator_url}/v2",
+            PUBLIC_BASE_URL=base,
+            **SIMULATED_QPAY,
+        )
+        with (tmp_path / "serve.log").open("w") as log:
+            process = subprocess.Popen(  # noqa: S603  # our own CLI
+                [*CLI, "serve", "--workers", "2", "--port", str(port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            await ready(base, process)
+            workers = workers_of(process)
+            # A connection each: the kernel hands them to both workers.
+            for _ in range(40):
+                async with httpx.AsyncClient(base_url=base) as client:
+                    assert (await client.get("/healthz")).status_code == 200
+            scrapes = []
+            for _ in range(6):
+                async with httpx.AsyncClient(base_url=base) as client:
+                    scrapes.append((await client.get("/metrics")).text)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=90)
+    await simulator.aclose()
+
+    healthz = (
+        "http_request_duration_seconds_count"
+        '{method="GET",route="/healthz",status="200"}'
+    )
+    # Every scrape counts all 40, whichever worker answered it.
+    assert [sample(text, healthz) for text in scrapes] == [40.0] * 6
+    assert {sample(text, "qpay_graph_workers") for text in scrapes} == {2.0}
+    cpu = [sample(text, "process_cpu_seconds_total") for text in scrapes]
+    assert cpu == sorted(cpu)  # never a worker's own, smaller figure
+    assert len(workers) == 2
+
+
 async def new_intent(base: str) -> tuple[dict[str, Any], str]:
     token = StaffTokens(TEST_JWT_SECRET).issue()
     headers = {"Authorization": f"Bearer {token}"}

@@ -88,6 +88,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            # Which process wrote it (`serve --workers N` runs several).
+            "pid": record.process,
         }
         entry.update(context_of(record))
         if record.exc_text:

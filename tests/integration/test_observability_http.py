@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -99,6 +100,7 @@ async def test_json_log_lines_of_a_callback_carry_its_request_and_intent_ids(
     assert settled and settled[0]["intent_id"] == intent["id"]
     assert settled[0]["invoice_id"] == intent["invoiceId"]
     assert all(e["intent_id"] == intent["id"] for e in ours if "intent_id" in e)
+    assert {e["pid"] for e in ours} == {os.getpid()}
 
 
 async def test_metrics_show_the_payment_when_scraped_after_it(

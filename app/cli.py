@@ -80,6 +80,7 @@ def serve(
         # and the `finally` below still stops the embedded PostgreSQL.
         signal.signal(signal.SIGTERM, _clean_stop)
         signal.signal(signal.SIGINT, _clean_stop)
+        signal.signal(signal.SIGHUP, _hang_up)
         if workers > 1:
             _serve_workers(settings, host, port, sock, workers)
         else:
@@ -193,6 +194,13 @@ def serve_banner(settings: Settings, base: str) -> list[str]:
 def _clean_stop(signum: int, frame: FrameType | None) -> None:
     """uvicorn's re-raised stop signal, once it has shut down: a clean exit."""
     raise SystemExit(0)
+
+
+def _hang_up(signum: int, frame: FrameType | None) -> None:
+    """A closed terminal (SIGHUP) stops serve as SIGTERM does: drained, and
+    the embedded PostgreSQL stopped, not left running (uvicorn and the
+    worker supervisor handle SIGTERM; SIGHUP would end the process as is)."""
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def run_migrate() -> None:
@@ -500,8 +508,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         commands,
         "migrate",
         "apply the database migrations (alembic upgrade head)",
-        "Bring DATABASE_URL's schema to this version. Safe to run from several "
-        "hosts at once: they queue on a PostgreSQL advisory lock.",
+        "Bring DATABASE_URL's schema to this version (DATABASE_URL is required "
+        "here: no embedded PostgreSQL). Safe to run from several hosts at once: "
+        "they queue on a PostgreSQL advisory lock.",
     )
     token_cmd = _command(
         commands,

@@ -177,8 +177,9 @@ def test_every_command_explains_its_options_defaults_and_settings(
         assert "(default: 127.0.0.1)" in text
 
 
-async def test_ctrl_c_stops_serve_cleanly_with_status_zero(
-    tmp_path: Path, database_url: str
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGHUP])
+async def test_ctrl_c_or_a_closed_terminal_stops_serve_cleanly_with_status_zero(
+    tmp_path: Path, database_url: str, stop: signal.Signals
 ) -> None:
     port = free_port()
     process = subprocess.Popen(  # noqa: S603  # our own CLI
@@ -190,7 +191,7 @@ async def test_ctrl_c_stops_serve_cleanly_with_status_zero(
     )
     try:
         await ready(f"http://127.0.0.1:{port}", process)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         output, _ = process.communicate(timeout=60)
     finally:
         if process.poll() is None:

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.graphql_view import GRAPHIQL_OFFLINE
 from tests.harness import Harness
 
 pytestmark = [pytest.mark.db, pytest.mark.anyio]
@@ -247,3 +248,7 @@ async def test_graphiql_still_answers_a_browser_get_in_development(
 
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
+    # Offline (its scripts come from unpkg.com) the page says why it is
+    # blank, in place of Strawberry's "Loading...".
+    assert GRAPHIQL_OFFLINE in response.text
+    assert ">Loading...</div>" not in response.text

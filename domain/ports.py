@@ -181,6 +181,20 @@ class IntentRepository(Protocol):
         """Store status, amounts, version and last error (and merge `raw`)."""
         ...
 
+    async def store_settlement(
+        self,
+        intent: QPayIntent,
+        *,
+        payments: Sequence[Payment],
+        invoice: Invoice | None,
+        raw: Mapping[str, object] | None = None,
+    ) -> None:
+        """A settling transaction's writes, all or none: the new payments,
+        the bill (None: unchanged) and update(intent, raw=raw), in one round
+        trip. DuplicateQPayPayment when a QPay payment id is already recorded
+        (nothing of the three is stored)."""
+        ...
+
     async def record_qpay_invoice(
         self, intent: QPayIntent, *, raw: Mapping[str, object], first_check_in: float
     ) -> None:

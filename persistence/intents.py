@@ -3,21 +3,26 @@ checked is persistence/schedule.py."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import BindParameter, bindparam, func, select
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.ebarimt import EbarimtRequest, EbarimtStatus
 from domain.intents import IntentId, IntentRef, IntentSecrets, IntentStatus, QPayIntent
 from domain.invoices import Invoice, InvoiceId
 from domain.pages import ListFilter, Position
+from domain.payments import Payment
+from domain.ports import DuplicateQPayPayment
 from domain.qpay_messages import QPayEnvironment
 from persistence import mapping
 from persistence.sql import (
+    Refused,
     cast_jsonb,
     intents,
     interval,
@@ -116,10 +121,76 @@ _INTENT_UPDATE_WITH_RAW = _INTENT_UPDATE.values(
     raw=intents.c.raw.op("||")(bindparam("v_raw", type_=JSONB))
 )
 
+_PAYMENT_COLUMNS = (
+    "id",
+    "invoice_id",
+    "intent_id",
+    "method",
+    "amount",
+    "currency",
+    "qpay_txn_id",
+    "created_at",
+)
+
+
+def _update_parameters(
+    intent: QPayIntent, raw: Mapping[str, object] | None
+) -> dict[str, Any]:
+    """_INTENT_UPDATE's parameters (and _INTENT_UPDATE_WITH_RAW's, with `raw`)."""
+    values: dict[str, Any] = {
+        "status": intent.status.value,
+        "paid_amount": intent.paid_amount,
+        "qpay_payment_id": intent.qpay_payment_id,
+        "version": intent.version,
+        "last_error": intent.last_error,
+        "review_reason": intent.review_reason.value if intent.review_reason else None,
+        **mapping.review_values(intent),
+        "updated_at": intent.updated_at,
+    }
+    parameters = {f"v_{name}": value for name, value in values.items()}
+    parameters["v_id"] = intent.id
+    if raw is not None:
+        parameters["v_raw"] = dict(raw)
+    return parameters
+
+
+@functools.lru_cache(maxsize=32)
+def _settlement(payment_count: int, invoice: bool, raw: bool) -> Any:
+    """The settling transaction's writes as one statement: the intent's
+    UPDATE carrying the payments' INSERTs and the invoice's UPDATE as
+    data-modifying CTEs (PostgreSQL runs each exactly once, whether or not
+    the statement reads it). Three round trips become one; a unique
+    violation fails the whole statement. Built once per shape."""
+    ctes: list[Any] = [
+        payments.insert()
+        .values(
+            {
+                name: bindparam(f"p{n}_{name}", type_=payments.c[name].type)
+                for name in _PAYMENT_COLUMNS
+            }
+        )
+        .cte(f"settled_payment_{n}")
+        for n in range(payment_count)
+    ]
+    if invoice:
+        ctes.append(
+            invoices.update()
+            .where(invoices.c.id == bindparam("i_id"))
+            .values(
+                paid_amount=bindparam("i_paid_amount"),
+                status=bindparam("i_status"),
+                updated_at=bindparam("i_updated_at"),
+            )
+            .cte("settled_invoice")
+        )
+    statement = _INTENT_UPDATE_WITH_RAW if raw else _INTENT_UPDATE
+    return statement.add_cte(*ctes) if ctes else statement
+
 
 class SqlAlchemyIntentRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, refused: Refused | None = None) -> None:
         self._conn = conn
+        self._refused = refused
 
     async def add(
         self, intent: QPayIntent, *, client_secret_hash: str, callback_token_hash: str
@@ -172,25 +243,40 @@ class SqlAlchemyIntentRepository:
     async def update(
         self, intent: QPayIntent, *, raw: Mapping[str, object] | None = None
     ) -> None:
-        values: dict[str, Any] = {
-            "status": intent.status.value,
-            "paid_amount": intent.paid_amount,
-            "qpay_payment_id": intent.qpay_payment_id,
-            "version": intent.version,
-            "last_error": intent.last_error,
-            "review_reason": intent.review_reason.value
-            if intent.review_reason
-            else None,
-            **mapping.review_values(intent),
-            "updated_at": intent.updated_at,
-        }
-        parameters = {f"v_{name}": value for name, value in values.items()}
-        parameters["v_id"] = intent.id
-        if raw is None:
-            await self._conn.execute(_INTENT_UPDATE, parameters)
-            return
-        parameters["v_raw"] = dict(raw)
-        await self._conn.execute(_INTENT_UPDATE_WITH_RAW, parameters)
+        parameters = _update_parameters(intent, raw)
+        statement = _INTENT_UPDATE if raw is None else _INTENT_UPDATE_WITH_RAW
+        await self._conn.execute(statement, parameters)
+
+    async def store_settlement(
+        self,
+        intent: QPayIntent,
+        *,
+        payments: Sequence[Payment],
+        invoice: Invoice | None,
+        raw: Mapping[str, object] | None = None,
+    ) -> None:
+        parameters = _update_parameters(intent, raw)
+        for n, payment in enumerate(payments):
+            for name, value in mapping.payment_values(payment).items():
+                parameters[f"p{n}_{name}"] = value
+        if invoice is not None:
+            parameters |= {
+                "i_id": invoice.id,
+                "i_paid_amount": invoice.paid_amount,
+                "i_status": invoice.status.value,
+                "i_updated_at": invoice.updated_at,
+            }
+        statement = _settlement(len(payments), invoice is not None, raw is not None)
+        try:
+            await self._conn.execute(statement, parameters)
+        except IntegrityError as error:
+            if self._refused is not None:
+                self._refused("a payment was refused")
+            if "uq_payments_qpay_txn_id" in str(error.orig):
+                raise DuplicateQPayPayment(
+                    ", ".join(str(p.qpay_payment_id) for p in payments)
+                ) from None
+            raise
 
     async def record_qpay_invoice(
         self, intent: QPayIntent, *, raw: Mapping[str, object], first_check_in: float

@@ -104,7 +104,7 @@ class SqlAlchemyUnitOfWork:
         self._refused = None
         self.invoices = SqlAlchemyInvoiceRepository(connection, self._note_refused)
         self.payments = SqlAlchemyPaymentRepository(connection, self._note_refused)
-        self.intents = SqlAlchemyIntentRepository(connection)
+        self.intents = SqlAlchemyIntentRepository(connection, self._note_refused)
         self.schedule = SqlAlchemyPollSchedule(connection)
         self.idempotency = SqlAlchemyIdempotencyRepository(connection)
         self.receipts = SqlAlchemyReceiptRepository(connection)

@@ -201,11 +201,12 @@ async def _apply(
         decision = decide(locked, invoice, known, now)
         if not decision.changed:
             return SettlementOutcome(locked, invoice)
-        for payment in decision.payments:
-            await tx.payments.add(payment)
-        if decision.invoice != invoice:
-            await tx.invoices.update(decision.invoice)
-        await tx.intents.update(decision.intent, raw=raw)
+        await tx.intents.store_settlement(
+            decision.intent,
+            payments=decision.payments,
+            invoice=decision.invoice if decision.invoice != invoice else None,
+            raw=raw,
+        )
         request = locked.ebarimt
         if request is not None:
             # No e-Barimt for money in another currency (it is not counted).

@@ -552,6 +552,72 @@ async def test_a_refused_duplicate_leaves_nothing_of_its_transaction_to_commit(
         assert await tx.payments.by_qpay_ids(["P-1"]) == {}
 
 
+async def test_a_settlement_stores_its_payments_bill_and_intent_together(
+    backend: Backend,
+) -> None:
+    (intent,) = await new_intents(backend)
+    first, second = qpay_payment(intent), qpay_payment(intent)
+    async with backend.uow() as tx:
+        invoice = await tx.invoices.get_for_update(intent.invoice_id)
+        locked = await tx.intents.get_for_update(intent.id)
+        assert invoice is not None and locked is not None
+        paid = replace(
+            invoice, paid_amount=Decimal("200.00"), status=InvoiceStatus.PAID
+        )
+        settled = replace(
+            locked,
+            status=IntentStatus.PAID,
+            paid_amount=Decimal("200.00"),
+            version=locked.version + 1,
+        )
+        await tx.intents.store_settlement(
+            settled, payments=[first, second], invoice=paid, raw={"check": 1}
+        )
+        await tx.commit()
+
+    async with backend.uow() as tx:
+        assert await tx.payments.by_qpay_ids(
+            [str(first.qpay_payment_id), str(second.qpay_payment_id)]
+        ) == {first.qpay_payment_id: first, second.qpay_payment_id: second}
+        assert await tx.invoices.get(intent.invoice_id) == paid
+        stored = await tx.intents.get(intent.id)
+        assert stored is not None
+        assert (stored.status, stored.paid_amount, stored.version) == (
+            IntentStatus.PAID,
+            Decimal("200.00"),
+            settled.version,
+        )
+
+
+async def test_a_settlement_with_a_recorded_qpay_payment_id_stores_nothing(
+    backend: Backend,
+) -> None:
+    (intent,) = await new_intents(backend)
+    recorded = qpay_payment(intent, "P-1")
+    async with backend.uow() as tx:
+        await tx.payments.add(recorded)
+        await tx.commit()
+
+    async with backend.uow() as tx:
+        invoice = await tx.invoices.get_for_update(intent.invoice_id)
+        locked = await tx.intents.get_for_update(intent.id)
+        assert invoice is not None and locked is not None
+        other = qpay_payment(intent, "P-2")
+        with pytest.raises(DuplicateQPayPayment):
+            await tx.intents.store_settlement(
+                replace(locked, status=IntentStatus.PAID, version=locked.version + 1),
+                payments=[other, qpay_payment(intent, "P-1")],
+                invoice=replace(invoice, status=InvoiceStatus.PAID),
+            )
+        with pytest.raises(TransactionAborted):
+            await tx.commit()
+
+    async with backend.uow() as tx:
+        assert await tx.payments.by_qpay_ids(["P-1", "P-2"]) == {"P-1": recorded}
+        assert await tx.invoices.get(intent.invoice_id) == invoice
+        assert await tx.intents.get(intent.id) == locked
+
+
 async def test_payments_without_a_qpay_payment_id_never_collide(
     backend: Backend,
 ) -> None:

@@ -12,6 +12,7 @@ from domain.intents import IntentId, IntentRef, IntentStatus, QPayIntent
 from domain.intents import IntentSecrets as SecretHashes
 from domain.invoices import Invoice, InvoiceId
 from domain.pages import ListFilter, Position
+from domain.payments import Payment
 from domain.qpay_messages import QPayEnvironment
 from tests.fakes.uow.base import FakeRepository, newest_first
 from tests.fakes.uow.store import IntentSecrets
@@ -78,6 +79,22 @@ class FakeIntents(FakeRepository):
             review=intent.review,
             updated_at=intent.updated_at,
         )
+
+    async def store_settlement(
+        self,
+        intent: QPayIntent,
+        *,
+        payments: Sequence[Payment],
+        invoice: Invoice | None,
+        raw: Mapping[str, object] | None = None,
+    ) -> None:
+        # One statement in SQL: a duplicate is refused before anything else
+        # of it is stored (the fake's payments come first for that).
+        for payment in payments:
+            await self._uow.payments.add(payment)
+        if invoice is not None:
+            await self._uow.invoices.update(invoice)
+        await self.update(intent, raw=raw)
 
     async def record_qpay_invoice(
         self, intent: QPayIntent, *, raw: Mapping[str, object], first_check_in: float

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.metrics import Metrics
 from app.settings import Settings
 from persistence.event_hub import PostgresTransport, Transport
+from persistence.sql import Pending
 from persistence.unit_of_work import (
     ChangePublisher,
     IntentChange,
@@ -146,13 +147,16 @@ class TracedPublisher:
         self._in_transaction = in_transaction
 
     async def in_transaction(
-        self, connection: AsyncConnection, changes: Sequence[IntentChange]
+        self,
+        connection: AsyncConnection,
+        changes: Sequence[IntentChange],
+        also: Pending | None = None,
     ) -> None:
         if not self._in_transaction:
-            await self._inner.in_transaction(connection, changes)
+            await self._inner.in_transaction(connection, changes, also)
             return
         with self._spans.span("events.push", attributes=_pushed(changes, "notify")):
-            await self._inner.in_transaction(connection, changes)
+            await self._inner.in_transaction(connection, changes, also)
 
     async def after_commit(self, changes: Sequence[IntentChange]) -> None:
         if self._in_transaction:

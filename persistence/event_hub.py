@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.util
 import json
 import logging
@@ -26,11 +27,13 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import text
+from sqlalchemy import Text, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.events import HISTORY_TOPIC
 from persistence.engine import tls_arguments
+from persistence.sql import Pending
 from persistence.unit_of_work import IntentChange
 
 if TYPE_CHECKING:
@@ -172,10 +175,21 @@ class _Reconnecting:
 
 # In the array's order: unnest yields its elements in order, and each
 # pg_notify runs as its row is produced.
-_NOTIFY_ALL = text(
-    "SELECT pg_notify(:channel, payload) "
-    "FROM unnest(CAST(:payloads AS text[])) AS payload"
+_NOTIFY_ALL = select(
+    func.pg_notify(
+        bindparam("channel"),
+        func.unnest(bindparam("payloads", type_=ARRAY(Text))).column_valued("payload"),
+    )
 )
+
+
+@functools.lru_cache(maxsize=256)
+def _notify_after(write: Any) -> Any:
+    """_NOTIFY_ALL carrying `write` (a prebuilt statement: the history's
+    INSERT) as a data-modifying CTE, which PostgreSQL runs exactly once
+    though nothing reads it: the two in one round trip. Built once per
+    statement."""
+    return _NOTIFY_ALL.add_cte(write.cte("written"))
 
 
 class PostgresTransport(_Reconnecting):
@@ -189,14 +203,23 @@ class PostgresTransport(_Reconnecting):
         self._watchdog = watchdog_seconds
 
     async def in_transaction(
-        self, connection: AsyncConnection, changes: Sequence[IntentChange]
+        self,
+        connection: AsyncConnection,
+        changes: Sequence[IntentChange],
+        also: Pending | None = None,
     ) -> None:
         # One statement for every change of the transaction (a settlement
-        # announces its intent and the history feed): each is a round trip.
-        await connection.execute(
-            _NOTIFY_ALL,
-            {"channel": CHANNEL, "payloads": [encode(change) for change in changes]},
-        )
+        # announces its intent and the history feed), carrying the history's
+        # INSERT: each statement is a round trip.
+        parameters = {
+            "channel": CHANNEL,
+            "payloads": [encode(change) for change in changes],
+        }
+        if also is None:
+            await connection.execute(_NOTIFY_ALL, parameters)
+            return
+        write, written = also
+        await connection.execute(_notify_after(write), {**written, **parameters})
 
     async def after_commit(self, changes: Sequence[IntentChange]) -> None:
         return None
@@ -252,9 +275,13 @@ class RedisTransport(_Reconnecting):
         return self._publisher
 
     async def in_transaction(
-        self, connection: AsyncConnection, changes: Sequence[IntentChange]
+        self,
+        connection: AsyncConnection,
+        changes: Sequence[IntentChange],
+        also: Pending | None = None,
     ) -> None:
-        return None
+        if also is not None:
+            await connection.execute(*also)
 
     async def after_commit(self, changes: Sequence[IntentChange]) -> None:
         from redis.exceptions import RedisError  # the redis extra, imported when used
@@ -313,9 +340,13 @@ class MemoryTransport:
         self.hub.connected.clear()
 
     async def in_transaction(
-        self, connection: AsyncConnection, changes: Sequence[IntentChange]
+        self,
+        connection: AsyncConnection,
+        changes: Sequence[IntentChange],
+        also: Pending | None = None,
     ) -> None:
-        return None
+        if also is not None:
+            await connection.execute(*also)
 
     async def after_commit(self, changes: Sequence[IntentChange]) -> None:
         for intent_id, version in changes:

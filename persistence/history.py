@@ -21,7 +21,7 @@ from domain.history import HistoryEntry, PaymentEventKind
 from domain.intents import IntentId, IntentStatus
 from domain.invoices import InvoiceId
 from domain.payments import PaymentId
-from persistence.sql import intents, payment_events, payments, refunds
+from persistence.sql import Pending, intents, payment_events, payments, refunds
 
 _COLUMNS = (
     "invoice_id",
@@ -119,15 +119,16 @@ def _parameters(event: DomainEvent, n: int) -> dict[str, Any]:
     return {f"e{n}_{name}": value for name, value in values.items()}
 
 
-async def append(conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
-    """One INSERT for every event of the transaction, in their order."""
+def entries(events: Sequence[DomainEvent]) -> Pending | None:
+    """One INSERT for every event of the transaction, in their order, not
+    sent yet (the unit of work sends it with the notification); None for no
+    events."""
     if not events:
-        return
+        return None
     parameters: dict[str, Any] = {}
     for n, event in enumerate(events):
         parameters |= _parameters(event, n)
-    statement = _insert(tuple(type(event) for event in events))
-    await conn.execute(statement, parameters)
+    return _insert(tuple(type(event) for event in events)), parameters
 
 
 class SqlAlchemyHistoryRepository:

@@ -38,6 +38,8 @@ refunds = cast(Table, RefundRow.__table__)
 # Told when the database refused a statement: the transaction is aborted
 # (the unit of work then refuses to commit).
 Refused = Callable[[str], None]
+# A write of the transaction not sent yet: a statement and its parameters.
+Pending = tuple[Any, dict[str, Any]]
 
 
 def cast_jsonb(value: Mapping[str, object]) -> Any:

@@ -28,6 +28,7 @@ from persistence.payments import SqlAlchemyPaymentRepository
 from persistence.receipts import SqlAlchemyReceiptRepository
 from persistence.refunds import SqlAlchemyRefundRepository
 from persistence.schedule import SqlAlchemyPollSchedule
+from persistence.sql import Pending
 
 IntentChange = tuple[IntentId, int]
 
@@ -36,9 +37,14 @@ class ChangePublisher(Protocol):
     """Announces committed intent changes to subscribers (persistence/event_hub.py)."""
 
     async def in_transaction(
-        self, connection: AsyncConnection, changes: Sequence[IntentChange]
+        self,
+        connection: AsyncConnection,
+        changes: Sequence[IntentChange],
+        also: Pending | None = None,
     ) -> None:
-        """Runs inside the transaction just before COMMIT (pg_notify)."""
+        """Runs inside the transaction just before COMMIT (pg_notify). Sends
+        `also` too, a write of the transaction not sent yet: first, or in
+        the notification's statement (one round trip)."""
         ...
 
     async def after_commit(self, changes: Sequence[IntentChange]) -> None:
@@ -155,11 +161,13 @@ class SqlAlchemyUnitOfWork:
             return
         changes = list(self._changes.items())
         events, self._changes, self._events = self._events, {}, []
-        await history.append(self.connection, events)
+        entries = history.entries(events)
         if events:
             changes.append((HISTORY_TOPIC, 0))
         if changes and self._publisher is not None:
-            await self._publisher.in_transaction(self.connection, changes)
+            await self._publisher.in_transaction(self.connection, changes, entries)
+        elif entries is not None:
+            await self.connection.execute(*entries)
         await self.connection.commit()
         if changes and self._publisher is not None:
             await self._publisher.after_commit(changes)

@@ -44,6 +44,7 @@ from domain.ports import (
 from domain.qpay_messages import IssuedReceipt, QPayEnvironment
 from domain.refunds import Refund, RefundChannel, RefundId, RefundStatus
 from persistence.engine import make_engine
+from persistence.sql import Pending
 from persistence.unit_of_work import IntentChange, SqlAlchemyUnitOfWork
 from tests import db
 from tests.factories import make_intent, make_invoice
@@ -108,9 +109,13 @@ class RecordingPublisher:
         self.announced: list[tuple[IntentId, int]] = []
 
     async def in_transaction(
-        self, connection: AsyncConnection, changes: Sequence[IntentChange]
+        self,
+        connection: AsyncConnection,
+        changes: Sequence[IntentChange],
+        also: Pending | None = None,
     ) -> None:
-        return None
+        if also is not None:
+            await connection.execute(*also)
 
     async def after_commit(self, changes: Sequence[IntentChange]) -> None:
         self.announced.extend(changes)

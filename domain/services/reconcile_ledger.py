@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from domain.errors import DomainError
-from domain.intents import IntentId
+from domain.intents import IntentId, IntentStatus
 from domain.ledger import LedgerFlag, LedgerFlagKind
 from domain.payments import Payment
-from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
-from domain.qpay_messages import LedgerPage, LedgerRow, MalformedRow
+from domain.ports import Clock, PaymentGateway, UnitOfWork, UnitOfWorkFactory
+from domain.qpay_messages import LedgerPage, LedgerRow, MalformedRow, QPayEnvironment
 from domain.refunds import Refund
 from domain.services.refund_payment import (
     REFUNDED,
@@ -148,6 +148,15 @@ async def compare_ledger(
             for flag in findings.flags:
                 if await tx.ledger.raise_flag(gateway.environment, flag, clock.now()):
                     logger.warning("ledger: %s %s", flag.kind, flag.detail)
+                if await _decided_in_review(tx, flag, gateway.environment):
+                    # Raised after a person closed the review of the same
+                    # row (resolveQPayReview resolves the ones before it).
+                    await tx.ledger.resolve_flags(
+                        gateway.environment,
+                        str(flag.qpay_invoice_id),
+                        LedgerFlagKind.MALFORMED,
+                        clock.now(),
+                    )
             await tx.commit()
     return LedgerReport(
         start,
@@ -159,6 +168,24 @@ async def compare_ledger(
         tuple(failed),
         resume_from,
         refunds.completed,
+    )
+
+
+async def _decided_in_review(
+    tx: UnitOfWork, flag: LedgerFlag, environment: QPayEnvironment
+) -> bool:
+    """A MALFORMED flag on the QPay invoice of an intent whose review a
+    person has closed (and that is not in review again): that decision
+    covers the row."""
+    if flag.kind is not LedgerFlagKind.MALFORMED or flag.qpay_invoice_id is None:
+        return False
+    refs = await tx.intents.refs_by_qpay_invoice([flag.qpay_invoice_id], environment)
+    ref = refs.get(flag.qpay_invoice_id)
+    intent = await tx.intents.get(ref.intent_id) if ref is not None else None
+    return (
+        intent is not None
+        and intent.review is not None
+        and intent.status is not IntentStatus.NEEDS_REVIEW
     )
 
 

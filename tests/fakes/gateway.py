@@ -139,8 +139,19 @@ class FakePaymentGateway:
             for qpay_invoice_id, invoice in self.invoices.items()
             for row in invoice.rows
         ]
+        # Rows no table can hold, named by the QPay invoice they paid (as the
+        # real list names them), on the first page.
+        malformed = tuple(
+            replace(bad, qpay_invoice_id=qpay_invoice_id)
+            for qpay_invoice_id, invoice in self.invoices.items()
+            for bad in invoice.malformed
+        )
         first = (page - 1) * 100
-        return LedgerPage(rows=tuple(rows[first : first + 100]), total=len(rows))
+        return LedgerPage(
+            rows=tuple(rows[first : first + 100]),
+            malformed=malformed if page == 1 else (),
+            total=len(rows) + len(malformed),
+        )
 
     async def create_receipt(self, request: ReceiptRequest) -> IssuedReceipt:
         self.calls.append("create_receipt")

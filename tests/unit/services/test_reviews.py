@@ -12,9 +12,11 @@ from domain.history import PaymentEventKind
 from domain.intents import IntentStatus, QPayIntent, ReviewReason, ReviewResolution
 from domain.invoices import InvoiceStatus
 from domain.ledger import LedgerFlag, LedgerFlagKind
+from domain.qpay_messages import MalformedRow
 from domain.services.create_invoice import CreateInvoice, create_invoice
 from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
 from domain.services.reconcile import reconcile
+from domain.services.reconcile_ledger import compare_ledger
 from domain.services.resolve_qpay_review import ResolveQPayReview, resolve_qpay_review
 from domain.services.settle_qpay_intent import settle_qpay_intent
 from tests.unit.services.conftest import World
@@ -209,3 +211,36 @@ async def test_resolving_a_review_resolves_the_ledger_flag_of_its_row(
     after = await reconcile(now - timedelta(hours=1), now, **deps(world))  # type: ignore[arg-type]
 
     assert [f.qpay_payment_id for f in after.open_flags] == ["P-2"]
+
+
+async def malformed_in_review(world: World) -> QPayIntent:
+    """An intent whose QPay invoice holds a row no table can hold."""
+    intent = await in_review(world)
+    qpay_invoice_id = str(intent.qpay_invoice_id)
+    world.gateway.invoices[qpay_invoice_id].malformed.append(
+        MalformedRow("P-9", "amount has more than 2 decimals (10000.005)")
+    )
+    outcome = await settle_qpay_intent(intent.id, **deps(world))  # type: ignore[arg-type]
+    assert outcome.intent.review_reason is ReviewReason.MALFORMED_ROW
+    return outcome.intent
+
+
+@pytest.mark.parametrize("resolved_first", [True, False])
+async def test_a_flag_the_ledger_raises_after_the_review_was_closed_is_closed_too(
+    world: World, resolved_first: bool
+) -> None:
+    intent = await malformed_in_review(world)
+    now = world.clock.now()
+    if resolved_first:
+        await resolve(world, intent)
+
+    report = await compare_ledger(now - timedelta(hours=1), now, **deps(world))  # type: ignore[arg-type]
+    after = await reconcile(now - timedelta(hours=1), now, **deps(world))  # type: ignore[arg-type]
+
+    assert [(f.kind, f.qpay_payment_id) for f in report.flags] == [
+        (LedgerFlagKind.MALFORMED, "P-9")
+    ]
+    # Still in review: the flag waits for the person with it.
+    assert [f.qpay_payment_id for f in after.open_flags] == (
+        [] if resolved_first else ["P-9"]
+    )

@@ -18,6 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from uvicorn.config import STARTUP_FAILURE
 
 from app.bootstrap import Container, build_container, close_container
 from app.callback import CallbackSettler, callback_endpoint, settle_after_callback
@@ -287,8 +288,9 @@ def create_app(
 
 def app_factory() -> Starlette:
     """The app from the environment, for ASGI servers that import it:
-    `uvicorn --factory app.main:app_factory` or gunicorn with uvicorn's
-    worker (`gunicorn 'app.main:app_factory()' -k uvicorn.workers.UvicornWorker`).
+    `uvicorn --factory app.main:app_factory`, or gunicorn with the
+    uvicorn-worker package (`gunicorn 'app.main:app_factory()' -k
+    uvicorn_worker.UvicornWorker`; uvicorn.workers is deprecated).
     DATABASE_URL is required (no embedded PostgreSQL here) and migrations are
     not run: run `qpay-graph migrate` first. `qpay-graph serve --workers N`
     is the same with a drain on SIGTERM (app/workers.py)."""
@@ -307,7 +309,8 @@ def app_factory() -> Starlette:
 
 
 def _refuse(message: str) -> NoReturn:
-    """One line and exit 2, not a traceback: the server importing the app
-    stops there (uvicorn and gunicorn exit when a worker cannot load it)."""
+    """One line, not a traceback, and exit 3: the status uvicorn and gunicorn
+    give a worker that cannot start, on which gunicorn stops instead of
+    starting the worker again (uvicorn's --workers supervisor retries)."""
     sys.stderr.write(f"qpay-graph: {message}\n")
-    raise SystemExit(2)
+    raise SystemExit(STARTUP_FAILURE)

@@ -463,6 +463,72 @@ async def test_uvicorn_imports_the_app_factory_from_the_environment(
     assert "Traceback" not in output
 
 
+def gunicorn_factory(port: int) -> list[str]:
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    return [
+        gunicorn,
+        "app.main:app_factory()",
+        "--worker-class",
+        "uvicorn_worker.UvicornWorker",
+        "--workers",
+        "2",
+        "--bind",
+        f"127.0.0.1:{port}",
+    ]
+
+
+async def test_gunicorn_serves_the_app_factory_in_two_workers(
+    tmp_path: Path, database_url: str
+) -> None:
+    port = free_port()
+    async with serve_in_process(QPaySimulator().app) as simulator_url:
+        env = environment(
+            tmp_path,
+            DATABASE_URL=database_url,
+            QPAY_BASE_URL=f"{simulator_url}/v2",
+            **SIMULATED_QPAY,
+        )
+        log = tmp_path / "gunicorn.log"
+        with log.open("w") as out:
+            process = subprocess.Popen(  # noqa: S603  # gunicorn's own CLI
+                gunicorn_factory(port), env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        try:
+            await ready(f"http://127.0.0.1:{port}", process)
+            async with asyncio.timeout(60):  # the other worker's app too
+                while log.read_text().count("Application startup complete") < 2:
+                    await asyncio.sleep(0.1)
+            workers = psutil.Process(process.pid).children()
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=90)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    output = log.read_text()
+
+    assert len(workers) == 2, output
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+
+
+def test_gunicorn_stops_when_the_factory_refuses_the_built_in_simulator(
+    tmp_path: Path, database_url: str
+) -> None:
+    env = environment(tmp_path, DATABASE_URL=database_url)
+    result = subprocess.run(  # noqa: S603  # gunicorn's own CLI
+        gunicorn_factory(free_port()),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "app.main:app_factory needs one QPay for every worker" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 @pytest.mark.parametrize(
     ("setting", "said"),
     [

@@ -234,29 +234,37 @@ def service_env(database_url: str, simulator_url: str, **extra: str) -> dict[str
     }
 
 
+def spawn_serve(
+    env: dict[str, str], log_dir: Path, name: str, *arguments: str
+) -> Service:
+    """`qpay-graph serve` (with `arguments`) on a free port, its output in
+    log_dir/<name>.log and its DATA_DIR beside it; not waited for."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = log_dir / f"{name}.log"
+    process = subprocess.Popen(  # our own CLI
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *arguments],
+        env={
+            **os.environ,
+            **env,
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            "DATA_DIR": str(log_dir / f"data-{name}"),
+        },
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    return Service(f"http://127.0.0.1:{port}", process, log)
+
+
 @contextlib.asynccontextmanager
 async def services(
     count: int, env: dict[str, str], log_dir: Path
 ) -> AsyncIterator[list[Service]]:
     started: list[Service] = []
-    log_dir.mkdir(parents=True, exist_ok=True)
     try:
         for index in range(count):
-            port = free_port()
-            log = log_dir / f"service-{index}.log"
-            process = subprocess.Popen(  # our own CLI
-                [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-                env={
-                    **os.environ,
-                    **env,
-                    "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-                    "DATA_DIR": str(log_dir / f"data-{index}"),
-                },
-                stdout=log.open("wb"),
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-            )
-            started.append(Service(f"http://127.0.0.1:{port}", process, log))
+            started.append(spawn_serve(env, log_dir, f"service-{index}"))
         for service in started:
             await wait_ready(service)
         yield started

@@ -53,19 +53,18 @@ import psutil
 from sqlalchemy.engine import make_url
 
 from bench.common import (
-    ROOT,
     Intent,
     Service,
     Subscribers,
     arguments,
     database,
-    free_port,
     make_intents,
     percentiles,
     print_table,
     raise_fd_limit,
     service_env,
     simulator_server,
+    spawn_serve,
     wait_ready,
     write_results,
 )
@@ -214,31 +213,10 @@ async def supervisor(
     workers: int, env: dict[str, str], log_dir: Path
 ) -> AsyncIterator[Service]:
     """bench.common.services() with --workers: one supervisor, N workers."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log = log_dir / f"serve-workers-{workers}.log"
-    process = subprocess.Popen(  # our own CLI
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env={
-            **os.environ,
-            **env,
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-            "DATA_DIR": str(log_dir / f"data-{workers}"),
-        },
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
+    service = spawn_serve(
+        env, log_dir, f"serve-workers-{workers}", "--workers", str(workers)
     )
-    service = Service(f"http://127.0.0.1:{port}", process, log)
+    process = service.process
     descendants: list[psutil.Process] = []
     try:
         await wait_ready(service)

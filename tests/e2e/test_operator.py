@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -232,20 +232,23 @@ def serving(worker: psutil.Process, port: int) -> int:
     )
 
 
-async def test_two_workers_share_the_port_and_carry_a_payment_across(
-    tmp_path: Path, clean_db: str
-) -> None:
+@contextlib.asynccontextmanager
+async def two_workers(
+    tmp_path: Path, database_url: str, **extra: str
+) -> AsyncIterator[tuple[QPaySimulator, str, int, subprocess.Popen[bytes]]]:
+    """`serve --workers 2` on one simulator outside it, ready: the simulator,
+    the base URL, the port and the supervisor (stopped with SIGTERM at the
+    end if the test has not stopped it)."""
     simulator = QPaySimulator()
     async with serve_in_process(simulator.app) as simulator_url:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         env = environment(
             tmp_path,
-            DATABASE_URL=clean_db,
+            DATABASE_URL=database_url,
             QPAY_BASE_URL=f"{simulator_url}/v2",
             PUBLIC_BASE_URL=base,
-            # Pushes only: no safety-net re-read within the test.
-            WATCH_REFRESH_SECONDS="600",
+            **extra,
             **SIMULATED_QPAY,
         )
         with (tmp_path / "serve.log").open("w") as log:
@@ -257,30 +260,45 @@ async def test_two_workers_share_the_port_and_carry_a_payment_across(
             )
         try:
             await ready(base, process)
-            workers = workers_of(process)
-            assert len(workers) == 2
-            intent, secret = await new_intent(base)
-            async with contextlib.AsyncExitStack() as sockets:
-                watched = await watch_on_both_workers(
-                    sockets, base, intent["id"], secret, workers, port
-                )
-                await first_mark_done(clean_db, intent["id"])
-                simulator.pay(intent["qpayInvoiceId"])  # its callback: one worker
-
-                statuses = await asyncio.gather(
-                    *(
-                        sub.wait_for(
-                            lambda e: e["intent"]["status"] == "PAID", within=30
-                        )
-                        for sub in watched
-                    )
-                )
-            process.send_signal(signal.SIGTERM)
-            status = process.wait(timeout=90)
+            yield simulator, base, port, process
         finally:
             if process.poll() is None:
-                process.kill()
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=90)
+                except subprocess.TimeoutExpired:
+                    process.kill()
     await simulator.aclose()
+
+
+async def test_two_workers_share_the_port_and_carry_a_payment_across(
+    tmp_path: Path, clean_db: str
+) -> None:
+    # Pushes only: no safety-net re-read within the test.
+    async with two_workers(tmp_path, clean_db, WATCH_REFRESH_SECONDS="600") as (
+        simulator,
+        base,
+        port,
+        process,
+    ):
+        workers = workers_of(process)
+        assert len(workers) == 2
+        intent, secret = await new_intent(base)
+        async with contextlib.AsyncExitStack() as sockets:
+            watched = await watch_on_both_workers(
+                sockets, base, intent["id"], secret, workers, port
+            )
+            await first_mark_done(clean_db, intent["id"])
+            simulator.pay(intent["qpayInvoiceId"])  # its callback: one worker
+
+            statuses = await asyncio.gather(
+                *(
+                    sub.wait_for(lambda e: e["intent"]["status"] == "PAID", within=30)
+                    for sub in watched
+                )
+            )
+        process.send_signal(signal.SIGTERM)
+        status = process.wait(timeout=90)
 
     assert all(s["intent"]["status"] == "PAID" for s in statuses)
     assert status == 0, (tmp_path / "serve.log").read_text()[-3000:]
@@ -295,39 +313,16 @@ def sample(text: str, name: str) -> float:
 async def test_metrics_of_two_workers_answer_for_the_whole_service(
     tmp_path: Path, clean_db: str
 ) -> None:
-    simulator = QPaySimulator()
-    async with serve_in_process(simulator.app) as simulator_url:
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        env = environment(
-            tmp_path,
-            DATABASE_URL=clean_db,
-            QPAY_BASE_URL=f"{simulator_url}/v2",
-            PUBLIC_BASE_URL=base,
-            **SIMULATED_QPAY,
-        )
-        with (tmp_path / "serve.log").open("w") as log:
-            process = subprocess.Popen(  # noqa: S603  # our own CLI
-                [*CLI, "serve", "--workers", "2", "--port", str(port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            await ready(base, process)
-            workers = workers_of(process)
-            # A connection each: the kernel hands them to both workers.
-            for _ in range(40):
-                async with httpx.AsyncClient(base_url=base) as client:
-                    assert (await client.get("/healthz")).status_code == 200
-            scrapes = []
-            for _ in range(6):
-                async with httpx.AsyncClient(base_url=base) as client:
-                    scrapes.append((await client.get("/metrics")).text)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=90)
-    await simulator.aclose()
+    async with two_workers(tmp_path, clean_db) as (_, base, _, process):
+        workers = workers_of(process)
+        # A connection each: the kernel hands them to both workers.
+        for _ in range(40):
+            async with httpx.AsyncClient(base_url=base) as client:
+                assert (await client.get("/healthz")).status_code == 200
+        scrapes = []
+        for _ in range(6):
+            async with httpx.AsyncClient(base_url=base) as client:
+                scrapes.append((await client.get("/metrics")).text)
 
     healthz = (
         "http_request_duration_seconds_count"
@@ -420,7 +415,7 @@ def test_a_stale_embedded_postgres_is_adopted_and_stopped(tmp_path: Path) -> Non
     assert not (data / "pg.owner").exists()
 
 
-def uvicorn_factory(port: int, *args: str) -> list[str]:
+def uvicorn_factory(port: int) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -429,7 +424,6 @@ def uvicorn_factory(port: int, *args: str) -> list[str]:
         "app.main:app_factory",
         "--port",
         str(port),
-        *args,
     ]
 
 

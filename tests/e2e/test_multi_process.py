@@ -39,8 +39,15 @@ def redis_reachable(host: str = "127.0.0.1", port: int = 6379) -> bool:
 
 @contextlib.asynccontextmanager
 async def two_processes(
-    database_url: str, events_url: str, tmp_path: Path
+    database_url: str,
+    events_url: str,
+    tmp_path: Path,
+    *,
+    pushes_only: bool = False,
 ) -> AsyncIterator[tuple[ServiceProcess, ServiceProcess, QPaySimulator]]:
+    """Two serve processes on one database and events transport. With
+    `pushes_only`, the watch keeper's safety-net re-read is pushed past the
+    test, so only a push can reach a subscriber."""
     simulator = QPaySimulator()
     async with serve_in_process(simulator.app) as simulator_url:
         env = {
@@ -54,8 +61,7 @@ async def two_processes(
             "AUTH_JWT_SECRET": TEST_JWT_SECRET,
             "DATA_DIR": str(tmp_path / "data"),
             "LOG_LEVEL": "WARNING",
-            # Pushes only: no safety-net re-read within the test.
-            "WATCH_REFRESH_SECONDS": "600",
+            **({"WATCH_REFRESH_SECONDS": "600"} if pushes_only else {}),
         }
         a = ServiceProcess(env, free_port(), tmp_path / "a.log")
         b = ServiceProcess(env, free_port(), tmp_path / "b.log")
@@ -110,7 +116,11 @@ async def pay_across(
 async def test_push_crosses_processes_when_events_go_through_postgres(
     clean_db: str, tmp_path: Path
 ) -> None:
-    async with two_processes(clean_db, "postgres", tmp_path) as (a, b, simulator):
+    async with two_processes(clean_db, "postgres", tmp_path, pushes_only=True) as (
+        a,
+        b,
+        simulator,
+    ):
         statuses = await pay_across(a, b, simulator)
 
     assert statuses == ["PENDING", "PAID"]
@@ -121,7 +131,11 @@ async def test_push_crosses_processes_when_events_go_through_postgres(
 async def test_push_crosses_processes_when_events_go_through_redis(
     clean_db: str, tmp_path: Path
 ) -> None:
-    async with two_processes(clean_db, SHARED_REDIS, tmp_path) as (a, b, simulator):
+    async with two_processes(clean_db, SHARED_REDIS, tmp_path, pushes_only=True) as (
+        a,
+        b,
+        simulator,
+    ):
         statuses = await pay_across(a, b, simulator)
 
     assert statuses == ["PENDING", "PAID"]

@@ -4,10 +4,12 @@ GET and POST /qpay/callback/{intentId}?token=... is thin: it bounds what it
 keeps of the request and hands it to the CallbackSettler, which checks the
 token and stores the request in one transaction (accept_callback), answers at
 once and settles in the background (settle_known_intent) with bounded
-concurrency. Repeated callbacks for an intent are folded: one run at a time
-per intent, runs at least `spacing` apart, callbacks meanwhile ask for one
-more run. So a replayed (leaked) callback URL costs QPay at most one check
-per intent per `spacing`, and its requests are stored only up to a budget.
+concurrency; the settlement is scheduled the moment the token is right, so
+its QPay check overlaps the storing. Repeated callbacks for an intent are
+folded: one run at a time per intent, runs at least `spacing` apart,
+callbacks meanwhile ask for one more run. So a replayed (leaked) callback URL
+costs QPay at most one check per intent per `spacing`, and its requests are
+stored only up to a budget.
 
 Without a staff token anyone can reach this route, so what one request may
 cost is bounded: the token is checked first (one primary-key read) and only
@@ -97,15 +99,20 @@ class CallbackSettler:
         self, intent_id: IntentId, token: str | None, received: ReceivedCallback
     ) -> bool:
         """False, with nothing written or scheduled, for an unknown intent or
-        a wrong token. Otherwise the request is stored (unless this intent's
-        budget is spent: a replay flood), then a settlement is scheduled."""
+        a wrong token. Otherwise a settlement is scheduled as soon as the
+        token is right, and runs (its QPay check) while the request is
+        stored, unless this intent's budget is spent (a replay flood). If
+        storing fails the settlement still runs: it believes nothing of the
+        request."""
         ref = await accept_callback(
-            intent_id, token, received, uow=self._uow, may_store=self._budget.allows
+            intent_id,
+            token,
+            received,
+            uow=self._uow,
+            may_store=self._budget.allows,
+            accepted=self.schedule,
         )
-        if ref is None:
-            return False
-        self.schedule(ref)
-        return True
+        return ref is not None
 
     @property
     def busy(self) -> int:

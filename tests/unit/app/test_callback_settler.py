@@ -121,6 +121,80 @@ async def test_a_callback_is_checked_and_stored_in_one_unit_of_work() -> None:
     assert [c.intent_id for c in world.store.callbacks] == [intent_id]
 
 
+class SlowStoring:
+    """Unit of work whose stored request waits for `until`, and a record of
+    what happened in which order."""
+
+    def __init__(self, world: World, until: asyncio.Event) -> None:
+        self._world = world
+        self._until = until
+        self.order: list[str] = []
+
+    def __call__(self) -> UnitOfWork:
+        uow = self._world.uow()
+        add = uow.callbacks.add
+
+        async def slow_add(callback: ReceivedCallback) -> None:
+            # A guard, not a measurement: a settlement scheduled only after
+            # the store never sets `until`, and this fails instead of hanging.
+            async with asyncio.timeout(10):
+                await self._until.wait()
+            await add(callback)
+            self.order.append("stored")
+
+        uow.callbacks.add = slow_add  # type: ignore[method-assign]
+        return uow
+
+
+async def test_the_settlement_starts_while_the_request_is_being_stored() -> None:
+    """The QPay check does not wait for the stored request's commit: it is
+    scheduled as soon as the token is right (issue 18: one fsync less
+    between QPay's callback and the push)."""
+    world = make_world()
+    intent_id, token = await an_intent(world)
+    started = asyncio.Event()
+    uow = SlowStoring(world, until=started)
+
+    async def settle(ref: IntentRef) -> None:
+        uow.order.append("settling")
+        started.set()
+
+    settler = CallbackSettler(uow=uow, settle=settle)
+
+    accepted = await settler.accept(intent_id, token, received(world, intent_id))
+    await settled(settler)
+
+    assert accepted is True
+    assert uow.order == ["settling", "stored"]
+    assert [c.intent_id for c in world.store.callbacks] == [intent_id]
+
+
+async def test_a_request_that_cannot_be_stored_is_still_settled() -> None:
+    """The route answers 503 then, and QPay calls again; the settlement,
+    which believes nothing of the request, has already been scheduled."""
+    world = make_world()
+    intent_id, token = await an_intent(world)
+    settle = Settlements()
+
+    def failing_uow() -> UnitOfWork:
+        uow = world.uow()
+
+        async def refuse(callback: ReceivedCallback) -> None:
+            raise OSError("the database went away")
+
+        uow.callbacks.add = refuse  # type: ignore[method-assign]
+        return uow
+
+    settler = CallbackSettler(uow=failing_uow, settle=settle)
+
+    with pytest.raises(OSError, match="went away"):
+        await settler.accept(intent_id, token, received(world, intent_id))
+    await settled(settler)
+
+    assert world.store.callbacks == []
+    assert [r.intent_id for r in settle.refs] == [intent_id]
+
+
 @pytest.mark.parametrize("token", ["wrong", "", None])
 async def test_a_wrong_token_records_and_schedules_nothing(token: str | None) -> None:
     world = make_world()

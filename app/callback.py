@@ -22,6 +22,7 @@ cleaned of NUL (PostgreSQL refuses it).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -104,13 +105,16 @@ class CallbackSettler:
         stored, unless this intent's budget is spent (a replay flood). If
         storing fails the settlement still runs: it believes nothing of the
         request."""
+        # The settlement runs in the request's context (its span and log
+        # fields), not in that of the unit of work it is scheduled from.
+        context = contextvars.copy_context()
         ref = await accept_callback(
             intent_id,
             token,
             received,
             uow=self._uow,
             may_store=self._budget.allows,
-            accepted=self.schedule,
+            accepted=lambda ref: self.schedule(ref, context),
         )
         return ref is not None
 
@@ -119,13 +123,17 @@ class CallbackSettler:
         """Intents with a run in flight or waiting."""
         return len(self._running)
 
-    def schedule(self, ref: IntentRef) -> None:
+    def schedule(
+        self, ref: IntentRef, context: contextvars.Context | None = None
+    ) -> None:
         if self._closed:
             return
         if ref.intent_id in self._running:
             self._again.add(ref.intent_id)
             return
-        self._running[ref.intent_id] = asyncio.create_task(self._run(ref))
+        self._running[ref.intent_id] = asyncio.create_task(
+            self._run(ref), context=context
+        )
 
     async def _run(self, ref: IntentRef) -> None:
         intent_id = ref.intent_id

@@ -15,12 +15,13 @@ from app.clock import SystemClock
 from app.metrics import Metrics
 from app.ratelimit import CheckCeiling
 from app.settings import Settings
-from app.staff_tokens import StaffTokens, staff_tokens
+from app.staff_tokens import StaffTokens, jwt_secret, staff_tokens
 from domain.qpay_messages import QPayEnvironment
 from domain.services.create_qpay_invoice import QPayInvoicePolicy
 from domain.services.poll_due_intents import PollPolicy
 from persistence.engine import make_engine
 from persistence.event_hub import EventHub, Transport, make_transport
+from persistence.pushes import PushSigner
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
 from qpay.client import QPayClient, longest_call_seconds, make_http_client
 from qpay.gateway import QPayGateway
@@ -105,7 +106,9 @@ def build_container(
     if settings.database_url is None:
         raise ValueError("build_container needs settings.database_url")
     engine = make_engine(settings.database_url)
-    hub = EventHub()
+    # Pushed states are signed with a key from the staff tokens' secret, which
+    # every process of a deployment shares (persistence/pushes.py).
+    hub = EventHub(signer=PushSigner(jwt_secret(settings)))
     transport = make_transport(
         settings.events_url, hub, asyncpg_dsn(settings.database_url)
     )

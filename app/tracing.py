@@ -32,9 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.metrics import Metrics
 from app.settings import Settings
-from persistence.event_hub import PostgresTransport, Transport
+from persistence.event_hub import NO_STATES, PostgresTransport, Transport
 from persistence.sql import Pending
 from persistence.unit_of_work import (
+    AnnouncedStates,
     ChangePublisher,
     IntentChange,
     SqlAlchemyUnitOfWork,
@@ -151,19 +152,22 @@ class TracedPublisher:
         connection: AsyncConnection,
         changes: Sequence[IntentChange],
         also: Pending | None = None,
+        states: AnnouncedStates = NO_STATES,
     ) -> None:
         if not self._in_transaction:
-            await self._inner.in_transaction(connection, changes, also)
+            await self._inner.in_transaction(connection, changes, also, states)
             return
         with self._spans.span("events.push", attributes=_pushed(changes, "notify")):
-            await self._inner.in_transaction(connection, changes, also)
+            await self._inner.in_transaction(connection, changes, also, states)
 
-    async def after_commit(self, changes: Sequence[IntentChange]) -> None:
+    async def after_commit(
+        self, changes: Sequence[IntentChange], states: AnnouncedStates = NO_STATES
+    ) -> None:
         if self._in_transaction:
-            await self._inner.after_commit(changes)
+            await self._inner.after_commit(changes, states)
             return
         with self._spans.span("events.push", attributes=_pushed(changes, "publish")):
-            await self._inner.after_commit(changes)
+            await self._inner.after_commit(changes, states)
 
 
 def _pushed(changes: Sequence[IntentChange], how: str) -> Attributes:

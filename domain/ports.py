@@ -45,6 +45,7 @@ from domain.qpay_messages import (
     RefundOutcome,
 )
 from domain.refunds import Refund, RefundId
+from domain.status import PaymentStatus, PushedStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +85,19 @@ class ReceiptMarked:
     intent_version: int | None = None
 
 
+# A wake-up of a subscription: an intent version, the intent's committed
+# state at a version (UnitOfWork.announce), or None for "re-read".
+Wakeup = int | PushedStatus | None
+
+
 class ChangeFeed(Protocol):
     """Committed intent changes as they happen (the event hub, any process)."""
 
     def subscribe(
         self, intent_id: IntentId
-    ) -> AbstractContextManager[asyncio.Queue[int | None]]:
-        """Register at once (no await), yield the queue of wake-ups (a version,
-        or None for "re-read"), unregister on exit."""
+    ) -> AbstractContextManager[asyncio.Queue[Wakeup]]:
+        """Register at once (no await), yield the queue of wake-ups, unregister
+        on exit."""
         ...
 
 
@@ -537,6 +543,13 @@ class UnitOfWork(Protocol):
     async def rollback(self) -> None: ...
 
     def record(self, *events: DomainEvent) -> None: ...
+
+    def announce(self, status: PaymentStatus) -> None:
+        """The state its intent's subscribers see once this commits, at the
+        version `record` announced for it: the notification carries it, so
+        they need not re-read it (a transport that cannot carry it, or a
+        state of another version, leaves them to re-read)."""
+        ...
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

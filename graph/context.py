@@ -19,12 +19,10 @@ from domain.intents import QPayIntent
 from domain.invoices import InvoiceId
 from domain.payments import Payment, PaymentId
 from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
+from domain.ports import Wakeup as Wakeup
 from domain.refunds import Refund
 from domain.services import queries
 from domain.services.create_qpay_invoice import QPayInvoicePolicy
-
-# What a subscription queue yields: an intent version, or None for "re-read".
-Wakeup = int | None
 
 
 class Limiter(Protocol):

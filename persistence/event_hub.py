@@ -6,10 +6,12 @@
     ├── RedisTransport      PUBLISH after commit; one pub/sub connection
     └── MemoryTransport     one process only (tests)
 
-A wake-up is an intent version, or None meaning "re-read, something may have
-been missed". Every transport reconnects with backoff and, after any gap,
-wakes every local subscription with None. Pushes are hints: subscribers always
-re-read the database, so a lost push costs at most one resync interval.
+A wake-up is an intent version, a signed state of the intent at a version
+(persistence/pushes.py), or None meaning "re-read, something may have been
+missed". Every transport reconnects with backoff and, after any gap, wakes
+every local subscription with None. Pushes are hints: a subscriber re-reads
+the database unless the push carries a state this service signed, so a lost
+push costs at most one resync interval and a forged one a re-read.
 encode/broadcaster is not used: see docs/architecture.md.
 """
 
@@ -19,10 +21,9 @@ import asyncio
 import contextlib
 import functools
 import importlib.util
-import json
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -32,7 +33,12 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.events import HISTORY_TOPIC
+from domain.intents import IntentId
+from domain.ports import Wakeup
+from domain.status import PaymentStatus, PushedStatus
+from persistence import pushes
 from persistence.engine import tls_arguments
+from persistence.pushes import PushSigner
 from persistence.sql import Pending
 from persistence.unit_of_work import IntentChange
 
@@ -47,14 +53,18 @@ REDIS_MISSING = (
     "EVENTS_URL=redis://... needs the redis extra: pip install 'qpay-graph[redis]'"
 )
 LISTENER_APPLICATION_NAME = "qpay-graph-listener"
-Wakeup = int | None
+States = Mapping[IntentId, PaymentStatus]
+NO_STATES: States = {}
 
 
 class EventHub:
-    """Fans committed intent changes out to this process's subscriptions."""
+    """Fans committed intent changes out to this process's subscriptions.
+    With a `signer`, notifications carry the states units of work announce,
+    and signed states heard are delivered as such."""
 
-    def __init__(self, queue_size: int = 8) -> None:
+    def __init__(self, queue_size: int = 8, signer: PushSigner | None = None) -> None:
         self._queue_size = queue_size
+        self._signer = signer
         self._subscribers: dict[UUID, set[asyncio.Queue[Wakeup]]] = {}
         self.connected = asyncio.Event()
         # Set when an intent gets its first local subscriber.
@@ -85,24 +95,35 @@ class EventHub:
         """The intents this process's subscriptions watch right now."""
         return [key for key in self._subscribers if key != HISTORY_TOPIC]
 
-    def deliver(self, intent_id: UUID, version: int | None) -> None:
+    def deliver(
+        self, intent_id: UUID, version: int | None, pushed: PushedStatus | None = None
+    ) -> None:
+        item: Wakeup = version if pushed is None else pushed
         for queue in tuple(self._subscribers.get(intent_id, ())):
-            self._offer(queue, version)
+            self._offer(queue, item)
 
     def resync_all(self) -> None:
         for queues in tuple(self._subscribers.values()):
             for queue in tuple(queues):
                 self._offer(queue, None)
 
+    def payload(self, change: IntentChange, status: PaymentStatus | None) -> str:
+        """The notification of `change`, carrying `status` if it can."""
+        intent_id, version = change
+        return pushes.payload(intent_id, version, status, self._signer)
+
+    def payloads(self, changes: Sequence[IntentChange], states: States) -> list[str]:
+        return [self.payload(change, states.get(change[0])) for change in changes]
+
     def deliver_payload(self, payload: str | bytes) -> None:
         try:
-            data = json.loads(payload)
-            intent_id = UUID(str(data["intentId"]))
-            version = int(data["version"])
-        except (ValueError, KeyError, TypeError):
+            text = payload.decode() if isinstance(payload, bytes) else payload
+            intent_id, version, pushed = pushes.read_payload(text, self._signer)
+        except (ValueError, KeyError, TypeError, ArithmeticError, RecursionError):
+            # RecursionError: JSON nested past the parser's depth.
             logger.warning("ignored a malformed event payload")
             return
-        self.deliver(intent_id, version)
+        self.deliver(intent_id, version, pushed)
 
     def _offer(self, queue: asyncio.Queue[Wakeup], item: Wakeup) -> None:
         try:
@@ -112,11 +133,6 @@ class EventHub:
             while not queue.empty():
                 queue.get_nowait()
             queue.put_nowait(None)
-
-
-def encode(change: IntentChange) -> str:
-    intent_id, version = change
-    return json.dumps({"intentId": str(intent_id), "version": version})
 
 
 class _Reconnecting:
@@ -207,13 +223,14 @@ class PostgresTransport(_Reconnecting):
         connection: AsyncConnection,
         changes: Sequence[IntentChange],
         also: Pending | None = None,
+        states: States = NO_STATES,
     ) -> None:
         # One statement for every change of the transaction (a settlement
         # announces its intent and the history feed), carrying the history's
         # INSERT: each statement is a round trip.
         parameters = {
             "channel": CHANNEL,
-            "payloads": [encode(change) for change in changes],
+            "payloads": self.hub.payloads(changes, states),
         }
         if also is None:
             await connection.execute(_NOTIFY_ALL, parameters)
@@ -221,7 +238,9 @@ class PostgresTransport(_Reconnecting):
         write, written = also
         await connection.execute(_notify_after(write), {**written, **parameters})
 
-    async def after_commit(self, changes: Sequence[IntentChange]) -> None:
+    async def after_commit(
+        self, changes: Sequence[IntentChange], states: States = NO_STATES
+    ) -> None:
         return None
 
     async def _listen_once(self, on_connected: Callable[[], None]) -> None:
@@ -279,18 +298,21 @@ class RedisTransport(_Reconnecting):
         connection: AsyncConnection,
         changes: Sequence[IntentChange],
         also: Pending | None = None,
+        states: States = NO_STATES,
     ) -> None:
         if also is not None:
             await connection.execute(*also)
 
-    async def after_commit(self, changes: Sequence[IntentChange]) -> None:
+    async def after_commit(
+        self, changes: Sequence[IntentChange], states: States = NO_STATES
+    ) -> None:
         from redis.exceptions import RedisError  # the redis extra, imported when used
 
         # The change is committed; a lost publish costs subscribers one resync.
         try:
             client = self._client()
-            for change in changes:
-                await client.publish(CHANNEL, encode(change))
+            for payload in self.hub.payloads(changes, states):
+                await client.publish(CHANNEL, payload)
         except (RedisError, OSError) as error:
             logger.warning("redis publish failed: %s", type(error).__name__)
 
@@ -344,13 +366,17 @@ class MemoryTransport:
         connection: AsyncConnection,
         changes: Sequence[IntentChange],
         also: Pending | None = None,
+        states: States = NO_STATES,
     ) -> None:
         if also is not None:
             await connection.execute(*also)
 
-    async def after_commit(self, changes: Sequence[IntentChange]) -> None:
-        for intent_id, version in changes:
-            self.hub.deliver(intent_id, version)
+    async def after_commit(
+        self, changes: Sequence[IntentChange], states: States = NO_STATES
+    ) -> None:
+        # Through the same text as the other transports.
+        for payload in self.hub.payloads(changes, states):
+            self.hub.deliver_payload(payload)
 
 
 Transport = PostgresTransport | RedisTransport | MemoryTransport

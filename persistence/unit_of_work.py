@@ -7,7 +7,7 @@ docs/benchmarks.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from domain.events import HISTORY_TOPIC, DomainEvent, announced_version
 from domain.intents import IntentId
 from domain.ports import TransactionAborted
+from domain.status import PaymentStatus
 from persistence import history
 from persistence.callbacks import SqlAlchemyCallbackRepository
 from persistence.history import SqlAlchemyHistoryRepository
@@ -31,6 +32,8 @@ from persistence.schedule import SqlAlchemyPollSchedule
 from persistence.sql import Pending
 
 IntentChange = tuple[IntentId, int]
+# The states announced for changed intents, at the versions of `changes`.
+AnnouncedStates = Mapping[IntentId, PaymentStatus]
 
 
 class ChangePublisher(Protocol):
@@ -41,13 +44,17 @@ class ChangePublisher(Protocol):
         connection: AsyncConnection,
         changes: Sequence[IntentChange],
         also: Pending | None = None,
+        states: AnnouncedStates = ...,
     ) -> None:
         """Runs inside the transaction just before COMMIT (pg_notify). Sends
         `also` too, a write of the transaction not sent yet: first, or in
-        the notification's statement (one round trip)."""
+        the notification's statement (one round trip). `states` may ride
+        along (persistence/pushes.py)."""
         ...
 
-    async def after_commit(self, changes: Sequence[IntentChange]) -> None:
+    async def after_commit(
+        self, changes: Sequence[IntentChange], states: AnnouncedStates = ...
+    ) -> None:
         """Runs once COMMIT succeeded (Redis, memory)."""
         ...
 
@@ -88,6 +95,7 @@ class SqlAlchemyUnitOfWork:
         self._connection: AsyncConnection | None = None
         self._changes: dict[IntentId, int] = {}
         self._events: list[DomainEvent] = []
+        self._states: dict[IntentId, PaymentStatus] = {}
         # Set when a statement was refused: the transaction is aborted.
         self._refused: str | None = None
 
@@ -107,6 +115,7 @@ class SqlAlchemyUnitOfWork:
         self._connection = connection
         self._changes = {}
         self._events = []
+        self._states = {}
         self._refused = None
         self.invoices = SqlAlchemyInvoiceRepository(connection, self._note_refused)
         self.payments = SqlAlchemyPaymentRepository(connection, self._note_refused)
@@ -144,6 +153,9 @@ class SqlAlchemyUnitOfWork:
                     self._changes.get(intent_id, -1), version
                 )
 
+    def announce(self, status: PaymentStatus) -> None:
+        self._states[status.intent.id] = status
+
     def _note_refused(self, what: str) -> None:
         self._refused = what
 
@@ -160,20 +172,29 @@ class SqlAlchemyUnitOfWork:
                 )
             return
         changes = list(self._changes.items())
+        states = {
+            intent_id: status
+            for intent_id, status in self._states.items()
+            if self._changes.get(intent_id) == status.intent.version
+        }
         events, self._changes, self._events = self._events, {}, []
+        self._states = {}
         entries = history.entries(events)
         if events:
             changes.append((HISTORY_TOPIC, 0))
         if changes and self._publisher is not None:
-            await self._publisher.in_transaction(self.connection, changes, entries)
+            await self._publisher.in_transaction(
+                self.connection, changes, entries, states
+            )
         elif entries is not None:
             await self.connection.execute(*entries)
         await self.connection.commit()
         if changes and self._publisher is not None:
-            await self._publisher.after_commit(changes)
+            await self._publisher.after_commit(changes, states)
 
     async def rollback(self) -> None:
         self._changes = {}
         self._events = []
+        self._states = {}
         self._refused = None
         await self.connection.rollback()

@@ -50,6 +50,7 @@ from domain.ports import (
     PaymentGateway,
     UnitOfWork,
     UnitOfWorkFactory,
+    Wakeup,
 )
 from domain.qpay_messages import (
     CancelOutcome,
@@ -190,7 +191,7 @@ async def create_qpay_invoice(
 @contextlib.contextmanager
 def _watching(
     changes: ChangeFeed | None, intent_id: IntentId
-) -> Iterator[asyncio.Queue[int | None]]:
+) -> Iterator[asyncio.Queue[Wakeup]]:
     if changes is None:
         yield asyncio.Queue()  # nothing will come: re-read every RECHECK_SECONDS
         return

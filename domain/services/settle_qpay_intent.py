@@ -31,6 +31,7 @@ from domain.ports import Clock, DuplicateQPayPayment, PaymentGateway, UnitOfWork
 from domain.qpay_messages import PAID, PaymentCheck, QPayEnvironment
 from domain.services.refund_payment import REFUNDED, record_outside_refunds
 from domain.settlement import SettlementDecision, decide_settlement
+from domain.status import PaymentStatus
 
 logger = logging.getLogger(__name__)
 
@@ -207,6 +208,7 @@ async def _apply(
             invoice=decision.invoice if decision.invoice != invoice else None,
             raw=raw,
         )
+        queued = False
         request = locked.ebarimt
         if request is not None:
             # No e-Barimt for money in another currency (it is not counted).
@@ -224,7 +226,15 @@ async def _apply(
                     created_at=now,
                 )
                 await tx.receipts.add_pending(receipt, locked.id)
+                queued = True
         tx.record(*acting(decision.events, actor))
+        if request is None or queued:
+            # Whether a receipt is still being issued is known here only when
+            # none was ever asked for, or one was just queued; otherwise the
+            # subscribers re-read.
+            tx.announce(
+                PaymentStatus(decision.intent, decision.invoice, receipt_pending=queued)
+            )
         await tx.commit()
     for event in decision.events:
         logger.info("settlement %s", event)

@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from domain.client_secrets import secret_matches
-from domain.intents import IntentId, QPayIntent
-from domain.invoices import Invoice
+from domain.intents import IntentId
 from domain.ports import UnitOfWork, UnitOfWorkFactory
+from domain.status import PaymentStatus
 
 # Compared when an intent is unknown, so unknown and known take the same time.
 NO_HASH = ("0" * 64,)
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentStatus:
-    intent: QPayIntent
-    invoice: Invoice
-    # An e-Barimt receipt of this intent is still being issued.
-    receipt_pending: bool = False
-
-    @property
-    def is_final(self) -> bool:
-        """Nothing more will change that the checkout screen shows."""
-        return self.intent.is_terminal and not self.receipt_pending
 
 
 async def read_payment_status(

@@ -2,9 +2,12 @@
 (and, when an e-Barimt receipt was asked for, until it is issued or failed).
 
 Registration with the hub happens before the snapshot is read, so no change
-can fall between them. Every wake-up re-reads the row (the database is the
-truth; pushes are hints), only a higher version is sent, and a re-read every
-`resync_seconds` covers a lost push. No session is held across a yield. The
+can fall between them. A wake-up that carries the intent's state at a higher
+version (signed by this service when it committed: persistence/pushes.py) is
+sent as it is, with the QR code and links of the snapshot; every other
+wake-up re-reads the row (the database is the truth; a bare push is a hint).
+Only a higher version is sent, and a re-read every `resync_seconds` covers
+a lost push. No session is held across a yield. The
 poller learns which intents are watched from the hub (app/watching.py).
 
 Staff (a token in connection_init) see every field. A checkout screen
@@ -26,11 +29,9 @@ import strawberry
 
 from domain.errors import DomainError, ErrorCode
 from domain.intents import IntentId
-from domain.services.watch_payment_status import (
-    PaymentStatus,
-    read_payment_status,
-)
-from graph.context import Info, Services
+from domain.services.watch_payment_status import read_payment_status
+from domain.status import PaymentStatus, PushedStatus
+from graph.context import Info, Services, Wakeup
 from graph.errors import PublicError, public_error
 from graph.ids import parse_uuid
 from graph.subscriptions.payment_events import follow_payment_events
@@ -158,13 +159,16 @@ async def follow_payment_status(
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can
             # swallow a cancellation that lands as the queue yields, and a
             # cancelled operation then runs on, registered, forever.
-            wakeup: int | None = None
+            wakeup: Wakeup = None
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(resync):
                     wakeup = await wakeups.get()
-            if wakeup is not None and wakeup <= current.intent.version:
+            version = wakeup.version if isinstance(wakeup, PushedStatus) else wakeup
+            if version is not None and version <= current.intent.version:
                 continue
-            fresh = await _read(services, parsed, check=False)
+            fresh = wakeup.over(current) if isinstance(wakeup, PushedStatus) else None
+            if fresh is None:
+                fresh = await _read(services, parsed, check=False)
             if fresh is None:
                 return
             if fresh.intent.version > current.intent.version:

@@ -13,7 +13,8 @@ from sqlalchemy import bindparam, event
 from domain.events import HISTORY_TOPIC
 from domain.intents import IntentId
 from persistence.engine import make_engine
-from persistence.event_hub import CHANNEL, EventHub, PostgresTransport, encode
+from persistence.event_hub import CHANNEL, EventHub, PostgresTransport
+from persistence.pushes import payload
 from persistence.sql import Pending, method_configs
 from tests import db
 
@@ -64,7 +65,7 @@ async def test_a_commit_announces_every_change_in_order_with_one_statement(
         await listener.close()
         await engine.dispose()
 
-    assert heard == [encode(change) for change in changes]
+    assert heard == [payload(*change) for change in changes]
     assert len(statements) == 1
     assert labels[0]["label"].endswith(" (once)") is with_a_write
     assert not labels[0]["label"].endswith(" (once) (once)")

@@ -43,9 +43,15 @@ from domain.ports import (
 )
 from domain.qpay_messages import IssuedReceipt, QPayEnvironment
 from domain.refunds import Refund, RefundChannel, RefundId, RefundStatus
+from domain.status import PaymentStatus
 from persistence.engine import make_engine
+from persistence.event_hub import NO_STATES
 from persistence.sql import Pending
-from persistence.unit_of_work import IntentChange, SqlAlchemyUnitOfWork
+from persistence.unit_of_work import (
+    AnnouncedStates,
+    IntentChange,
+    SqlAlchemyUnitOfWork,
+)
 from tests import db
 from tests.factories import make_intent, make_invoice
 from tests.fakes.clock import FixedClock
@@ -73,6 +79,8 @@ class Backend:
     lock_waited: Callable[[], Awaitable[bool]]
     # The (intent, version) pairs announced to subscribers so far.
     announced: Callable[[], list[tuple[IntentId, int]]]
+    # The states that went with them (UnitOfWork.announce).
+    pushed: Callable[[], list[PaymentStatus]]
 
     async def until_a_transaction_waits(self) -> None:
         for _ in range(500):
@@ -99,6 +107,7 @@ def fake() -> Backend:
         clock.now,
         lock_waited,
         lambda: list(store.notified),
+        lambda: list(store.pushed),
     )
 
 
@@ -107,18 +116,23 @@ class RecordingPublisher:
 
     def __init__(self) -> None:
         self.announced: list[tuple[IntentId, int]] = []
+        self.pushed: list[PaymentStatus] = []
 
     async def in_transaction(
         self,
         connection: AsyncConnection,
         changes: Sequence[IntentChange],
         also: Pending | None = None,
+        states: AnnouncedStates = NO_STATES,
     ) -> None:
         if also is not None:
             await connection.execute(*also)
 
-    async def after_commit(self, changes: Sequence[IntentChange]) -> None:
+    async def after_commit(
+        self, changes: Sequence[IntentChange], states: AnnouncedStates = NO_STATES
+    ) -> None:
         self.announced.extend(changes)
+        self.pushed.extend(states.values())
 
 
 @pytest.fixture
@@ -144,6 +158,7 @@ async def postgres(clean_db: str) -> AsyncIterator[Backend]:
             lambda: datetime.now(UTC),
             lock_waited,
             lambda: list(publisher.announced),
+            lambda: list(publisher.pushed),
         )
     finally:
         await engine.dispose()
@@ -1060,6 +1075,38 @@ async def test_recorded_events_are_announced_at_commit_newest_version_per_intent
 
     # The intent's newest version, and that the history grew (paymentEvents).
     assert backend.announced() == [(intent.id, 3), (HISTORY_TOPIC, 0)]
+
+
+async def test_an_announced_state_goes_with_its_change_at_that_version_only(
+    backend: Backend,
+) -> None:
+    (intent,) = await new_intents(backend)
+    async with backend.uow() as tx:
+        invoice = await tx.invoices.get(intent.invoice_id)
+    assert invoice is not None
+    paid = IntentStatus.PAID
+    at_two = PaymentStatus(replace(intent, status=paid, version=2), invoice)
+    async with backend.uow() as tx:
+        tx.record(IntentChanged(intent.id, paid, 2))
+        tx.announce(at_two)
+        await tx.rollback()
+        await tx.commit()
+    async with backend.uow() as tx:
+        # A state of another version than the one announced is not sent.
+        tx.record(IntentChanged(intent.id, paid, 3))
+        tx.announce(at_two)
+        await tx.commit()
+
+    assert backend.pushed() == []  # rolled back, then a stale state
+
+    async with backend.uow() as tx:
+        tx.record(IntentChanged(intent.id, paid, 2))
+        tx.announce(at_two)
+        assert backend.pushed() == []  # not before the commit
+        await tx.commit()
+
+    assert backend.pushed() == [at_two]
+    assert backend.announced()[-2:] == [(intent.id, 2), (HISTORY_TOPIC, 0)]
 
 
 async def test_recorded_events_become_the_invoices_history_at_commit_only(

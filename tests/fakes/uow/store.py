@@ -20,6 +20,7 @@ from domain.ledger import LedgerFlag, LedgerFlagKind
 from domain.payments import Payment, PaymentMethod, PaymentMethodConfig
 from domain.qpay_messages import QPayEnvironment
 from domain.refunds import Refund
+from domain.status import PaymentStatus
 from persistence.event_hub import EventHub
 from tests.fakes.clock import FixedClock
 
@@ -87,6 +88,8 @@ class FakeStore:
     )
     numbers: int = 0
     notified: list[tuple[IntentId, int]] = field(default_factory=list)
+    # The states announced with them (UnitOfWork.announce), in order.
+    pushed: list[PaymentStatus] = field(default_factory=list)
     # Committed changes are delivered here too, like the real transports do.
     hub: EventHub | None = None
     locks: dict[LockKey, Transaction] = field(default_factory=dict)
@@ -158,6 +161,7 @@ class Transaction:
         self.callbacks: list[ReceivedCallback] = []
         self.changes: dict[IntentId, int] = {}
         self.events: list[DomainEvent] = []
+        self.states: dict[IntentId, PaymentStatus] = {}
         self.started_at: datetime | None = None
         # Why a statement failed: PostgreSQL then refuses every other one
         # until the end, and COMMIT only rolls back.

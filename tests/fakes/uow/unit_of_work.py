@@ -8,6 +8,7 @@ from typing import Self
 from domain.events import HISTORY_TOPIC, DomainEvent, announced_version
 from domain.invoices import InvoiceStatus
 from domain.ports import TransactionAborted
+from domain.status import PaymentStatus, PushedStatus
 from tests.fakes.uow.callbacks import FakeCallbacks
 from tests.fakes.uow.history import FakeHistory, entries
 from tests.fakes.uow.idempotency import FakeKeys
@@ -79,9 +80,19 @@ class FakeUnitOfWork:
         self._end()
         self._tx = Transaction(self.store)  # the connection begins anew
         self.store.notified.extend(tx.changes.items())
+        # As the SQL unit of work: a state goes with its intent's change only
+        # at the version announced for it.
+        states = {
+            intent_id: status
+            for intent_id, status in tx.states.items()
+            if tx.changes.get(intent_id) == status.intent.version
+        }
+        self.store.pushed.extend(states.values())
         if self.store.hub is not None:
             for intent_id, version in tx.changes.items():
-                self.store.hub.deliver(intent_id, version)
+                status = states.get(intent_id)
+                pushed = PushedStatus.of(status) if status is not None else None
+                self.store.hub.deliver(intent_id, version, pushed)
 
     async def rollback(self) -> None:
         self._end()
@@ -95,6 +106,9 @@ class FakeUnitOfWork:
             if announced is not None:
                 intent_id, version = announced
                 changes[intent_id] = max(version, changes.get(intent_id, -1))
+
+    def announce(self, status: PaymentStatus) -> None:
+        self.tx.states[status.intent.id] = status
 
     async def lock(self, key: LockKey) -> None:
         """Hold the row lock `key` until the transaction ends; wait while

@@ -109,7 +109,7 @@ bench: $(DEV) ## the full benchmarks (minutes); figures go to bench/results/
 	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 \
 	  || echo "wrk is not installed: settle_throughput's load then comes from Python, on the same CPU"
 	$(BIN)/python -m bench.push_latency
-	$(BIN)/python -m bench.floor
+	$(BIN)/python -m bench.floor --profile
 	$(BIN)/python -m bench.hot_path
 	$(BIN)/python -m bench.scaling
 	$(BIN)/python -m bench.poller_only

@@ -28,21 +28,20 @@ divided by the payments, and the ratio service / floor.
     python -m bench.floor [--quick] [--profile]
     python -m bench.floor serve --port P --dsn DSN --qpay URL   (the floor server)
 
---profile then runs the floor once more at 50/s under py-spy (if it is on
-PATH, or PY_SPY names it) and reports where the floor's own CPU goes.
+--profile then runs the floor and the service once more each at 50/s under
+py-spy (bench/profile.py) and reports, library by library, what each one's
+own CPU costs per payment and the difference: the profile of the cost the
+service has beyond the floor.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import contextlib
 import hmac
 import json
-import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -74,6 +73,7 @@ from bench.common import (
     wait_ready,
     write_results,
 )
+from bench.profile import breakdown, py_spy, start_py_spy, stop_py_spy
 from bench.push_latency import (
     SETTLE_SECONDS,
     latencies,
@@ -507,8 +507,7 @@ async def measure_floor(
             seen = await subscribers.results(within=60)
             cpu = service_cpu([floor]) - cpu_before
             if spy is not None:
-                spy.send_signal(signal.SIGINT)
-                await asyncio.to_thread(spy.wait, 30)
+                await stop_py_spy(spy)
             values = latencies(simulator, intents, seen)
             rows.append(
                 {
@@ -524,80 +523,72 @@ async def measure_floor(
     return rows
 
 
-# --- where the floor's CPU goes (py-spy) ----------------------------------------
-
-LIBRARIES = (
-    (
-        "httpx + httpcore + h11 + anyio (the QPay check)",
-        ("/httpx/", "/httpcore/", "/h11/", "/anyio/", "/sniffio/"),
-    ),
-    ("asyncpg", ("/asyncpg/",)),
-    ("uvicorn (HTTP and websocket protocols)", ("/uvicorn/",)),
-    ("websockets", ("/websockets/",)),
-    ("json", ("/json/",)),
-    # Runner.run: what uvloop does in C with no Python frame above it (epoll,
-    # socket reads and writes, asyncpg's and httptools' Cython parsing).
-    ("asyncio / the event loop (native work)", ("/asyncio/", "uvloop")),
-    ("the floor itself (bench/floor.py)", ("bench/floor.py",)),
-)
+# --- where the CPU goes (py-spy, --profile) ---------------------------------------
 
 
-def py_spy() -> str | None:
-    return os.environ.get("PY_SPY") or shutil.which("py-spy")
-
-
-async def start_py_spy(server: Service, out: Path) -> subprocess.Popen[bytes]:
-    spy = py_spy()
-    assert spy is not None
-    process = subprocess.Popen(  # a profiler named by PATH or PY_SPY
-        [
-            spy,
-            "record",
-            "--pid",
-            str(server.process.pid),
-            "--rate",
-            "250",
-            "--format",
-            "raw",
-            "--output",
-            str(out),
-            "--full-filenames",
-            "--nonblocking",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+async def profiles(seconds: float, db_url: str, dsn: str, work: Path) -> dict[str, Any]:
+    """The floor, then the service, once more each at 50/s under py-spy."""
+    if py_spy() is None:
+        raise SystemExit("--profile needs py-spy (the bench extra, PATH or PY_SPY)")
+    floor_raw, service_raw = work / "floor-profile.txt", work / "service-profile.txt"
+    (floor_row,) = await measure_floor(
+        [50], seconds, dsn, work / "floor-profiled", floor_raw
     )
-    await asyncio.sleep(0.5)  # attached before the first payment
-    return process
-
-
-def library_of(frame: str) -> str:
-    for name, needles in LIBRARIES:
-        if any(needle in frame for needle in needles):
-            return name
-    return "the rest (standard library, builtins)"
-
-
-def breakdown(raw: Path) -> dict[str, Any]:
-    """Own CPU samples (the innermost frame of each stack) by library, and
-    the ten frames with most own samples."""
-    by_library: collections.Counter[str] = collections.Counter()
-    by_frame: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        innermost = stack.rsplit(";", 1)[-1]
-        total += int(count)
-        by_library[library_of(innermost)] += int(count)
-        by_frame[innermost] += int(count)
-    share = (lambda n: round(100 * n / total, 1)) if total else (lambda n: 0.0)
+    (service_row,) = await measure(
+        "service",
+        "postgres",
+        1,
+        [50],
+        seconds,
+        db_url,
+        work / "profiled",
+        profile=service_raw,
+    )
     return {
-        "samples": total,
-        "by_library": [(name, share(n)) for name, n in by_library.most_common()],
-        "top_frames": [(name, share(n)) for name, n in by_frame.most_common(10)],
+        "floor": breakdown(floor_raw, floor_row["service_cpu_ms_per_payment"]),
+        "service": breakdown(service_raw, service_row["service_cpu_ms_per_payment"]),
     }
+
+
+def print_profiles(profile: dict[str, Any]) -> None:
+    """Side by side, in ms per payment: what each library costs the service
+    and the floor, and the difference (the cost the floor does not have)."""
+    floor = {name: ms for name, _, ms in profile["floor"]["by_library"]}
+    service = {name: ms for name, _, ms in profile["service"]["by_library"]}
+    names = sorted(set(floor) | set(service), key=lambda n: -(service.get(n) or 0))
+    rows = [
+        [
+            name,
+            service.get(name, 0.0),
+            floor.get(name, 0.0),
+            round((service.get(name) or 0.0) - (floor.get(name) or 0.0), 2),
+        ]
+        for name in names
+    ]
+    rows.append(
+        [
+            "total (CPU ms per payment of the profiled runs)",
+            profile["service"]["cpu_ms_per_payment"],
+            profile["floor"]["cpu_ms_per_payment"],
+            round(
+                profile["service"]["cpu_ms_per_payment"]
+                - profile["floor"]["cpu_ms_per_payment"],
+                2,
+            ),
+        ]
+    )
+    print_table(
+        "own CPU at 50/s by library, ms per payment (py-spy, "
+        f"{profile['service']['samples']} and {profile['floor']['samples']} samples)",
+        ["library", "service", "floor", "service - floor"],
+        rows,
+    )
+    for who in ("service", "floor"):
+        print_table(
+            f"the {who}'s top frames by own CPU",
+            ["frame", "share %"],
+            profile[who]["top_frames"],
+        )
 
 
 # --- the run ---------------------------------------------------------------------
@@ -656,11 +647,7 @@ async def run(args: argparse.Namespace, db_url: str, work: Path) -> None:
     compared = ratios(rows)
     profile = None
     if args.profile:
-        if py_spy() is None:
-            raise SystemExit("--profile needs py-spy on PATH (or PY_SPY=/path)")
-        raw = work / "floor-profile.txt"
-        await measure_floor([50], seconds, dsn, work / "floor-profiled", raw)
-        profile = breakdown(raw)
+        profile = await profiles(seconds, db_url, dsn, work)
     print_table(
         "floor: callback sent -> subscriber holds settled PAID; server CPU",
         [
@@ -702,16 +689,7 @@ async def run(args: argparse.Namespace, db_url: str, work: Path) -> None:
         ],
     )
     if profile is not None:
-        print_table(
-            f"the floor's own CPU at 50/s by library ({profile['samples']} samples)",
-            ["library", "share %"],
-            profile["by_library"],
-        )
-        print_table(
-            "the floor's top frames by own CPU",
-            ["frame", "share %"],
-            profile["top_frames"],
-        )
+        print_profiles(profile)
     path = write_results(
         args.out,
         "floor",

@@ -41,6 +41,7 @@ from bench.common import (
     simulator_server,
     write_results,
 )
+from bench.profile import start_py_spy, stop_py_spy
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 SETTLE_SECONDS = 3.0
@@ -90,7 +91,10 @@ async def measure(
     db_url: str,
     workdir: Path,
     poll: bool = False,
+    profile: Path | None = None,
 ) -> list[dict[str, Any]]:
+    """Each rate's latencies and service CPU; with `profile`, the process
+    the subscribers watch runs under py-spy while paid (bench/profile.py)."""
     rows = []
     async with simulator_server() as (simulator, simulator_url):
         env = service_env(db_url, simulator_url, EVENTS_URL=events_url)
@@ -119,10 +123,13 @@ async def measure(
                 # start (snapshots, the watch keeper's first mark) finish first.
                 await asyncio.sleep(SETTLE_SECONDS)
                 simulator.callbacks_sent.clear()
+                spy = None if profile is None else await start_py_spy(watcher, profile)
                 cpu_before = service_cpu(running)
                 await pay_at_rate(simulator, intents, rate)
                 seen = await subscribers.results(within=60)
                 cpu = service_cpu(running) - cpu_before
+                if spy is not None:
+                    await stop_py_spy(spy)
                 values = latencies(simulator, intents, seen)
                 rows.append(
                     {
@@ -130,7 +137,7 @@ async def measure(
                         "rate": rate,
                         "payments": count,
                         "missing": count - len(values),
-                        "service_cpu_ms_per_payment": round(1000 * cpu / count, 1),
+                        "service_cpu_ms_per_payment": round(1000 * cpu / count, 2),
                         **percentiles(values),
                         "latencies_s": values,
                     }

@@ -54,6 +54,21 @@ def test_push_latency_produces_percentiles_when_run_quick(tmp_path: Path) -> Non
     assert_latency_row(row)
 
 
+def test_floor_sets_the_service_beside_the_floor_when_run_quick(
+    tmp_path: Path,
+) -> None:
+    data = run_quick("bench.floor", tmp_path)
+
+    assert sorted(row["variant"] for row in data["rows"]) == ["floor", "service"]
+    for row in data["rows"]:
+        assert row["missing"] == 0 and row["service_cpu_ms_per_payment"] > 0
+    (compared,) = data["ratios"]
+    assert compared["ratio"] == pytest.approx(
+        compared["service_cpu_ms_per_payment"] / compared["floor_cpu_ms_per_payment"],
+        abs=0.01,
+    )
+
+
 def test_poller_only_counts_checks_when_run_quick(tmp_path: Path) -> None:
     data = run_quick("bench.poller_only", tmp_path)
 

@@ -118,7 +118,9 @@ class EventHub:
     def deliver_payload(self, payload: str | bytes) -> None:
         try:
             text = payload.decode() if isinstance(payload, bytes) else payload
-            intent_id, version, pushed = pushes.read_payload(text, self._signer)
+            intent_id, version, pushed = pushes.read_payload(
+                text, self._signer, wanted=self._subscribers.__contains__
+            )
         except (ValueError, KeyError, TypeError, ArithmeticError, RecursionError):
             # RecursionError: JSON nested past the parser's depth.
             logger.warning("ignored a malformed event payload")

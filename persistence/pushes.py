@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -77,24 +78,33 @@ def payload(
 
 
 def read_payload(
-    text: str, signer: PushSigner | None
+    text: str,
+    signer: PushSigner | None,
+    wanted: Callable[[UUID], bool] | None = None,
 ) -> tuple[UUID, int, PushedStatus | None]:
-    """The intent, version and (signed only) state of a notification.
-    Raises ValueError, KeyError or TypeError for one that is malformed; a
-    state with a wrong signature, or none to check it with, is ignored."""
-    believed = False
+    """The intent, version and (signed only) state of a notification; the
+    state is checked and read only if `wanted(intent)` (someone here watches
+    it: every process hears every notification). Raises ValueError, KeyError
+    or TypeError for one that is malformed; a state with a wrong signature,
+    or none to check it with, is ignored."""
+    signature = None
     if text.startswith(SIGNED):
         signature = text[len(SIGNED) : len(SIGNED) + _SIGNATURE_LENGTH]
         text = text[len(SIGNED) + _SIGNATURE_LENGTH + 1 :]
-        believed = signer is not None and signer.verify(text, signature)
     data = json_codec.loads(text)
     intent_id = UUID(str(data["intentId"]))
     version = int(data["version"])
-    pushed = None
-    if believed and "state" in data:
-        pushed = pushed_from_json(data["state"])
-        if pushed.status.intent.id != intent_id or pushed.version != version:
-            pushed = None
+    if (
+        signature is None
+        or signer is None
+        or "state" not in data
+        or (wanted is not None and not wanted(intent_id))
+        or not signer.verify(text, signature)
+    ):
+        return intent_id, version, None
+    pushed = pushed_from_json(data["state"])
+    if pushed.status.intent.id != intent_id or pushed.version != version:
+        return intent_id, version, None
     return intent_id, version, pushed
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -25,16 +24,9 @@ from tests.e2e.servers import (
 )
 from tests.e2e.ws import graphql_socket
 from tests.gql import CREATE_INVOICE, CREATE_QPAY
+from tests.machine import SHARED_REDIS, redis_reachable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.db, pytest.mark.anyio]
-
-SHARED_REDIS = "redis://127.0.0.1:6379/0"
-
-
-def redis_reachable(host: str = "127.0.0.1", port: int = 6379) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex((host, port)) == 0
 
 
 @contextlib.asynccontextmanager

@@ -18,6 +18,7 @@ from persistence.event_hub import EventHub
 from tests.conftest import SettingsFactory
 from tests.harness import running_app
 from tests.integration.gql import new_intent, new_invoice
+from tests.machine import SHARED_REDIS, redis_reachable
 
 pytestmark = [pytest.mark.db, pytest.mark.anyio]
 
@@ -31,7 +32,20 @@ async def pushed_state(hub: EventHub, intent_id: IntentId) -> PushedStatus:
                 return wakeup
 
 
-@pytest.mark.parametrize("events_url", ["postgres", "memory://"])
+@pytest.mark.parametrize(
+    "events_url",
+    [
+        "postgres",
+        "memory://",
+        pytest.param(
+            SHARED_REDIS,
+            marks=pytest.mark.skipif(
+                not redis_reachable(), reason="no Redis on 127.0.0.1:6379"
+            ),
+            id="redis",
+        ),
+    ],
+)
 @pytest.mark.parametrize("receipt", [False, True], ids=["no receipt", "receipt"])
 async def test_a_settlement_pushes_the_state_a_re_read_gives(
     clean_db: str, make_settings: SettingsFactory, events_url: str, receipt: bool

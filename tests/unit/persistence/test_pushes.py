@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 from datetime import timedelta, timezone
 from decimal import Decimal
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -22,6 +23,7 @@ from domain.intents import (
 from domain.invoices import InvoiceStatus
 from domain.qpay_messages import Deeplink
 from domain.status import PaymentStatus, PushedStatus
+from persistence import pushes
 from persistence.event_hub import EventHub
 from persistence.pushes import (
     MAX_PAYLOAD_BYTES,
@@ -165,3 +167,28 @@ def test_a_malformed_notification_wakes_nobody_and_raises_nothing(text: str) -> 
         hub.deliver_payload(text.encode())
 
         assert queue.empty()
+
+
+def test_a_state_is_read_only_where_someone_watches_its_intent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every process hears every notification; one watching nothing of it
+    neither checks the signature nor reads the state."""
+    status = a_status()
+    text = payload(status.intent.id, 4, status, SIGNER)
+    read: list[object] = []
+    real = pushes.pushed_from_json
+
+    def counted(state: dict[str, Any]) -> PushedStatus:
+        read.append(state)
+        return real(state)
+
+    monkeypatch.setattr(pushes, "pushed_from_json", counted)
+    hub = EventHub(signer=SIGNER)
+
+    hub.deliver_payload(text)  # nobody here watches it
+    with hub.subscribe(status.intent.id) as queue:
+        hub.deliver_payload(text)
+
+        assert len(read) == 1
+        assert queue.get_nowait() == PushedStatus.of(status)

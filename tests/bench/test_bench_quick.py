@@ -69,6 +69,20 @@ def test_floor_sets_the_service_beside_the_floor_when_run_quick(
     )
 
 
+def test_notify_commit_compares_commits_with_and_without_notify_when_run_quick(
+    tmp_path: Path,
+) -> None:
+    data = run_quick("bench.notify_commit", tmp_path)
+
+    rows = {(r["connections"], r["notify"]): r for r in data["rows"]}
+    assert set(rows) == {(1, False), (1, True), (8, False), (8, True)}
+    for (_, notify), row in rows.items():
+        assert row["transactions"] > 0
+        # Every notification sent is heard, and none without NOTIFY.
+        assert row["heard"] == (row["transactions"] if notify else 0)
+    assert [r["cpu_us"] > 0 for r in data["listener"]] == [True, True, True]
+
+
 def test_poller_only_counts_checks_when_run_quick(tmp_path: Path) -> None:
     data = run_quick("bench.poller_only", tmp_path)
 

@@ -65,7 +65,8 @@ from app.graphql_http import (
 from app.ratelimit import SlidingWindowLimiter
 from app.staff_tokens import StaffTokens
 from app.trusted_documents import DocumentRefused, TrustedDocuments
-from graph.context import Context, EventStream, Services, Wakeup
+from domain.ports import Wakeup
+from graph.context import Context, EventStream, Services
 
 logger = logging.getLogger(__name__)
 

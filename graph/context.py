@@ -18,8 +18,7 @@ from domain.history import HistoryEntry
 from domain.intents import QPayIntent
 from domain.invoices import InvoiceId
 from domain.payments import Payment, PaymentId
-from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
-from domain.ports import Wakeup as Wakeup
+from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory, Wakeup
 from domain.refunds import Refund
 from domain.services import queries
 from domain.services.create_qpay_invoice import QPayInvoicePolicy

@@ -29,9 +29,10 @@ import strawberry
 
 from domain.errors import DomainError, ErrorCode
 from domain.intents import IntentId
+from domain.ports import Wakeup
 from domain.services.watch_payment_status import read_payment_status
 from domain.status import PaymentStatus, PushedStatus
-from graph.context import Info, Services, Wakeup
+from graph.context import Info, Services
 from graph.errors import PublicError, public_error
 from graph.ids import parse_uuid
 from graph.subscriptions.payment_events import follow_payment_events

@@ -93,7 +93,11 @@ def read_payload(
         text = text[len(SIGNED) + _SIGNATURE_LENGTH + 1 :]
     data = json_codec.loads(text)
     intent_id = UUID(str(data["intentId"]))
-    version = int(data["version"])
+    version = data["version"]
+    # A JSON integer only: 1e999999999 would read as a Decimal whose int()
+    # never finishes.
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise TypeError("version is not an integer")
     if (
         signature is None
         or signer is None

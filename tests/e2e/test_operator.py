@@ -57,8 +57,15 @@ def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
 def run_cli(
     args: list[str], env: dict[str, str], timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603  # our own CLI
-        [*CLI, *args],
+    return run_to_end([*CLI, *args], env, timeout)
+
+
+def run_to_end(
+    command: list[str], env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """`command` (our CLI, uvicorn's or gunicorn's) run to its end, output kept."""
+    return subprocess.run(  # noqa: S603  # our own CLI, or a server's
+        command,
         env=env,
         capture_output=True,
         text=True,
@@ -509,14 +516,7 @@ def test_gunicorn_stops_when_the_factory_refuses_the_built_in_simulator(
     tmp_path: Path, database_url: str
 ) -> None:
     env = environment(tmp_path, DATABASE_URL=database_url)
-    result = subprocess.run(  # noqa: S603  # gunicorn's own CLI
-        gunicorn_factory(free_port()),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    result = run_to_end(gunicorn_factory(free_port()), env, timeout=90)
 
     assert result.returncode != 0
     assert "app.main:app_factory needs one QPay for every worker" in result.stderr
@@ -539,14 +539,7 @@ def test_the_app_factory_refuses_parts_one_process_keeps_in_one_line(
     # A server may call the factory in several workers (uvicorn --workers,
     # gunicorn): each would get its own simulator or its own event hub.
     env = environment(tmp_path, DATABASE_URL=database_url, **setting)
-    result = subprocess.run(  # noqa: S603  # uvicorn's own CLI
-        uvicorn_factory(free_port()),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_to_end(uvicorn_factory(free_port()), env, timeout=60)
 
     assert result.returncode != 0
     line = "qpay-graph: app.main:app_factory needs"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 from uuid import uuid4
 
@@ -22,8 +21,6 @@ from domain.intents import IntentId, IntentRef
 from domain.invoices import InvoiceId
 from domain.ports import UnitOfWork
 from domain.qpay_messages import QPayEnvironment
-from domain.services.create_invoice import CreateInvoice, create_invoice
-from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
 from tests.unit.services.conftest import World, make_world
 
 pytestmark = pytest.mark.anyio
@@ -53,20 +50,9 @@ async def an_intent(
     world: World, ebarimt: EbarimtRequest | None = None
 ) -> tuple[IntentId, str]:
     """A PENDING intent in the fake store, and its callback token."""
-    invoice = await create_invoice(
-        CreateInvoice(total=Decimal("100.00")), uow=world.uow, clock=world.clock
-    )
-    created = await create_qpay_invoice(
-        CreateQPayInvoice(invoice_id=invoice.id, ebarimt=ebarimt),
-        uow=world.uow,
-        gateway=world.gateway,
-        clock=world.clock,
-        policy=world.policy,
-    )
-    qpay_id = created.intent.qpay_invoice_id
-    assert qpay_id is not None
-    url = world.gateway.invoices[qpay_id].request.callback_url
-    return created.intent.id, parse_qs(urlsplit(url).query)["token"][0]
+    intent = await world.new_intent("100.00", ebarimt)
+    url = world.gateway.invoices[str(intent.qpay_invoice_id)].request.callback_url
+    return intent.id, parse_qs(urlsplit(url).query)["token"][0]
 
 
 def received(world: World, intent_id: IntentId) -> ReceivedCallback:

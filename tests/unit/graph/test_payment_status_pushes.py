@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 from datetime import timedelta
-from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -17,8 +16,6 @@ import strawberry
 
 from domain.intents import IntentId
 from domain.ports import UnitOfWork
-from domain.services.create_invoice import CreateInvoice, create_invoice
-from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
 from domain.services.settle_qpay_intent import settle_qpay_intent
 from domain.services.watch_payment_status import read_payment_status
 from graph.context import Services, Viewer
@@ -62,19 +59,8 @@ class Watching:
 
 
 async def an_intent(world: World) -> tuple[IntentId, str]:
-    invoice = await create_invoice(
-        CreateInvoice(total=Decimal("15000.00")), uow=world.uow, clock=world.clock
-    )
-    created = await create_qpay_invoice(
-        CreateQPayInvoice(invoice_id=invoice.id),
-        uow=world.uow,
-        gateway=world.gateway,
-        clock=world.clock,
-        policy=world.policy,
-    )
-    qpay_id = created.intent.qpay_invoice_id
-    assert qpay_id is not None
-    return created.intent.id, qpay_id
+    intent = await world.new_intent()
+    return intent.id, str(intent.qpay_invoice_id)
 
 
 async def test_a_settlement_is_pushed_with_its_state_and_sent_without_a_re_read() -> (

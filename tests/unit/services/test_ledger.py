@@ -14,8 +14,6 @@ from domain.ledger import LedgerFlagKind
 from domain.qpay_messages import LedgerPage, PaymentRow
 from domain.refunds import RefundChannel, RefundStatus
 from domain.services.cancel_qpay_invoice import cancel_qpay_invoice
-from domain.services.create_invoice import CreateInvoice, create_invoice
-from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
 from domain.services.reconcile_ledger import LedgerPolicy, compare_ledger, sweep_ledger
 from domain.services.settle_qpay_intent import settle_qpay_intent
 from tests.fakes.gateway import FakeInvoice
@@ -24,20 +22,6 @@ from tests.unit.services.conftest import World
 pytestmark = pytest.mark.anyio
 
 POLICY = LedgerPolicy(interval_seconds=300)
-
-
-async def new_intent(world: World, total: str = "15000.00"):  # type: ignore[no-untyped-def]
-    invoice = await create_invoice(
-        CreateInvoice(total=Decimal(total)), uow=world.uow, clock=world.clock
-    )
-    created = await create_qpay_invoice(
-        CreateQPayInvoice(invoice_id=invoice.id),
-        uow=world.uow,
-        gateway=world.gateway,
-        clock=world.clock,
-        policy=world.policy,
-    )
-    return created.intent
 
 
 async def compare(world: World):  # type: ignore[no-untyped-def]
@@ -56,7 +40,7 @@ def deps(world: World) -> dict[str, object]:
 
 
 async def test_records_money_taken_on_a_cancelled_intent(world: World) -> None:
-    intent = await new_intent(world)
+    intent = await world.new_intent()
     await cancel_qpay_invoice(intent.id, **deps(world))  # type: ignore[arg-type]
     paid = world.gateway.pay(str(intent.qpay_invoice_id))  # callback lost
 
@@ -68,7 +52,7 @@ async def test_records_money_taken_on_a_cancelled_intent(world: World) -> None:
 
 
 async def test_records_a_second_payment_on_a_paid_intent(world: World) -> None:
-    intent = await new_intent(world)
+    intent = await world.new_intent()
     world.gateway.pay(str(intent.qpay_invoice_id))
     await settle_qpay_intent(intent.id, **deps(world))  # type: ignore[arg-type]
     second = world.gateway.pay(str(intent.qpay_invoice_id))
@@ -82,7 +66,7 @@ async def test_records_a_second_payment_on_a_paid_intent(world: World) -> None:
 async def test_changes_nothing_and_flags_nothing_when_the_books_agree(
     world: World,
 ) -> None:
-    intent = await new_intent(world)
+    intent = await world.new_intent()
     world.gateway.pay(str(intent.qpay_invoice_id))
     await settle_qpay_intent(intent.id, **deps(world))  # type: ignore[arg-type]
     calls = len(world.gateway.calls)
@@ -111,7 +95,7 @@ async def test_flags_a_payment_that_matches_no_intent(world: World) -> None:
 async def test_records_once_a_refund_qpay_shows_for_a_recorded_payment(
     world: World,
 ) -> None:
-    intent = await new_intent(world)
+    intent = await world.new_intent()
     paid = world.gateway.pay(str(intent.qpay_invoice_id))
     await settle_qpay_intent(intent.id, **deps(world))  # type: ignore[arg-type]
     rows = world.gateway.invoices[str(intent.qpay_invoice_id)].rows
@@ -134,7 +118,7 @@ async def test_records_once_a_refund_qpay_shows_for_a_recorded_payment(
 async def test_flags_a_listed_payment_its_check_does_not_show(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    intent = await new_intent(world)
+    intent = await world.new_intent()
     paid = world.gateway.pay(str(intent.qpay_invoice_id))
     real_check = world.gateway.check_payment
 
@@ -154,7 +138,7 @@ async def test_flags_a_listed_payment_its_check_does_not_show(
 async def test_a_second_sweep_waits_for_the_interval_and_the_lease(
     world: World,
 ) -> None:
-    await new_intent(world)
+    await world.new_intent()
 
     first = await sweep_ledger("a", policy=POLICY, **deps(world))  # type: ignore[arg-type]
     too_soon = await sweep_ledger("b", policy=POLICY, **deps(world))  # type: ignore[arg-type]
@@ -168,7 +152,7 @@ async def test_a_second_sweep_waits_for_the_interval_and_the_lease(
 async def test_a_recheck_reaches_back_for_refunds_of_older_payments(
     world: World,
 ) -> None:
-    intent = await new_intent(world)
+    intent = await world.new_intent()
     paid = world.gateway.pay(str(intent.qpay_invoice_id))
     await settle_qpay_intent(intent.id, **deps(world))  # type: ignore[arg-type]
     await sweep_ledger("a", policy=POLICY, **deps(world))  # type: ignore[arg-type]
@@ -190,7 +174,7 @@ async def test_a_recheck_reaches_back_for_refunds_of_older_payments(
 async def test_a_sweeper_renews_its_lease_and_one_killed_mid_sweep_loses_it(
     world: World,
 ) -> None:
-    await new_intent(world)
+    await world.new_intent()
     policy = LedgerPolicy(interval_seconds=300, lease_seconds=0.3)
     listing, go_on = asyncio.Event(), asyncio.Event()
     list_payments = world.gateway.list_payments
@@ -219,7 +203,7 @@ async def test_a_sweeper_renews_its_lease_and_one_killed_mid_sweep_loses_it(
 
 
 async def test_a_failed_sweep_keeps_the_cursor_and_retries_soon(world: World) -> None:
-    await new_intent(world)
+    await world.new_intent()
     world.gateway.fail_with["list_payments"] = GatewayUnavailable(
         "down", may_have_reached=False
     )
@@ -235,7 +219,7 @@ async def test_a_failed_sweep_keeps_the_cursor_and_retries_soon(world: World) ->
 
 
 async def test_first_sweep_starts_at_the_oldest_intent(world: World) -> None:
-    intent = await new_intent(world)
+    intent = await world.new_intent()
     world.clock.advance(3600)
 
     report = await sweep_ledger("a", policy=POLICY, **deps(world))  # type: ignore[arg-type]
@@ -247,7 +231,7 @@ async def test_first_sweep_starts_at_the_oldest_intent(world: World) -> None:
 async def test_a_sweep_that_could_not_record_everything_moves_up_to_the_gap(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stuck, fine = await new_intent(world), await new_intent(world)
+    stuck, fine = await world.new_intent(), await world.new_intent()
     for intent in (stuck, fine):
         await cancel_qpay_invoice(intent.id, **deps(world))  # type: ignore[arg-type]
     world.clock.advance(600)

@@ -8,8 +8,6 @@ import pytest
 
 from domain.errors import GatewayUnavailable
 from domain.intents import IntentStatus
-from domain.services.create_invoice import CreateInvoice, create_invoice
-from domain.services.create_qpay_invoice import CreateQPayInvoice, create_qpay_invoice
 from domain.services.reconcile import reconcile_open_intents
 from tests.unit.services.conftest import World
 
@@ -17,17 +15,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def open_intent(world: World, total: str) -> str:
-    invoice = await create_invoice(
-        CreateInvoice(total=Decimal(total)), uow=world.uow, clock=world.clock
-    )
-    created = await create_qpay_invoice(
-        CreateQPayInvoice(invoice_id=invoice.id),
-        uow=world.uow,
-        gateway=world.gateway,
-        clock=world.clock,
-        policy=world.policy,
-    )
-    return str(created.intent.qpay_invoice_id)
+    return str((await world.new_intent(total)).qpay_invoice_id)
 
 
 async def test_paid_intents_settle_and_others_stay_pending_when_reconciled(

@@ -112,6 +112,7 @@ bench: $(DEV) ## the full benchmarks (minutes); figures go to bench/results/
 	$(BIN)/python -m bench.floor --profile
 	$(BIN)/python -m bench.hot_path
 	$(BIN)/python -m bench.notify_commit
+	$(BIN)/python -m bench.background --profile
 	$(BIN)/python -m bench.scaling
 	$(BIN)/python -m bench.poller_only
 	$(BIN)/python -m bench.subscriber_capacity

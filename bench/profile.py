@@ -131,3 +131,31 @@ def breakdown(raw: Path, cpu_ms_per_payment: float | None = None) -> dict[str, A
         "by_library": [(name, share(n), ms(n)) for name, n in by_library.most_common()],
         "top_frames": [(name, share(n)) for name, n in by_frame.most_common(10)],
     }
+
+
+def our_functions(raw: Path, top: int = 15) -> list[tuple[str, float]]:
+    """Our own functions (app/, domain/, persistence/, qpay/, graph/) by
+    inclusive share: the samples whose stack holds them, each stack counted
+    once per function. Where the profile says which feature the libraries'
+    own samples serve (the poller's check, the release of its lease...)."""
+    ours = tuple(_ours(p) for p in ("app", "domain", "persistence", "qpay", "graph"))
+    entry = _ours("app") + "cli.py"
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        total += int(count)
+        names = {
+            frame.split(" (", 1)[0]
+            for frame in stack.split(";")
+            if any(package in frame for package in ours)
+            and entry not in frame  # serve(): under every sample
+        }
+        for name in names:
+            inclusive[name] += int(count)
+    return [
+        (name, round(100 * n / total, 1) if total else 0.0)
+        for name, n in inclusive.most_common(top)
+    ]

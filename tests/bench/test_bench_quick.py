@@ -83,6 +83,20 @@ def test_notify_commit_compares_commits_with_and_without_notify_when_run_quick(
     assert [r["cpu_us"] > 0 for r in data["listener"]] == [True, True, True]
 
 
+def test_background_prices_an_idle_service_per_qpay_check_when_run_quick(
+    tmp_path: Path,
+) -> None:
+    data = run_quick("bench.background", tmp_path)
+
+    row = data["row"]
+    assert row["watched"] == 6
+    # Nobody pays, yet the poller asks QPay about the watched intents.
+    assert row["qpay_checks"] > 0 and row["cpu_ms_per_second"] > 0
+    assert row["cpu_ms_per_check"] == pytest.approx(
+        row["cpu_ms_per_second"] * row["seconds"] / row["qpay_checks"], rel=0.05
+    )
+
+
 def test_poller_only_counts_checks_when_run_quick(tmp_path: Path) -> None:
     data = run_quick("bench.poller_only", tmp_path)
 

@@ -3,7 +3,7 @@
 GET and POST /qpay/callback/{intentId}?token=... is thin: it bounds what it
 keeps of the request and hands it to the CallbackSettler, which checks the
 token and stores the request in one transaction (accept_callback), answers at
-once and settles in the background (settle_known_intent) with bounded
+once and settles in the background (settle_if_paid) with bounded
 concurrency; the settlement is scheduled the moment the token is right, so
 its QPay check overlaps the storing. Repeated callbacks for an intent are
 folded: one run at a time per intent, runs at least `spacing` apart,
@@ -41,7 +41,7 @@ from domain.errors import DomainError
 from domain.intents import IntentId, IntentRef
 from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
 from domain.services.record_callback import accept_callback
-from domain.services.settle_qpay_intent import settle_known_intent
+from domain.services.settle_qpay_intent import settle_if_paid
 
 logger = logging.getLogger(__name__)
 
@@ -194,13 +194,13 @@ def settle_after_callback(
         with spans.span(
             "qpay.settle", attributes={"qpay.intent_id": str(ref.intent_id)}
         ):
-            outcome = await settle_known_intent(
-                ref, uow=uow, gateway=gateway, clock=clock
-            )
+            outcome = await settle_if_paid(ref, uow=uow, gateway=gateway, clock=clock)
+        # None: QPay shows nothing paid yet (the poller keeps asking).
+        recorded = outcome.recorded if outcome is not None else ()
         metrics.settlements.labels(
-            "callback", "recorded" if outcome.recorded else "unchanged"
+            "callback", "recorded" if recorded else "unchanged"
         ).inc()
-        if outcome.recorded:
+        if outcome is not None and recorded:
             health.note(by_callback=True)
             if outcome.intent.ebarimt is not None:
                 # A receipt is due now; without one the worker's pass (a

@@ -77,6 +77,7 @@ async def run_poller(
             result = await poll_due_intents(
                 container.instance,
                 uow=container.uow,
+                single=container.autocommit_uow,
                 gateway=container.gateway,
                 clock=container.clock,
                 policy=policy_for(container.poll_policy, health),

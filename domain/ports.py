@@ -50,13 +50,18 @@ from domain.status import PaymentStatus, PushedStatus
 
 @dataclass(frozen=True, slots=True)
 class DueIntent:
-    """An intent the poller claimed: a lease is held until release()."""
+    """An intent the poller claimed: a lease is held until release(). `ref`
+    says what to ask QPay about, so the check reads nothing first."""
 
-    intent_id: IntentId
+    ref: IntentRef
     expired: bool
     watched: bool
     check_count: int
     lag_seconds: float = 0.0
+
+    @property
+    def intent_id(self) -> IntentId:
+        return self.ref.intent_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,54 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, text, update
+from sqlalchemy import bindparam, func, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.intents import IntentId
+from domain.intents import IntentId, IntentRef
+from domain.invoices import InvoiceId
 from domain.ports import DueIntent
 from domain.qpay_messages import QPayEnvironment
 from persistence.sql import intents, interval
+
+# Prebuilt: see persistence/invoices.py (the poller sends both for every
+# check of an intent, all day while checkout screens wait). The claim says
+# what QPay is asked about, so the check reads nothing before it.
+_CLAIM_DUE = text(
+    """
+    WITH due AS (
+        SELECT id, next_check_at FROM qpay_intents
+        WHERE status = 'PENDING' AND qpay_invoice_id IS NOT NULL
+          AND environment = :environment
+          AND next_check_at <= now()
+          AND (lease_until IS NULL OR lease_until < now())
+        ORDER BY next_check_at
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE qpay_intents AS i
+    SET lease_until = now() + make_interval(secs => :lease),
+        lease_owner = :owner,
+        check_count = i.check_count + 1
+    FROM due WHERE i.id = due.id
+    RETURNING i.id, i.invoice_id, i.qpay_invoice_id,
+              i.expires_at <= now() AS expired,
+              extract(epoch FROM now() - due.next_check_at) AS lag,
+              coalesce(i.watched_until > now(), false) AS watched,
+              i.check_count
+    """
+)
+_RELEASE = (
+    intents.update()
+    .where(
+        intents.c.id == bindparam("b_id"),
+        intents.c.lease_owner == bindparam("b_owner"),
+    )
+    .values(
+        lease_until=None,
+        lease_owner=None,
+        next_check_at=func.now() + interval(bindparam("b_delay")),
+    )
+)
 
 
 class SqlAlchemyPollSchedule:
@@ -40,29 +81,7 @@ class SqlAlchemyPollSchedule:
         self, owner: str, limit: int, lease_seconds: float, environment: QPayEnvironment
     ) -> Sequence[DueIntent]:
         result = await self._conn.execute(
-            text(
-                """
-                WITH due AS (
-                    SELECT id, next_check_at FROM qpay_intents
-                    WHERE status = 'PENDING' AND qpay_invoice_id IS NOT NULL
-                      AND environment = :environment
-                      AND next_check_at <= now()
-                      AND (lease_until IS NULL OR lease_until < now())
-                    ORDER BY next_check_at
-                    LIMIT :limit
-                    FOR UPDATE SKIP LOCKED
-                )
-                UPDATE qpay_intents AS i
-                SET lease_until = now() + make_interval(secs => :lease),
-                    lease_owner = :owner,
-                    check_count = i.check_count + 1
-                FROM due WHERE i.id = due.id
-                RETURNING i.id, i.expires_at <= now() AS expired,
-                          extract(epoch FROM now() - due.next_check_at) AS lag,
-                          coalesce(i.watched_until > now(), false) AS watched,
-                          i.check_count
-                """
-            ),
+            _CLAIM_DUE,
             {
                 "limit": limit,
                 "lease": lease_seconds,
@@ -72,7 +91,12 @@ class SqlAlchemyPollSchedule:
         )
         return [
             DueIntent(
-                intent_id=IntentId(row.id),
+                ref=IntentRef(
+                    IntentId(row.id),
+                    InvoiceId(row.invoice_id),
+                    row.qpay_invoice_id,
+                    environment,
+                ),
                 expired=row.expired,
                 watched=row.watched,
                 check_count=row.check_count,
@@ -85,13 +109,7 @@ class SqlAlchemyPollSchedule:
         self, intent_id: IntentId, owner: str, delay_seconds: float
     ) -> None:
         await self._conn.execute(
-            intents.update()
-            .where(intents.c.id == intent_id, intents.c.lease_owner == owner)
-            .values(
-                lease_until=None,
-                lease_owner=None,
-                next_check_at=func.now() + interval(delay_seconds),
-            )
+            _RELEASE, {"b_id": intent_id, "b_owner": owner, "b_delay": delay_seconds}
         )
 
     async def claim_check(self, intent_id: IntentId, min_interval: float) -> bool:

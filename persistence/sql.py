@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, func, literal, tuple_
+from sqlalchemy import BindParameter, Select, Table, func, literal, tuple_
 from sqlalchemy.dialects.postgresql import JSONB
 
 from domain.pages import ListFilter, Position
@@ -47,8 +47,9 @@ def cast_jsonb(value: Mapping[str, object]) -> Any:
     return literal(dict(value), type_=JSONB)
 
 
-def interval(value: float) -> Any:
-    """An SQL interval of `value` seconds."""
+def interval(value: float | BindParameter[Any]) -> Any:
+    """An SQL interval of `value` seconds (a number, or a parameter of a
+    prebuilt statement)."""
     return func.make_interval(0, 0, 0, 0, 0, 0, value)
 
 

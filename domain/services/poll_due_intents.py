@@ -22,7 +22,7 @@ from domain.errors import DomainError
 from domain.intents import IntentStatus, QPayIntent
 from domain.ports import Clock, DueIntent, PaymentGateway, UnitOfWorkFactory
 from domain.services.close_qpay_intent import expire_qpay_intent
-from domain.services.settle_qpay_intent import settle_qpay_intent
+from domain.services.settle_qpay_intent import settle_if_paid
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +59,12 @@ async def poll_due_intents(
     policy: PollPolicy,
     budget: int,
     on_check: Callable[[], Awaitable[None]] | None = None,
+    single: UnitOfWorkFactory | None = None,
 ) -> PollResult:
-    """Claim up to `budget` due intents, check each once, reschedule; commits."""
+    """Claim up to `budget` due intents, check each once, reschedule; commits.
+
+    `single`: units of work without a transaction (one statement each), for
+    the release of each lease; `uow` when not given."""
     limit = min(policy.batch, budget)
     if limit <= 0:
         return PollResult(0, 0, 0, 0)
@@ -71,24 +75,54 @@ async def poll_due_intents(
         await tx.commit()
     semaphore = asyncio.Semaphore(policy.concurrency)
 
-    async def one(item: DueIntent) -> tuple[QPayIntent | None, bool]:
+    async def one(item: DueIntent) -> Checked:
         async with semaphore:
             if on_check is not None:
                 await on_check()
             return await _check_one(
-                item, owner, uow=uow, gateway=gateway, clock=clock, policy=policy
+                item,
+                owner,
+                uow=uow,
+                single=single or uow,
+                gateway=gateway,
+                clock=clock,
+                policy=policy,
             )
 
     checked = await asyncio.gather(*(one(item) for item in due))
-    results = [intent for intent, _ in checked]
-    settled = sum(1 for r in results if r is not None and r.settled)
-    expired = sum(
-        1 for r in results if r is not None and r.status is IntentStatus.EXPIRED
-    )
-    failed = sum(1 for r in results if r is None)
     lag = max((item.lag_seconds for item in due), default=0.0)
-    found = sum(1 for _, recorded in checked if recorded)
-    return PollResult(len(due), settled, expired, failed, lag, found)
+    return PollResult(
+        len(due),
+        settled=sum(1 for c in checked if c.settled),
+        expired=sum(1 for c in checked if c.expired),
+        failed=sum(1 for c in checked if c.failed),
+        max_lag_seconds=lag,
+        found_money=sum(1 for c in checked if c.recorded),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """One intent's check: QPay failed to answer, or what it led to."""
+
+    failed: bool = False
+    settled: bool = False
+    expired: bool = False
+    # This check recorded a payment.
+    recorded: bool = False
+
+    @classmethod
+    def of(cls, intent: QPayIntent, *, recorded: bool = False) -> Checked:
+        return cls(
+            settled=intent.settled,
+            expired=intent.status is IntentStatus.EXPIRED,
+            recorded=recorded,
+        )
+
+
+FAILED = Checked(failed=True)
+# QPay answered and showed nothing paid: nothing changed.
+NOTHING_PAID = Checked()
 
 
 def next_delay(item: DueIntent, policy: PollPolicy, *, failed: bool) -> float:
@@ -105,34 +139,37 @@ async def _check_one(
     owner: str,
     *,
     uow: UnitOfWorkFactory,
+    single: UnitOfWorkFactory,
     gateway: PaymentGateway,
     clock: Clock,
     policy: PollPolicy,
-) -> tuple[QPayIntent | None, bool]:
-    """(the intent after the check or None on a QPay failure, whether this
-    check recorded a payment)."""
-    recorded = False
-    intent: QPayIntent | None = None
+) -> Checked:
+    checked = FAILED
     try:
         if item.expired:
             intent = await expire_qpay_intent(
                 item.intent_id, uow=uow, gateway=gateway, clock=clock
             )
+            checked = Checked.of(intent)
         else:
-            outcome = await settle_qpay_intent(
-                item.intent_id, uow=uow, gateway=gateway, clock=clock
+            outcome = await settle_if_paid(
+                item.ref, uow=uow, gateway=gateway, clock=clock
             )
-            intent, recorded = outcome.intent, bool(outcome.recorded)
+            checked = (
+                NOTHING_PAID
+                if outcome is None
+                else Checked.of(outcome.intent, recorded=bool(outcome.recorded))
+            )
     except DomainError as error:
         logger.warning("poll of intent %s failed: %s", item.intent_id, error.code)
     except Exception:
         # A bug or the database: this intent backs off, the others go on.
         logger.exception("poll of intent %s failed", item.intent_id)
     # Released whatever the check raised; only a cancellation (shutdown) skips
-    # this, and then the lease lapses by itself.
-    async with uow() as tx:
+    # this, and then the lease lapses by itself. One statement: no transaction.
+    async with single() as tx:
         await tx.schedule.release(
-            item.intent_id, owner, next_delay(item, policy, failed=intent is None)
+            item.intent_id, owner, next_delay(item, policy, failed=checked.failed)
         )
         await tx.commit()
-    return intent, recorded
+    return checked

@@ -86,6 +86,25 @@ async def settle_known_intent(
 ) -> SettlementOutcome:
     """settle_qpay_intent for a caller that has already read what the intent
     is (a callback's token check): one read fewer."""
+    outcome = await settle_if_paid(
+        ref, uow=uow, gateway=gateway, clock=clock, actor=actor
+    )
+    if outcome is None:
+        return await current_outcome(ref, uow=uow)
+    return outcome
+
+
+async def settle_if_paid(
+    ref: IntentRef,
+    *,
+    uow: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    clock: Clock,
+    actor: str | None = None,
+) -> SettlementOutcome | None:
+    """settle_known_intent for a caller that does not need the intent as it
+    is (the poller, the callback's settlement): None when QPay shows nothing
+    paid, and then nothing is read or written."""
     if ref.qpay_invoice_id is None:
         raise not_found("QPay intent")
     require_same_environment(ref.environment, gateway)
@@ -93,7 +112,7 @@ async def settle_known_intent(
     check, refunded = taken_then_refunded(answer)
     if not check.malformed and not any(row.is_paid for row in check.rows):
         # Nothing paid at QPay: nothing can change, skip the locking transaction.
-        return await current_outcome(ref, uow=uow)
+        return None
 
     def decide(
         intent: QPayIntent, invoice: Invoice, known: frozenset[str], now: datetime

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 
-from domain.intents import IntentId, IntentStatus
+from domain.intents import IntentId, IntentRef, IntentStatus
 from domain.ports import DueIntent
 from domain.qpay_messages import QPayEnvironment
 from tests.fakes.uow.base import FakeRepository, lease_free
@@ -64,7 +64,12 @@ class FakeSchedule(FakeRepository):
             self.tx.secrets[intent.id] = leased
             claimed.append(
                 DueIntent(
-                    intent.id,
+                    IntentRef(
+                        intent.id,
+                        intent.invoice_id,
+                        intent.qpay_invoice_id,
+                        intent.environment,
+                    ),
                     expired=intent.expires_at <= now,
                     watched=leased.watched_until is not None
                     and leased.watched_until > now,

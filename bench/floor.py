@@ -73,7 +73,13 @@ from bench.common import (
     wait_ready,
     write_results,
 )
-from bench.profile import breakdown, py_spy, start_py_spy, stop_py_spy
+from bench.profile import (
+    breakdown,
+    our_functions,
+    py_spy,
+    start_py_spy,
+    stop_py_spy,
+)
 from bench.push_latency import (
     SETTLE_SECONDS,
     latencies,
@@ -544,9 +550,11 @@ async def profiles(seconds: float, db_url: str, dsn: str, work: Path) -> dict[st
         work / "profiled",
         profile=service_raw,
     )
+    service = breakdown(service_raw, service_row["service_cpu_ms_per_payment"])
+    service["our_functions"] = our_functions(service_raw)
     return {
         "floor": breakdown(floor_raw, floor_row["service_cpu_ms_per_payment"]),
-        "service": breakdown(service_raw, service_row["service_cpu_ms_per_payment"]),
+        "service": service,
     }
 
 
@@ -589,6 +597,11 @@ def print_profiles(profile: dict[str, Any]) -> None:
             ["frame", "share %"],
             profile[who]["top_frames"],
         )
+    print_table(
+        "the service's own functions by inclusive CPU (what the samples serve)",
+        ["function", "share %"],
+        profile["service"]["our_functions"],
+    )
 
 
 # --- the run ---------------------------------------------------------------------

@@ -25,6 +25,7 @@ import asyncio
 import contextvars
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from uuid import UUID
 
@@ -85,7 +86,10 @@ class CallbackSettler:
         limit: int = 16,
         spacing: float = 1.0,
         now: Callable[[], float] = time.monotonic,
+        remember: int = 10_000,
     ) -> None:
+        """`remember`: how many intents' last run start is kept for the
+        spacing (oldest forgotten first)."""
         self._uow = uow
         self._settle = settle
         self._budget = budget or StorageBudget(STORED_PER_INTENT_PER_MINUTE)
@@ -94,6 +98,13 @@ class CallbackSettler:
         self._now = now
         self._running: dict[IntentId, asyncio.Task[None]] = {}
         self._again: set[IntentId] = set()
+        # When each intent's last run started, oldest first: the spacing
+        # holds across runs, not only within one. Without it a replay that
+        # arrived just as a quick run ended (QPay showed nothing paid)
+        # started a new QPay check at once, and a flood of one right URL
+        # cost a check per request.
+        self._started: OrderedDict[IntentId, float] = OrderedDict()
+        self._remember = remember
         self._closed = False
 
     async def accept(
@@ -135,14 +146,37 @@ class CallbackSettler:
             self._run(ref), context=context
         )
 
+    @property
+    def remembered(self) -> int:
+        """Intents whose last run start is kept for the spacing."""
+        return len(self._started)
+
+    def _note_start(self, intent_id: IntentId, started: float) -> None:
+        self._started[intent_id] = started
+        self._started.move_to_end(intent_id)
+        while self._started and (
+            len(self._started) > self._remember
+            or next(iter(self._started.values())) <= started - self._spacing
+        ):
+            self._started.popitem(last=False)
+
     async def _run(self, ref: IntentRef) -> None:
         intent_id = ref.intent_id
         # This task's own log context (it inherited the first callback's).
         request_context.bind(intent_id=str(intent_id), invoice_id=str(ref.invoice_id))
         try:
+            previous = self._started.get(intent_id)
+            if previous is not None:
+                # Callbacks arriving meanwhile fold into this run.
+                wait = previous + self._spacing - self._now()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if self._stopped():
+                    return
             while True:
                 self._again.discard(intent_id)
                 started = self._now()
+                self._note_start(intent_id, started)
                 async with self._semaphore:
                     try:
                         await self._settle(ref)

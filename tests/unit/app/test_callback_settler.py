@@ -252,6 +252,43 @@ async def test_runs_for_one_intent_are_folded_and_spaced() -> None:
     assert all(b - a >= 0.19 for a, b in itertools.pairwise(runs))
 
 
+async def test_a_callback_just_after_a_run_ended_waits_out_the_spacing() -> None:
+    """The spacing holds across runs, not only within one: a replay that
+    arrives as a quick run ends (QPay showed nothing paid) starts no new
+    QPay check before `spacing` has passed, and everything that arrives
+    meanwhile folds into that one run."""
+    runs: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def settle(_: IntentRef) -> None:
+        runs.append(loop.time())
+
+    settler = CallbackSettler(uow=make_world().uow, settle=settle, spacing=0.2)
+    ref = a_ref()
+
+    settler.schedule(ref)
+    await settled(settler)
+    for _ in range(20):
+        settler.schedule(ref)
+        await asyncio.sleep(0.002)
+    await settled(settler)
+
+    assert len(runs) == 2
+    assert runs[1] - runs[0] >= 0.19
+
+
+async def test_the_spacing_remembers_a_bounded_number_of_intents() -> None:
+    settler = CallbackSettler(
+        uow=make_world().uow, settle=Settlements(), spacing=60.0, remember=8
+    )
+
+    for _ in range(50):
+        settler.schedule(a_ref())
+        await settled(settler)
+
+    assert settler.remembered <= 8
+
+
 async def test_different_intents_settle_side_by_side_up_to_the_limit() -> None:
     settle = Settlements(seconds=0.05)
     settler = CallbackSettler(uow=make_world().uow, settle=settle, limit=3)

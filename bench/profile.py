@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,15 @@ def library_of(frame: str) -> str:
     return REST
 
 
+def samples(raw: Path) -> Iterator[tuple[list[str], int]]:
+    """py-spy's raw format: each line a stack (outermost frame first, `;`
+    between frames) and its sample count; anything else is skipped."""
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            yield stack.split(";"), int(count)
+
+
 def breakdown(raw: Path, cpu_ms_per_payment: float | None = None) -> dict[str, Any]:
     """Own CPU samples (the innermost frame of each stack) by library, and
     the ten frames with most own samples; with `cpu_ms_per_payment` (measured
@@ -108,14 +118,11 @@ def breakdown(raw: Path, cpu_ms_per_payment: float | None = None) -> dict[str, A
     by_library: collections.Counter[str] = collections.Counter()
     by_frame: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        innermost = stack.rsplit(";", 1)[-1]
-        total += int(count)
-        by_library[library_of(innermost)] += int(count)
-        by_frame[innermost] += int(count)
+    for frames, count in samples(raw):
+        innermost = frames[-1]
+        total += count
+        by_library[library_of(innermost)] += count
+        by_frame[innermost] += count
 
     def share(n: int) -> float:
         return round(100 * n / total, 1) if total else 0.0
@@ -142,19 +149,16 @@ def our_functions(raw: Path, top: int = 15) -> list[tuple[str, float]]:
     entry = _ours("app") + "cli.py"
     inclusive: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        total += int(count)
+    for frames, count in samples(raw):
+        total += count
         names = {
             frame.split(" (", 1)[0]
-            for frame in stack.split(";")
+            for frame in frames
             if any(package in frame for package in ours)
             and entry not in frame  # serve(): under every sample
         }
         for name in names:
-            inclusive[name] += int(count)
+            inclusive[name] += count
     return [
         (name, round(100 * n / total, 1) if total else 0.0)
         for name, n in inclusive.most_common(top)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.common import ROOT
-from bench.profile import REST, breakdown, library_of
+from bench.profile import REST, breakdown, library_of, our_functions
 
 SITE = "/venv/lib/python3.11/site-packages"
 
@@ -40,3 +40,20 @@ def test_own_samples_are_shared_out_and_priced_per_payment(tmp_path: Path) -> No
         ("asyncio / the event loop (native work)", 10.0, 0.5),
     ]
     assert profile["top_frames"][0] == (f"execute ({SITE}/asyncpg/c.py:2)", 60.0)
+
+
+def test_our_functions_are_counted_once_per_sample_that_holds_them(
+    tmp_path: Path,
+) -> None:
+    cli = f"serve ({ROOT}/app/cli.py:9)"
+    check = f"_check_one ({ROOT}/domain/services/poll_due_intents.py:5)"
+    release = f"release ({ROOT}/persistence/schedule.py:7)"
+    raw = tmp_path / "raw.txt"
+    raw.write_text(
+        f"{cli};{check};send ({SITE}/httpx/_client.py:1) 60\n"
+        # A recursive frame counts once for its sample.
+        f"{cli};{check};{check};{release};execute ({SITE}/asyncpg/c.py:2) 30\n"
+        "main;run (/usr/lib/python3.11/asyncio/runners.py:118) 10\n"
+    )
+
+    assert our_functions(raw) == [("_check_one", 90.0), ("release", 30.0)]
